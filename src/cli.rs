@@ -1,0 +1,165 @@
+//! The command line: `debcache [-c DIR] [--check | --print-config]
+//! [KEY=VALUE | KEY:VALUE ...]`, and the exit codes of the Decisions table.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{self, Lookup, Severity};
+
+/// Exit codes (README "Exit codes"; ARCHITECTURE.md "Decisions").
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// `--check` found errors.
+    pub const CHECK_FAILED: u8 = 1;
+    /// Command-line usage.
+    pub const USAGE: u8 = 2;
+    /// EX_UNAVAILABLE: cannot bind or lock.
+    pub const UNAVAILABLE: u8 = 69;
+    /// EX_CONFIG: the daemon refuses to start on bad configuration.
+    pub const CONFIG: u8 = 78;
+}
+
+/// A caching proxy for Debian and Ubuntu package repositories, compatible
+/// with apt-cacher-ng.
+#[derive(Debug, Parser)]
+#[command(name = "debcache", version)]
+pub struct Cli {
+    /// Configuration directory: every *.conf in it is read (default:
+    /// /etc/debcache when it exists, else the built-in configuration).
+    #[arg(short = 'c', long = "config", value_name = "DIR")]
+    pub config_dir: Option<PathBuf>,
+
+    /// Load and validate the configuration, print each problem as
+    /// `file:line: message`, exit 1 on errors.
+    #[arg(long, conflicts_with = "print_config")]
+    pub check: bool,
+
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    pub print_config: bool,
+
+    /// Settings that override the files, as apt-cacher-ng takes them.
+    #[arg(value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+impl Cli {
+    /// Refuses override words that are not `KEY=VALUE` with a known key: a
+    /// usage error, as acng treats them.
+    pub fn validate_overrides(&self) -> Result<(), String> {
+        for word in &self.overrides {
+            let Some(sep) = word.find([':', '=']) else {
+                return Err(format!("`{word}` is not KEY=VALUE"));
+            };
+            let key = word[..sep].trim();
+            if let Lookup::Unknown(near) = config::lookup(key) {
+                let hint = near.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+                return Err(format!("unknown directive `{key}` in `{word}`{hint}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What `main` should do after the configuration-only modes.
+pub enum Next {
+    Exit(u8),
+    Serve(Box<config::Config>),
+}
+
+/// Loads the configuration and runs `--check` / `--print-config`; for the
+/// daemon, prints every problem and refuses to start on errors.
+pub fn run(cli: Cli) -> Next {
+    if let Err(msg) = cli.validate_overrides() {
+        eprintln!("debcache: {msg}");
+        return Next::Exit(exit::USAGE);
+    }
+    let dir = config::choose_dir(cli.config_dir.clone());
+    let loaded = config::load(dir, &cli.overrides);
+    if cli.check {
+        let mut out = std::io::stdout().lock();
+        for d in &loaded.diagnostics {
+            let _ = writeln!(out, "{d}");
+        }
+        return Next::Exit(if loaded.has_errors() {
+            exit::CHECK_FAILED
+        } else {
+            exit::OK
+        });
+    }
+    let failed = loaded.has_errors();
+    for d in &loaded.diagnostics {
+        if failed || cli.print_config {
+            if d.severity >= Severity::Warning {
+                eprintln!("{d}");
+            }
+        } else {
+            log_diagnostic(d);
+        }
+    }
+    match loaded.config {
+        Some(config) if !failed && cli.print_config => {
+            print!("{}", config::render(&config));
+            Next::Exit(exit::OK)
+        }
+        Some(config) if !failed => Next::Serve(Box::new(config)),
+        _ => {
+            eprintln!("debcache: configuration errors, not starting");
+            Next::Exit(exit::CONFIG)
+        }
+    }
+}
+
+/// The start-up report of the daemon: once, through the log.
+fn log_diagnostic(d: &config::Diagnostic) {
+    match d.severity {
+        Severity::Note => tracing::info!("{d}"),
+        Severity::Warning => tracing::warn!("{d}"),
+        Severity::Error => tracing::error!("{d}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("debcache").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn overrides_follow_the_options() {
+        let cli = parse(&["-c", "/etc/apt-cacher-ng", "--check", "Port=1", "CacheDir:/x"]).unwrap();
+        assert_eq!(cli.config_dir, Some(PathBuf::from("/etc/apt-cacher-ng")));
+        assert!(cli.check);
+        assert_eq!(cli.overrides, ["Port=1", "CacheDir:/x"]);
+        assert!(cli.validate_overrides().is_ok());
+    }
+
+    #[test]
+    fn unknown_or_malformed_overrides_are_usage_errors() {
+        assert!(parse(&["Nonsense=1"])
+            .unwrap()
+            .validate_overrides()
+            .unwrap_err()
+            .contains("unknown directive"));
+        assert!(parse(&["Prot=1"])
+            .unwrap()
+            .validate_overrides()
+            .unwrap_err()
+            .contains("did you mean `Port`"));
+        assert!(parse(&["Port"]).unwrap().validate_overrides().is_err());
+        assert!(parse(&["remap-x=/x"]).unwrap().validate_overrides().is_ok());
+    }
+
+    #[test]
+    fn check_and_print_config_exclude_each_other() {
+        assert!(parse(&["--check", "--print-config"]).is_err());
+        assert_eq!(
+            parse(&["--bogus"]).unwrap_err().exit_code(),
+            i32::from(exit::USAGE)
+        );
+    }
+}

@@ -1,0 +1,438 @@
+//! acng.conf-compatible configuration (spec §7): every `*.conf` of the
+//! configuration directory in alphabetical order, then the command-line
+//! `KEY=VALUE` words, then `file:` lists resolved with the final `SupportDir`.
+//! The result is one validated, immutable [`Config`]; every problem found on
+//! the way is a [`Diagnostic`] with its `file:line`.
+//!
+//! Two default sets (ARCHITECTURE.md "Decisions"), never merged: with a
+//! configuration directory, acng's built-in defaults (`keys`); without one,
+//! `conf/` as compiled into the binary plus a writable cache directory.
+
+mod diag;
+mod files;
+mod keys;
+mod lists;
+mod patterns;
+mod raw;
+mod remap;
+mod store;
+mod values;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+pub use diag::{Diagnostic, Location, Problem, Severity};
+pub use files::ConfigDir;
+pub use keys::{lookup, Lookup, Status};
+pub use patterns::{Class, FilePatterns};
+pub use remap::{MergeUrl, Remap, RemapFlags, RemapProxy};
+pub use values::{AdminAuth, BindAddress, BindHost, CacheControlPolicy, IpFamily, PortPolicy};
+
+use crate::url::HttpUrl;
+use diag::Diagnostics;
+use lists::Resolver;
+use store::{Origin, Store};
+use values::Values;
+
+/// The configuration directory used when `-c` is not given and it exists.
+pub const SYSTEM_CONFIG_DIR: &str = "/etc/debcache";
+
+/// The whole, validated configuration. Immutable; shared in an `Arc`.
+#[derive(Debug)]
+pub struct Config {
+    /// Where the `*.conf` files came from.
+    pub config_dir: ConfigDir,
+    pub cache_dir: PathBuf,
+    /// `None`: no transfer log, diagnostics to stderr only.
+    pub log_dir: Option<PathBuf>,
+    pub support_dir: Option<PathBuf>,
+    pub socket_path: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    /// The admin page's name, without a leading `/`.
+    pub report_page: Option<String>,
+    /// 0: no default TCP listener (acng's meaning).
+    pub port: u16,
+    pub bind_addresses: Vec<BindAddress>,
+    pub allow_user_ports: PortPolicy,
+    pub force_managed: bool,
+    pub offline: bool,
+    pub forward_bts_soap: bool,
+    /// CONNECT targets (`host:port`) allowed through.
+    pub pass_through: Option<Regex>,
+    pub local_dirs: BTreeMap<String, PathBuf>,
+    pub file_patterns: FilePatterns,
+    /// Matched against the requested URL: pass through without caching.
+    pub dont_cache_requested: Vec<Regex>,
+    /// Matched against the URL actually fetched.
+    pub dont_cache_resolved: Vec<Regex>,
+    pub cache_control: CacheControlPolicy,
+    pub remaps: Vec<Remap>,
+    pub proxy: Option<HttpUrl>,
+    pub network_timeout: Duration,
+    pub fast_timeout: Duration,
+    pub dl_max_retries: u32,
+    pub redir_max: u32,
+    pub reuse_connections: bool,
+    pub connect_proto: Vec<IpFamily>,
+    /// `None`: send no `User-Agent`.
+    pub user_agent: Option<String>,
+    /// Extra upstream header lines (`RequestAppendix`, escapes expanded).
+    pub request_appendix: Vec<(String, String)>,
+    pub expose_origin: bool,
+    pub log_submitted_origin: bool,
+    pub bad_redirect_mime: String,
+    pub fresh_index_max_age: Duration,
+    /// KiB/s; `None` is unlimited.
+    pub max_download_speed: Option<u32>,
+    pub reserve_space: u64,
+    pub ca_path: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub no_tls_checks: bool,
+    pub dir_perms: u32,
+    pub file_perms: u32,
+    pub stupid_fs: bool,
+    pub verbose_log: bool,
+    pub unbuffered_log: bool,
+    /// `None`: no connection cap.
+    pub max_connections: Option<usize>,
+    pub drain_timeout: Duration,
+    pub admin_auth: Option<AdminAuth>,
+    pub expiration: Expiration,
+    pub precache_for: Vec<String>,
+    pub track_file_use: bool,
+    pub pattern_tracing: bool,
+    /// Every directive's effective value as text, in table order, secrets
+    /// masked: `--print-config` and the report page's `${cfg:...}`.
+    pub effective: Vec<(&'static str, String)>,
+}
+
+/// The expiration settings (spec §10.1).
+#[derive(Clone, Debug)]
+pub struct Expiration {
+    pub threshold_days: u32,
+    pub abort_on_problems: bool,
+    pub suppress_admin_notification: u32,
+    pub start_trade_off: u64,
+    pub follow_index_removal: bool,
+    pub keep_extra_versions: u32,
+    pub whitelist: Class,
+}
+
+/// The outcome of loading: a configuration when there was no error, and
+/// every diagnostic either way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Option<Config>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// `-c DIR` when given, else `/etc/debcache` when it exists, else the
+/// embedded defaults.
+pub fn choose_dir(explicit: Option<PathBuf>) -> ConfigDir {
+    match explicit {
+        Some(dir) => ConfigDir::Path(dir),
+        None if Path::new(SYSTEM_CONFIG_DIR).is_dir() => ConfigDir::Path(SYSTEM_CONFIG_DIR.into()),
+        None => ConfigDir::Embedded,
+    }
+}
+
+/// Reads, checks and builds the configuration.
+pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
+    let mut diags = Diagnostics::default();
+    let config_dir = match config_dir {
+        ConfigDir::Path(p) => match std::fs::canonicalize(&p) {
+            Ok(real) => ConfigDir::Path(real),
+            Err(source) => {
+                diags.error(Location::BuiltIn, Problem::ConfigDir { path: p, source });
+                return finish(None, diags);
+            }
+        },
+        embedded => embedded,
+    };
+    let mut store = match config_dir {
+        ConfigDir::Embedded => Store::new([
+            ("CacheDir", default_cache_dir().display().to_string()),
+            ("LogDir", String::new()),
+            ("SupportDir", String::new()),
+        ]),
+        ConfigDir::Path(_) => Store::new([]),
+    };
+    read_conf_files(&config_dir, &mut store, &mut diags);
+    for (i, word) in overrides.iter().enumerate() {
+        if let Some(a) = raw::parse_word(word, i + 1, &mut diags) {
+            store.apply(a, Origin::CommandLine, &mut diags);
+        }
+    }
+    let support_dir = Some(PathBuf::from(store.text("SupportDir"))).filter(|p| !p.as_os_str().is_empty());
+    let resolver = Resolver {
+        config_dir: &config_dir,
+        support_dir: support_dir.as_deref(),
+    };
+    let values = Values::check(&store, &resolver, &mut diags);
+    let remaps = remap::build(&store.remap_lines, &resolver, &mut diags);
+    report_directives(&store, &mut diags);
+    let config = build(config_dir, support_dir, &values, remaps, &mut diags);
+    finish(Some(config), diags)
+}
+
+fn finish(config: Option<Config>, diags: Diagnostics) -> Loaded {
+    let failed = diags.has_errors();
+    let mut diagnostics = diags.into_vec();
+    diagnostics.sort_by(|a, b| a.location.sort_key().cmp(&b.location.sort_key()));
+    Loaded {
+        config: if failed { None } else { config },
+        diagnostics,
+    }
+}
+
+fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) {
+    let found = match dir.conf_files() {
+        Ok(found) => found,
+        Err(source) => {
+            let path = match dir {
+                ConfigDir::Path(p) => p.clone(),
+                ConfigDir::Embedded => PathBuf::new(),
+            };
+            return diags.error(Location::BuiltIn, Problem::ConfigDir { path, source });
+        }
+    };
+    for file in found {
+        let origin = match file.path.file_name() {
+            Some(n) if n == "security.conf" => Origin::SecurityConf,
+            _ => Origin::ConfFile,
+        };
+        match &file.content {
+            Ok(text) => {
+                for a in raw::parse_file(text, &file.path, diags) {
+                    store.apply(a, origin, diags);
+                }
+            }
+            // An unreadable security.conf would silently open the admin
+            // pages; any unreadable file refuses the start.
+            Err(e) => diags.error(
+                Location::File(file.path.clone()),
+                Problem::Unreadable {
+                    path: file.path.to_path_buf(),
+                    source: std::io::Error::new(e.kind(), e.to_string()),
+                },
+            ),
+        }
+    }
+}
+
+/// The Decisions table's three kinds of directive, for the ones set: notes,
+/// reported once at start-up.
+fn report_directives(store: &Store, diags: &mut Diagnostics) {
+    for (d, setting) in store.set_directives() {
+        match d.status {
+            Status::InEffect => {}
+            Status::NotYetInEffect => {
+                diags.note(setting.location.clone(), Problem::NotInEffect { key: d.name })
+            }
+            Status::Ignored(why) => diags.note(
+                setting.location.clone(),
+                Problem::IgnoredByDesign { key: d.name, why },
+            ),
+        }
+    }
+}
+
+fn build(
+    config_dir: ConfigDir,
+    support_dir: Option<PathBuf>,
+    v: &Values,
+    remaps: Vec<Remap>,
+    diags: &mut Diagnostics,
+) -> Config {
+    let path = |name: &str| Some(PathBuf::from(v.text(name))).filter(|p| !p.as_os_str().is_empty());
+    let seconds = |name: &str| Duration::from_secs(v.int(name).max(0) as u64);
+    let count = |name: &str| u32::try_from(v.int(name).max(0)).unwrap_or(u32::MAX);
+    let cache_dir = PathBuf::from(v.text("CacheDir"));
+    if cache_dir.as_os_str().is_empty() {
+        diags.error(
+            Location::BuiltIn,
+            Problem::NotAbsolute {
+                key: "CacheDir",
+                value: String::new(),
+            },
+        );
+    }
+    let port = u16::try_from(v.int("Port")).unwrap_or(0);
+    let bind_addresses = v.binds("BindAddress");
+    let socket_path = path("SocketPath");
+    if port == 0 && socket_path.is_none() && !bind_addresses.iter().any(|b| b.port.is_some()) {
+        diags.error(Location::BuiltIn, Problem::NothingToListenOn);
+    }
+    let (requested, resolved, any) = (
+        v.regexes("DontCacheRequested"),
+        v.regexes("DontCacheResolved"),
+        v.regexes("DontCache"),
+    );
+    Config {
+        cache_dir,
+        log_dir: path("LogDir"),
+        support_dir,
+        socket_path,
+        pid_file: path("PidFile"),
+        report_page: Some(v.text("ReportPage").trim_start_matches('/').to_string()).filter(|p| !p.is_empty()),
+        port,
+        bind_addresses,
+        allow_user_ports: v.ports("AllowUserPorts"),
+        force_managed: v.bool("ForceManaged"),
+        offline: v.bool("OfflineMode"),
+        forward_bts_soap: v.bool("ForwardBtsSoap"),
+        pass_through: v.regex("PassThroughPattern"),
+        local_dirs: v.local_dirs("LocalDirs"),
+        file_patterns: file_patterns(v),
+        dont_cache_requested: if requested.is_empty() {
+            any.clone()
+        } else {
+            requested
+        },
+        dont_cache_resolved: if resolved.is_empty() { any } else { resolved },
+        cache_control: v.cache_control("PermitCacheControl"),
+        remaps,
+        proxy: v.url("Proxy"),
+        network_timeout: seconds("NetworkTimeout"),
+        fast_timeout: seconds("FastTimeout"),
+        dl_max_retries: count("DlMaxRetries"),
+        redir_max: count("RedirMax"),
+        reuse_connections: v.bool("ReuseConnections"),
+        connect_proto: v.protocols("ConnectProto"),
+        user_agent: Some(v.text("UserAgent").to_string()).filter(|a| !a.is_empty()),
+        request_appendix: request_appendix(v.text("RequestAppendix")),
+        expose_origin: v.bool("ExposeOrigin"),
+        log_submitted_origin: v.bool("LogSubmittedOrigin"),
+        bad_redirect_mime: v.text("BadRedirDetectMime").to_string(),
+        fresh_index_max_age: seconds("FreshIndexMaxAge"),
+        max_download_speed: u32::try_from(v.int("MaxDlSpeed")).ok().filter(|&s| s > 0),
+        reserve_space: v.int("ReserveSpace").max(0) as u64,
+        ca_path: path("CApath"),
+        ca_file: path("CAfile"),
+        no_tls_checks: v.bool("NoSSLchecks"),
+        dir_perms: count("DirPerms"),
+        file_perms: count("FilePerms"),
+        stupid_fs: v.bool("StupidFs"),
+        verbose_log: v.bool("VerboseLog"),
+        unbuffered_log: v.bool("UnbufferLogs"),
+        max_connections: usize::try_from(v.int("MaxConThreads")).ok().filter(|&n| n > 0),
+        drain_timeout: seconds("DrainTimeout"),
+        admin_auth: v.credentials("AdminAuth"),
+        expiration: Expiration {
+            threshold_days: count("ExThreshold"),
+            abort_on_problems: v.bool("ExAbortOnProblems"),
+            suppress_admin_notification: count("ExSuppressAdminNotification"),
+            start_trade_off: v.int("ExStartTradeOff").max(0) as u64,
+            follow_index_removal: v.bool("FollowIndexFileRemoval"),
+            keep_extra_versions: count("KeepExtraVersions"),
+            whitelist: Class {
+                base: v.regex("WfilePattern"),
+                extra: v.regex("WfilePatternEx"),
+            },
+        },
+        precache_for: v
+            .text("PrecacheFor")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        track_file_use: v.bool("TrackFileUse"),
+        pattern_tracing: v.bool("Patrace"),
+        effective: v.effective.clone(),
+        config_dir,
+    }
+}
+
+fn file_patterns(v: &Values) -> FilePatterns {
+    let class = |base: &str| Class {
+        base: v.regex(base),
+        extra: v.regex(&format!("{base}Ex")),
+    };
+    FilePatterns {
+        special_volatile: class("SVfilePattern"),
+        special_solid: class("SPfilePattern"),
+        volatile: class("VfilePattern"),
+        solid: class("PfilePattern"),
+        whitelist: class("WfilePattern"),
+    }
+}
+
+/// `RequestAppendix`: header lines with `\r\n`-style escapes; lines without
+/// a `:` are dropped, as acng drops the whole value.
+fn request_appendix(text: &str) -> Vec<(String, String)> {
+    let unescaped = text
+        .replace("\\r", "\r")
+        .replace("\\n", "\n")
+        .replace("\\t", "\t");
+    unescaped
+        .split(['\r', '\n'])
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()))
+        .collect()
+}
+
+/// A cache directory the current user can write: `/var/cache/debcache` when
+/// possible, else `$XDG_CACHE_HOME/debcache` or `~/.cache/debcache`.
+fn default_cache_dir() -> PathBuf {
+    let system = Path::new("/var/cache/debcache");
+    let usable = if system.exists() {
+        writable(system)
+    } else {
+        system.parent().is_some_and(writable)
+    };
+    if usable {
+        return system.to_path_buf();
+    }
+    let home_cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    match home_cache {
+        Some(dir) => dir.join("debcache"),
+        None => std::env::temp_dir().join("debcache"),
+    }
+}
+
+fn writable(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// `--print-config`: one `Key: value` line per directive, then each remap as
+/// a block of `merge`, `backend` and `flag` lines.
+pub fn render(config: &Config) -> String {
+    let mut out = String::new();
+    for (name, value) in &config.effective {
+        let _ = writeln!(out, "{name}: {value}");
+    }
+    for r in &config.remaps {
+        let _ = writeln!(out, "Remap-{}:", r.name);
+        for m in &r.merges {
+            let _ = writeln!(out, "  merge {m}");
+        }
+        for b in &r.backends {
+            let _ = writeln!(out, "  backend {}", b.masked());
+        }
+        for f in r.flags.lines() {
+            let _ = writeln!(out, "  flag {f}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

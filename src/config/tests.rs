@@ -1,0 +1,419 @@
+//! Loading end to end: directories, overrides, fall-backs and every error.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/acng-3.7.4")
+}
+
+/// A configuration directory holding `files`.
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+fn load_dir(dir: &Path, overrides: &[&str]) -> Loaded {
+    let words: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    load(ConfigDir::Path(dir.to_path_buf()), &words)
+}
+
+fn messages(loaded: &Loaded, severity: Severity) -> Vec<String> {
+    loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == severity)
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn remap<'a>(config: &'a Config, name: &str) -> &'a Remap {
+    config.remaps.iter().find(|r| r.name == name).unwrap()
+}
+
+#[test]
+fn debian_package_configuration_loads_unchanged() {
+    let support = fixture_dir().join("support");
+    let loaded = load_dir(
+        &fixture_dir().join("etc/apt-cacher-ng"),
+        &[&format!("SupportDir={}", support.display())],
+    );
+    assert!(!loaded.has_errors(), "{:?}", messages(&loaded, Severity::Error));
+    let config = loaded.config.unwrap();
+    assert_eq!(config.cache_dir, PathBuf::from("/var/cache/apt-cacher-ng"));
+    assert_eq!(config.report_page.as_deref(), Some("acng-report.html"));
+    assert_eq!(config.expiration.threshold_days, 4);
+    let debrep = remap(&config, "debrep");
+    assert_eq!((debrep.merges.len(), debrep.backends.len()), (506, 1));
+    let uburep = remap(&config, "uburep");
+    assert_eq!((uburep.merges.len(), uburep.backends.len()), (790, 1));
+    let secdeb = remap(&config, "secdeb");
+    assert_eq!((secdeb.merges.len(), secdeb.backends.len()), (5, 3));
+    assert_eq!(
+        config.local_dirs["acng-doc"],
+        PathBuf::from("/usr/share/doc/apt-cacher-ng")
+    );
+}
+
+#[test]
+fn embedded_defaults_load_cleanly() {
+    let loaded = load(ConfigDir::Embedded, &[]);
+    let noisy: Vec<_> = loaded.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(noisy.is_empty(), "{noisy:?}");
+    let config = loaded.config.unwrap();
+    assert_eq!(config.port, 3142);
+    assert_eq!(config.log_dir, None);
+    assert_eq!(config.support_dir, None);
+    assert_eq!(config.socket_path, None);
+    assert!(
+        config.cache_dir.ends_with("debcache"),
+        "{}",
+        config.cache_dir.display()
+    );
+    let names: Vec<_> = config.remaps.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["debrep", "uburep", "secdeb"]);
+    assert_eq!(
+        remap(&config, "debrep").backends[0].to_string(),
+        "http://ftp.debian.org/debian/"
+    );
+    assert_eq!(
+        remap(&config, "uburep").backends[0].to_string(),
+        "http://archive.ubuntu.com/ubuntu/"
+    );
+}
+
+#[test]
+fn files_are_read_in_alphabetical_order_then_the_command_line() {
+    let dir = dir_with(&[
+        ("b.conf", "Port: 2\nUserAgent: b\n"),
+        ("a.conf", "Port: 1\nExThreshold: 9\n"),
+    ]);
+    let loaded = load_dir(dir.path(), &["UserAgent=cli"]);
+    let config = loaded.config.unwrap();
+    assert_eq!(config.port, 2);
+    assert_eq!(config.expiration.threshold_days, 9);
+    assert_eq!(config.user_agent.as_deref(), Some("cli"));
+}
+
+#[test]
+fn acng_builtin_defaults_apply_with_a_directory() {
+    let dir = dir_with(&[("acng.conf", "")]);
+    let config = load_dir(dir.path(), &[]).config.unwrap();
+    assert_eq!(config.cache_dir, PathBuf::from("/var/cache/apt-cacher-ng"));
+    assert_eq!(config.log_dir, Some(PathBuf::from("/var/log/apt-cacher-ng")));
+    assert_eq!(config.network_timeout, Duration::from_secs(17));
+    assert_eq!(config.socket_path, None, "debcache leaves SocketPath unset");
+    assert_eq!(config.report_page.as_deref(), Some("acng-report.html"));
+    assert_eq!(config.allow_user_ports, PortPolicy::Only80);
+    assert!(config.remaps.is_empty(), "the embedded remaps are not merged in");
+}
+
+#[test]
+fn derived_defaults_follow_their_keys() {
+    let dir = dir_with(&[(
+        "acng.conf",
+        "ForceManaged: 1\nFreshIndexMaxAge: 7\nExThreshold: 3\n",
+    )]);
+    let config = load_dir(dir.path(), &[]).config.unwrap();
+    assert_eq!(config.redir_max, 0);
+    assert!(!config.forward_bts_soap);
+    assert_eq!(config.expiration.suppress_admin_notification, 0);
+    let freeze = config
+        .effective
+        .iter()
+        .find(|(k, _)| *k == "ResponseFreezeDetectTime")
+        .unwrap();
+    assert_eq!(freeze.1, "20");
+}
+
+#[test]
+fn every_bad_value_is_reported_with_its_line() {
+    let text =
+        "Port: 70000\nNetworkTimeout: soon\nVfilePatternEx: (unclosed\nDirPerms: 9\nExStartTradeOff: 5x\n\
+                AllowUserPorts: 80 https\nProxy: ftp://p/\nBindAddress: [::1\nLocalDirs: docs relative\n\
+                ConnectProto: v5\nPidFile: run/pid\nOfflineMode:\nDebug: -4223\n";
+    let dir = dir_with(&[("acng.conf", text)]);
+    let loaded = load_dir(dir.path(), &[]);
+    assert!(loaded.config.is_none());
+    let errors = messages(&loaded, Severity::Error);
+    let lines: Vec<usize> = errors
+        .iter()
+        .map(|e| e.split(':').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(lines, (1..=13).collect::<Vec<_>>(), "{errors:#?}");
+    assert!(
+        errors[0].ends_with("Port: 70000 is outside 0..=65535"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[2].contains("VfilePatternEx: invalid regular expression"),
+        "{}",
+        errors[2]
+    );
+}
+
+#[test]
+fn too_small_timeouts_are_raised_with_a_warning() {
+    let dir = dir_with(&[("acng.conf", "NetworkTimeout: 1\n")]);
+    let loaded = load_dir(dir.path(), &[]);
+    assert_eq!(messages(&loaded, Severity::Warning).len(), 1);
+    assert_eq!(loaded.config.unwrap().network_timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn unknown_keys_warn_and_typos_fail() {
+    let dir = dir_with(&[("acng.conf", "SomeFutureOption: 1\nCacheDri: /x\n")]);
+    let loaded = load_dir(dir.path(), &[]);
+    let file = dir.path().canonicalize().unwrap().join("acng.conf");
+    assert_eq!(
+        messages(&loaded, Severity::Warning),
+        [format!(
+            "{}:1: warning: unknown directive `SomeFutureOption`, ignored",
+            file.display()
+        )]
+    );
+    assert_eq!(
+        messages(&loaded, Severity::Error),
+        [format!(
+            "{}:2: error: unknown directive `CacheDri`; did you mean `CacheDir`?",
+            file.display()
+        )]
+    );
+}
+
+#[test]
+fn unreadable_security_conf_refuses_to_start() {
+    let dir = dir_with(&[("acng.conf", "Port: 3142\n")]);
+    std::os::unix::fs::symlink("/nonexistent/security.conf", dir.path().join("security.conf")).unwrap();
+    let loaded = load_dir(dir.path(), &[]);
+    assert!(loaded.config.is_none());
+    let errors = messages(&loaded, Severity::Error);
+    assert!(
+        errors[0].contains("security.conf: error: cannot read"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn security_conf_accepts_only_known_keys() {
+    let dir = dir_with(&[("security.conf", "AdminAuth: admin:secret\nAdminPassword: x\n")]);
+    let loaded = load_dir(dir.path(), &[]);
+    assert_eq!(messages(&loaded, Severity::Error).len(), 1);
+}
+
+#[test]
+fn admin_auth_is_never_printed() {
+    let dir = dir_with(&[
+        ("security.conf", "AdminAuth: admin:secret\n"),
+        ("acng.conf", "Proxy: http://u:pw@p:3128/\n"),
+    ]);
+    let config = load_dir(dir.path(), &[]).config.unwrap();
+    assert_eq!(config.admin_auth.as_ref().unwrap().password, "secret");
+    let printed = render(&config);
+    assert!(printed.contains("AdminAuth: ********\n"));
+    assert!(printed.contains("Proxy: http://u:***@p:3128/\n"));
+    assert!(!printed.contains("secret") && !printed.contains(":pw@"));
+    assert!(!format!("{config:?}").contains("secret"));
+}
+
+#[test]
+fn missing_config_directory_is_an_error() {
+    let loaded = load(ConfigDir::Path("/nonexistent/debcache-conf".into()), &[]);
+    assert!(loaded.config.is_none());
+    assert!(messages(&loaded, Severity::Error)[0]
+        .contains("cannot read configuration directory /nonexistent/debcache-conf"));
+}
+
+#[test]
+fn unknown_override_is_an_error() {
+    let dir = dir_with(&[]);
+    let loaded = load_dir(dir.path(), &["NoSuchKeyAnywhere=1"]);
+    assert_eq!(
+        messages(&loaded, Severity::Error),
+        ["command line:1: error: unknown directive `NoSuchKeyAnywhere`"]
+    );
+}
+
+#[test]
+fn support_dir_from_the_command_line_resolves_file_tokens() {
+    let support = dir_with(&[(
+        "my_mirrors",
+        "http://m1.example/debian/\nhttp://m2.example/debian/\n",
+    )]);
+    let conf = dir_with(&[(
+        "acng.conf",
+        "Remap-x: file:my_mirrors ; http://b.example/debian/\n",
+    )]);
+    let loaded = load_dir(
+        conf.path(),
+        &[&format!("SupportDir={}", support.path().display())],
+    );
+    assert_eq!(remap(loaded.config.as_ref().unwrap(), "x").merges.len(), 2);
+}
+
+#[test]
+fn config_dir_wins_a_name_clash_with_support_dir() {
+    let support = dir_with(&[
+        ("m_list", "http://support.example/\n"),
+        ("m_other", "http://other.example/\n"),
+    ]);
+    let conf = dir_with(&[
+        ("acng.conf", "Remap-x: file:m_*\n"),
+        ("m_list", "http://conf.example/\n"),
+    ]);
+    let loaded = load_dir(
+        conf.path(),
+        &[&format!("SupportDir={}", support.path().display())],
+    );
+    let hosts: Vec<_> = remap(loaded.config.as_ref().unwrap(), "x")
+        .merges
+        .iter()
+        .map(|m| m.host.clone())
+        .collect();
+    assert_eq!(hosts, ["conf.example", "other.example"]);
+}
+
+#[test]
+fn empty_list_falls_back_to_its_default_file() {
+    let conf = dir_with(&[
+        ("acng.conf", "Remap-x: /x ; file:backends_x\n"),
+        ("backends_x", "# nothing yet\n"),
+        ("backends_x.default", "http://fallback.example/x/\n"),
+    ]);
+    let config = load_dir(conf.path(), &["SupportDir="]).config.unwrap();
+    assert_eq!(
+        remap(&config, "x").backends[0].to_string(),
+        "http://fallback.example/x/"
+    );
+}
+
+#[test]
+fn dangling_default_links_fall_back_to_the_compiled_lists() {
+    let conf = dir_with(&[
+        (
+            "acng.conf",
+            "Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian\n",
+        ),
+        ("backends_debian", ""),
+    ]);
+    std::os::unix::fs::symlink(
+        "/nonexistent/purged/backends_debian.default",
+        conf.path().join("backends_debian.default"),
+    )
+    .unwrap();
+    let loaded = load_dir(conf.path(), &["SupportDir=/nonexistent/support"]);
+    let warnings = messages(&loaded, Severity::Warning);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("cannot read list") && w.contains("backends_debian.default")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("`file:deb_mirror*.gz` matched nothing")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("`file:backends_debian` matched nothing")),
+        "{warnings:#?}"
+    );
+    let config = loaded.config.unwrap();
+    let debrep = remap(&config, "debrep");
+    assert_eq!((debrep.merges.len(), debrep.backends.len()), (506, 1));
+}
+
+#[test]
+fn dont_cache_sets_both_lists_unless_they_are_set() {
+    let patterns = dir_with(&[("nocache", "# isos\n\\.iso$\n\\.img$\n")]);
+    let conf = dir_with(&[(
+        "acng.conf",
+        &format!(
+            "DontCache: file:{}/nocache jigdo\nDontCacheResolved: ^https://\n",
+            patterns.path().display()
+        ),
+    )]);
+    let config = load_dir(conf.path(), &[]).config.unwrap();
+    assert_eq!(config.dont_cache_requested.len(), 3);
+    assert_eq!(config.dont_cache_resolved.len(), 1);
+}
+
+#[test]
+fn port_zero_needs_another_listener() {
+    let dir = dir_with(&[("acng.conf", "Port: 0\n")]);
+    assert!(load_dir(dir.path(), &[]).has_errors());
+    let config = load_dir(dir.path(), &["BindAddress=127.0.0.1:0"]).config.unwrap();
+    assert_eq!(config.bind_addresses[0].port, Some(0));
+    assert!(load_dir(dir.path(), &["SocketPath=/run/x.sock"]).config.is_some());
+}
+
+#[test]
+fn directives_not_in_effect_are_noted_once() {
+    let dir = dir_with(&[("acng.conf", "UseWrap: 1\nPipelineDepth: 3\n")]);
+    let loaded = load_dir(dir.path(), &[]);
+    let notes = messages(&loaded, Severity::Note);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(notes[0].contains("accepted and ignored by design"), "{notes:?}");
+}
+
+#[test]
+fn request_appendix_expands_escapes_and_drops_junk() {
+    assert_eq!(
+        request_appendix(r"X-A: 1\r\nX-B:2\nnot a header"),
+        [
+            ("X-A".to_string(), "1".to_string()),
+            ("X-B".to_string(), "2".to_string())
+        ]
+    );
+}
+
+#[test]
+fn print_config_shows_every_directive_and_remap_blocks() {
+    let dir = dir_with(&[(
+        "acng.conf",
+        "Remap-r: /r h.example/r ; http://b.example/r/ ; keyfile=Release\n",
+    )]);
+    let printed = render(&load_dir(dir.path(), &[]).config.unwrap());
+    assert_eq!(
+        printed
+            .lines()
+            .filter(|l| !l.starts_with(' ') && !l.starts_with("Remap-"))
+            .count(),
+        keys::DIRECTIVES.len()
+    );
+    assert!(printed.contains("Port: 3142\n"));
+    assert!(printed.ends_with(
+        "Remap-r:\n  merge http://r/\n  merge http://h.example/r/\n  backend http://b.example/r/\n  flag keyfile=Release\n"
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn loading_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("acng.conf"), &bytes).unwrap();
+        fs::write(dir.path().join("list"), &bytes).unwrap();
+        fs::write(dir.path().join("extra.conf"), b"Remap-x: file:list ; file:list\nDontCache: file:list\n").unwrap();
+        let _ = load_dir(dir.path(), &[]);
+    }
+
+    #[test]
+    fn arbitrary_assignments_never_panic(key in "[A-Za-z-]{1,24}", value in "\\PC{0,64}") {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("acng.conf"), format!("{key}: {value}\n")).unwrap();
+        let _ = load_dir(dir.path(), &[&format!("{key}={value}")]);
+    }
+}

@@ -1,0 +1,24 @@
+//! The `debcache` binary: command line → configuration → log → runtime →
+//! `server::run`. Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use debcache::cli::{self, Cli, Next};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli::run(cli) {
+        Next::Exit(code) => ExitCode::from(code),
+        Next::Serve(_config) => {
+            eprintln!("debcache: this build validates configuration only; serving lands with the server");
+            ExitCode::from(cli::exit::UNAVAILABLE)
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! `HttpUrl`: an `http://` or `https://` URL parsed the way apt-cacher-ng parses
+//! them (spec §2.3 "URL parsing details"), shared by the configuration (remap
+//! tokens, `Proxy`), request classification and the upstream client.
+//!
+//! Invariants of a parsed value: the host is non-empty, made of DNS-name
+//! characters or an IPv6 literal (stored without brackets), never starts with
+//! `_` or `.`, never contains `..`, so it is safe as a cache directory name; the
+//! port is 1..=65535; the path starts with `/`.
+
+use std::fmt;
+
+/// The two schemes apt-cacher-ng understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+/// `user:password` embedded in a URL, sent upstream as Basic authentication.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials({}:***)", self.user)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HttpUrl {
+    pub scheme: Scheme,
+    /// Host name or IP address; IPv6 literals without their brackets.
+    pub host: String,
+    pub port: u16,
+    /// Starts with `/`; a query string, if any, is part of it.
+    pub path: String,
+    pub credentials: Option<Credentials>,
+}
+
+/// Why a string is not an [`HttpUrl`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UrlError {
+    UnsupportedScheme(String),
+    EmptyHost,
+    BadHost(String),
+    ReservedHost(String),
+    BadPort(String),
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UrlError::UnsupportedScheme(s) => write!(f, "unsupported scheme `{s}`"),
+            UrlError::EmptyHost => f.write_str("no host name"),
+            UrlError::BadHost(h) => write!(f, "invalid host name `{h}`"),
+            UrlError::ReservedHost(h) => write!(f, "host names starting with `_` are reserved (`{h}`)"),
+            UrlError::BadPort(p) => write!(f, "invalid port `{p}`"),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+impl HttpUrl {
+    /// Parses `[scheme://][user:pass@]host[:port][/path]`. Without a scheme the
+    /// URL is `http`. Leading slashes before the host are skipped, so `/debian`
+    /// is host `debian` with path `/` (the remap alias form).
+    pub fn parse(input: &str) -> Result<HttpUrl, UrlError> {
+        let (scheme, rest) = split_scheme(input)?;
+        let rest = rest.trim_start_matches('/');
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let (credentials, hostport) = match authority.rfind('@') {
+            Some(at) => (Some(parse_credentials(&authority[..at])), &authority[at + 1..]),
+            None => (None, authority),
+        };
+        let (host, port) = split_host_port(hostport, scheme)?;
+        validate_host(&host)?;
+        let path = normalise_path(tail);
+        Ok(HttpUrl {
+            scheme,
+            host,
+            port,
+            path,
+            credentials,
+        })
+    }
+
+    /// The `Host` header value: the port only when it is not the scheme's
+    /// default (spec §13 #3 fixed), IPv6 literals in brackets.
+    pub fn authority(&self) -> String {
+        let host = self.bracketed_host();
+        if self.port == self.scheme.default_port() {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    fn bracketed_host(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        }
+    }
+
+    /// The URL with any password replaced by `***`, for logs and printouts.
+    pub fn masked(&self) -> String {
+        self.render(true)
+    }
+
+    fn render(&self, mask: bool) -> String {
+        let userinfo = match &self.credentials {
+            Some(c) if mask => format!("{}:***@", c.user),
+            Some(c) => format!("{}:{}@", c.user, c.password),
+            None => String::new(),
+        };
+        format!(
+            "{}://{userinfo}{}{}",
+            self.scheme.as_str(),
+            self.authority(),
+            self.path
+        )
+    }
+
+    /// The same URL with `rest` appended to its path (a backend base plus the
+    /// part of the request below the matched prefix).
+    pub fn join_path(&self, rest: &str) -> HttpUrl {
+        let mut url = self.clone();
+        if !url.path.ends_with('/') {
+            url.path.push('/');
+        }
+        url.path.push_str(rest.trim_start_matches('/'));
+        url
+    }
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}
+
+fn split_scheme(input: &str) -> Result<(Scheme, &str), UrlError> {
+    for (prefix, scheme) in [("http://", Scheme::Http), ("https://", Scheme::Https)] {
+        if let Some(head) = input
+            .get(..prefix.len())
+            .filter(|h| h.eq_ignore_ascii_case(prefix))
+        {
+            return Ok((scheme, &input[head.len()..]));
+        }
+    }
+    let first_slash = input.find('/').unwrap_or(input.len());
+    if let Some(pos) = input[..first_slash].find("://") {
+        return Err(UrlError::UnsupportedScheme(input[..pos].to_string()));
+    }
+    if first_slash > 0 && input[..first_slash].ends_with(':') && input[first_slash..].starts_with("//") {
+        return Err(UrlError::UnsupportedScheme(input[..first_slash - 1].to_string()));
+    }
+    Ok((Scheme::Http, input))
+}
+
+fn parse_credentials(userinfo: &str) -> Credentials {
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    Credentials {
+        user: percent_decode_lossy(user),
+        password: percent_decode_lossy(password),
+    }
+}
+
+fn split_host_port(hostport: &str, scheme: Scheme) -> Result<(String, u16), UrlError> {
+    if hostport.is_empty() {
+        return Err(UrlError::EmptyHost);
+    }
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let close = v6
+            .find(']')
+            .ok_or_else(|| UrlError::BadHost(hostport.to_string()))?;
+        let after = &v6[close + 1..];
+        let port = match after {
+            "" => None,
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or_else(|| UrlError::BadHost(hostport.to_string()))?,
+            ),
+        };
+        (&v6[..close], port)
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let port = match port {
+        None => scheme.default_port(),
+        Some(p) => parse_port(p).ok_or_else(|| UrlError::BadPort(p.to_string()))?,
+    };
+    Ok((host.to_string(), port))
+}
+
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse::<u16>().ok().filter(|&n| n > 0)
+}
+
+fn validate_host(host: &str) -> Result<(), UrlError> {
+    if host.is_empty() {
+        return Err(UrlError::EmptyHost);
+    }
+    if host.starts_with('_') {
+        return Err(UrlError::ReservedHost(host.to_string()));
+    }
+    let bad = || UrlError::BadHost(host.to_string());
+    if host.contains(':') {
+        // An IPv6 literal (brackets already removed).
+        let ok = host.len() <= 64
+            && !host.contains(":::")
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        return if ok { Ok(()) } else { Err(bad()) };
+    }
+    let ok = host.len() <= 253
+        && host.as_bytes()[0].is_ascii_alphanumeric()
+        && !host.contains("..")
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+/// Collapses runs of leading slashes and makes the path absolute; `?q` alone
+/// becomes `/?q` as acng does.
+fn normalise_path(tail: &str) -> String {
+    let trimmed = tail.trim_start_matches('/');
+    let mut path = String::with_capacity(trimmed.len() + 1);
+    path.push('/');
+    path.push_str(trimmed);
+    path
+}
+
+/// Decodes `%XX` sequences; invalid sequences stay literal, as acng keeps them.
+/// Bytes that do not form UTF-8 are replaced, which only matters for
+/// credentials (request paths are decoded by `request::path`).
+pub fn percent_decode_lossy(s: &str) -> String {
+    String::from_utf8_lossy(&percent_decode(s.as_bytes())).into_owned()
+}
+
+/// Decodes `%XX` sequences into bytes; invalid sequences stay literal.
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' && i + 2 < input.len() {
+            if let (Some(h), Some(l)) = (hex_value(input[i + 1]), hex_value(input[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> HttpUrl {
+        HttpUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn scheme_is_optional_and_case_insensitive() {
+        assert_eq!(url("deb.debian.org/debian/").scheme, Scheme::Http);
+        let u = url("HTTPS://deb.debian.org/debian");
+        assert_eq!(
+            (u.scheme, u.port, u.path.as_str()),
+            (Scheme::Https, 443, "/debian")
+        );
+    }
+
+    #[test]
+    fn leading_slashes_make_an_alias_host() {
+        let u = url("/debian");
+        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("debian", 80, "/"));
+        assert_eq!(url("//host//x").path, "/x");
+    }
+
+    #[test]
+    fn port_and_credentials_are_split_off() {
+        let u = url("http://me:s%3Acret@proxy.lan:3128/");
+        assert_eq!(u.port, 3128);
+        let c = u.credentials.clone().unwrap();
+        assert_eq!((c.user.as_str(), c.password.as_str()), ("me", "s:cret"));
+        assert_eq!(u.masked(), "http://me:***@proxy.lan:3128/");
+        assert_eq!(u.authority(), "proxy.lan:3128");
+    }
+
+    #[test]
+    fn ipv6_literals_lose_their_brackets() {
+        let u = url("http://[::1]:8080/x");
+        assert_eq!((u.host.as_str(), u.port), ("::1", 8080));
+        assert_eq!(u.authority(), "[::1]:8080");
+    }
+
+    #[test]
+    fn query_without_path_becomes_root_query() {
+        assert_eq!(url("host?x=1").path, "/?x=1");
+    }
+
+    #[test]
+    fn rejects_what_acng_rejects() {
+        for bad in [
+            "ftp://x/",
+            "http://:80/",
+            "http://host:/",
+            "http://host:65536/",
+            "http://host:0/",
+            "http://_reserved/",
+            "http://../etc",
+            "http://a..b/",
+            "http://[::1/",
+            "http://[1:::2]/",
+            "http://ho st/",
+            "",
+        ] {
+            assert!(HttpUrl::parse(bad).is_err(), "{bad} should fail");
+        }
+    }
+
+    #[test]
+    fn join_path_appends_below_the_base() {
+        let base = url("http://ftp.debian.org/debian/");
+        assert_eq!(base.join_path("pool/x.deb").path, "/debian/pool/x.deb");
+        assert_eq!(url("http://h/debian").join_path("/dists").path, "/debian/dists");
+    }
+
+    #[test]
+    fn percent_decoding_keeps_invalid_sequences() {
+        assert_eq!(percent_decode(b"a%2fb%zz%4"), b"a/b%zz%4");
+        assert_eq!(percent_decode(b"%2e%2E"), b"..");
+    }
+}

@@ -1,0 +1,231 @@
+//! The command line on real configuration: `--check`, `--print-config`, the
+//! exit codes, and the Debian package's `/etc/apt-cacher-ng` loaded unchanged.
+
+use std::path::Path;
+
+use crate::support::{copy_tree, debcache, fixture};
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The indented lines of `Remap-NAME:` in a `--print-config` output.
+fn remap_block<'a>(printed: &'a str, name: &str) -> Vec<&'a str> {
+    let header = format!("Remap-{name}:");
+    printed
+        .lines()
+        .skip_while(|l| *l != header)
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect()
+}
+
+fn count(block: &[&str], kind: &str) -> usize {
+    block.iter().filter(|l| l.trim_start().starts_with(kind)).count()
+}
+
+fn fixture_args(conf: &Path) -> Vec<String> {
+    vec![
+        "-c".into(),
+        conf.display().to_string(),
+        format!("SupportDir={}", fixture("acng-3.7.4/support").display()),
+    ]
+}
+
+fn run(extra: &[&str], conf: &Path) -> std::process::Output {
+    let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    args.extend(fixture_args(conf));
+    debcache(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[test]
+fn debian_package_configuration_checks_clean() {
+    let out = run(&["--check"], &fixture("acng-3.7.4/etc/apt-cacher-ng"));
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains(": error:"), "{}", stdout(&out));
+}
+
+#[test]
+fn print_config_resolves_the_debian_remaps() {
+    let out = run(&["--print-config"], &fixture("acng-3.7.4/etc/apt-cacher-ng"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let debrep = remap_block(&printed, "debrep");
+    assert_eq!((count(&debrep, "merge "), count(&debrep, "backend ")), (506, 1));
+    assert!(debrep.contains(&"  merge http://ftp.de.debian.org/debian/"));
+    assert!(debrep.contains(&"  merge http://debian/"), "the /debian alias");
+    assert!(debrep.contains(&"  backend http://ftp.debian.org/debian/"));
+    let uburep = remap_block(&printed, "uburep");
+    assert_eq!((count(&uburep, "merge "), count(&uburep, "backend ")), (790, 1));
+    assert!(uburep.contains(&"  merge http://ac.archive.ubuntu.com/ubuntu/"));
+    assert!(uburep.contains(&"  backend http://archive.ubuntu.com/ubuntu/"));
+    let secdeb = remap_block(&printed, "secdeb");
+    assert_eq!(
+        secdeb,
+        [
+            "  merge http://security.debian.org/",
+            "  merge http://security.debian.org/debian-security/",
+            "  merge http://deb.debian.org/debian-security/",
+            "  merge http://debian-security/",
+            "  merge http://cdn-fastly.deb.debian.org/debian-security/",
+            "  backend http://deb.debian.org/debian-security/",
+            "  backend http://security.debian.org/",
+            "  backend http://cdn-fastly.deb.debian.org/debian-security/",
+        ]
+    );
+    assert!(printed.contains("\nReportPage: acng-report.html\n"));
+    assert!(printed.contains("\nExThreshold: 4\n"));
+    assert!(printed.starts_with("CacheDir: /var/cache/apt-cacher-ng\n"));
+}
+
+#[test]
+fn purged_default_lists_fall_back_to_the_compiled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("apt-cacher-ng");
+    copy_tree(&fixture("acng-3.7.4/etc/apt-cacher-ng"), &conf);
+    for name in [
+        "backends_debian.default",
+        "backends_ubuntu.default",
+        "backends_gentoo.default",
+        "backends_kali.default",
+    ] {
+        std::fs::remove_file(conf.join(name)).unwrap();
+        std::os::unix::fs::symlink(
+            format!("/nonexistent/var/lib/apt-cacher-ng/{name}"),
+            conf.join(name),
+        )
+        .unwrap();
+    }
+    let checked = run(&["--check"], &conf);
+    assert_eq!(checked.status.code(), Some(0), "{}", stdout(&checked));
+    let report = stdout(&checked);
+    for token in ["file:backends_debian", "file:backends_ubuntu"] {
+        assert!(
+            report.contains(&format!("`{token}` matched nothing in"))
+                && report.contains("using the list compiled into debcache"),
+            "{token}: {report}"
+        );
+    }
+    assert!(report.contains("cannot read list"), "{report}");
+    let printed = stdout(&run(&["--print-config"], &conf));
+    let debrep = remap_block(&printed, "debrep");
+    assert_eq!((count(&debrep, "merge "), count(&debrep, "backend ")), (506, 1));
+    assert!(remap_block(&printed, "uburep").contains(&"  backend http://archive.ubuntu.com/ubuntu/"));
+}
+
+#[test]
+fn rfc822_mirror_lists_resolve_sites_paths_and_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("mirror-lists/rfc822-sample"),
+        dir.path().join("rfc822-sample"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("acng.conf"),
+        "Remap-sample: file:rfc822-sample ; file:rfc822-sample\n",
+    )
+    .unwrap();
+    let out = debcache(&["--print-config", "-c", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = stdout(&out);
+    let block = remap_block(&printed, "sample");
+    let merges: Vec<_> = block
+        .iter()
+        .filter(|l| l.trim_start().starts_with("merge "))
+        .copied()
+        .collect();
+    assert_eq!(
+        merges,
+        [
+            "  merge http://ftp.example-one.org/debian/",
+            "  merge http://ftp2.example-one.org/debian/",
+            "  merge http://mirror.example-two.net/pub/linux/debian/",
+            "  merge http://debian.example-two.net/pub/linux/debian/",
+            "  merge http://deb.example-two.net/pub/linux/debian/",
+            "  merge http://old.example-three.com/mirror/debian/",
+        ]
+    );
+    assert_eq!(count(&block, "backend "), 6);
+    assert!(
+        stderr(&out).contains("site(s) without Archive-http ignored, first: cdimage-only.example-four.org")
+    );
+}
+
+#[test]
+fn bad_configuration_lists_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acng.conf"),
+        "Port: many\nRemap-x: /x ; ftp://nope/\nNetworkTimeOut: 10\nVfilePatternEx: (\nCachDir: /tmp\n",
+    )
+    .unwrap();
+    let conf = dir.path().to_str().unwrap();
+    let daemon = debcache(&["-c", conf, "BindAddress=127.0.0.1:0"]);
+    assert_eq!(daemon.status.code(), Some(78));
+    let listed = stderr(&daemon);
+    for line in [1, 2, 4, 5] {
+        assert!(
+            listed.contains(&format!("acng.conf:{line}: error:")),
+            "line {line}: {listed}"
+        );
+    }
+    let checked = debcache(&["--check", "-c", conf]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert_eq!(
+        stdout(&checked)
+            .lines()
+            .filter(|l| l.contains(": error:"))
+            .count(),
+        4,
+        "{}",
+        stdout(&checked)
+    );
+}
+
+#[test]
+fn warnings_alone_pass_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acng.conf"), "SomeFutureKnob: 1\nUseWrap: 1\n").unwrap();
+    let out = debcache(&["--check", "-c", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let report = stdout(&out);
+    assert!(
+        report.contains("acng.conf:1: warning: unknown directive `SomeFutureKnob`"),
+        "{report}"
+    );
+    assert!(
+        report.contains("acng.conf:2: note: UseWrap is accepted and ignored by design"),
+        "{report}"
+    );
+}
+
+#[test]
+fn unknown_override_is_a_usage_error() {
+    let out = debcache(&["--check", "NoSuchDirective=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown directive `NoSuchDirective`"));
+    assert_eq!(debcache(&["--no-such-flag"]).status.code(), Some(2));
+}
+
+#[test]
+fn overrides_win_over_files_case_insensitively() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acng.conf"), "Port: 1111\n").unwrap();
+    let out = debcache(&[
+        "--print-config",
+        "-c",
+        dir.path().to_str().unwrap(),
+        "port:2222",
+        "OFFLINEMODE=1",
+    ]);
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("\nPort: 2222\n") && printed.contains("\nOfflineMode: 1\n"),
+        "{printed}"
+    );
+}

@@ -1,0 +1,5 @@
+//! The integration test binary: the daemon and its command line, driven
+//! from outside over loopback.
+
+mod cli;
+mod support;
