@@ -1,13 +1,37 @@
 //! debcache: a caching proxy for Debian and Ubuntu package repositories,
 //! compatible with apt-cacher-ng's configuration, cache layout and clients.
 //!
-//! A request travels `server → service → request → remap → cache → upstream`;
-//! see ARCHITECTURE.md for the whole picture.
+//! A request travels `server → service → request → remap → cache`; see
+//! ARCHITECTURE.md for the whole picture.
 //!
+//! - `admin`: the daemon's own pages (help page, style sheet).
+//! - `body`: the one response body type (memory or file ranges).
+//! - `cache`: the cache directory: keys, `.head` sidecars, lookups.
 //! - `cli`: the command line and its exit codes.
 //! - `config`: acng.conf-compatible loading into one validated `Config`.
+//! - `daemon`: start-up and shutdown of the running daemon.
+//! - `error`: error display shared by the layers.
+//! - `log`: the transfer log, `apt-cacher.log`.
+//! - `remap`: which repository a URL is cached in, and its backends.
+//! - `request`: what a client request is for (a `Target`), pure.
+//! - `server`: listeners, connections, draining.
+//! - `service`: the per-request handler; failures become responses here.
+//! - `shutdown`: signals.
+//! - `state`: the shared handle every connection gets.
 //! - `url`: http(s) URLs parsed the way apt-cacher-ng parses them.
 
+pub mod admin;
+pub mod body;
+pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod log;
+pub mod remap;
+pub mod request;
+pub mod server;
+pub mod service;
+pub mod shutdown;
+pub mod state;
 pub mod url;

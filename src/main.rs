@@ -16,9 +16,6 @@ fn main() -> ExitCode {
         .init();
     match cli::run(cli) {
         Next::Exit(code) => ExitCode::from(code),
-        Next::Serve(_config) => {
-            eprintln!("debcache: this build validates configuration only; serving lands with the server");
-            ExitCode::from(cli::exit::UNAVAILABLE)
-        }
+        Next::Serve(config) => ExitCode::from(debcache::daemon::run(*config)),
     }
 }

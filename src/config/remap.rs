@@ -35,6 +35,9 @@ pub struct MergeUrl {
     pub port: u16,
     /// Starts and ends with `/`.
     pub prefix: String,
+    /// Written as `/name`: a name clients use in place of a host
+    /// (`http://cache:3142/debian/...`), not a real mirror.
+    pub alias: bool,
 }
 
 impl fmt::Display for MergeUrl {
@@ -149,6 +152,7 @@ fn add_line(remap: &mut Remap, line: &RemapLine, resolver: &Resolver<'_>, diags:
                                 host: url.host,
                                 port: url.port,
                                 prefix: with_trailing_slash(url.path),
+                                alias: entry.text.starts_with('/'),
                             });
                         }
                     }

@@ -2,4 +2,7 @@
 //! from outside over loopback.
 
 mod cli;
+mod lifecycle;
+mod serving;
 mod support;
+mod traversal;

@@ -1,7 +1,13 @@
-//! Shared helpers: the fixtures, the debcache binary, temporary directories.
+//! Shared helpers: the fixtures, the debcache binary as a command and as a
+//! daemon, a raw HTTP client.
+
+pub mod daemon;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+pub use daemon::{Daemon, Setup};
 
 /// `tests/fixtures/<rel>`.
 pub fn fixture(rel: &str) -> PathBuf {
@@ -10,8 +16,7 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-/// Runs the debcache binary with `args`, outside any configuration the host
-/// may have (`/etc/debcache` is not consulted when `-c` is given).
+/// Runs the debcache binary with `args`.
 pub fn debcache(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_debcache"))
         .args(args)
@@ -35,4 +40,18 @@ pub fn copy_tree(src: &Path, dest: &Path) {
             std::fs::copy(entry.path(), &target).unwrap();
         }
     }
+}
+
+/// Writes `bytes` at `root/rel`, creating directories.
+pub fn put(root: &Path, rel: &str, bytes: &[u8]) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A `.head` as apt-cacher-ng writes it for a complete file of `len` bytes.
+pub fn acng_head(len: usize) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nLast-Modified: Sun, 22 Nov 2026 02:58:26 GMT\r\n\r\n"
+    )
 }

@@ -1,0 +1,118 @@
+//! The help page at `/`: what this server is and the apt lines that use it,
+//! with this server's address filled in. A real page with status 200, so
+//! probes and load balancers see a live server (Decisions table).
+
+use std::fmt::Write as _;
+
+use crate::config::Config;
+
+/// The style sheet of debcache's pages, served at `/style.css`.
+pub const STYLE: &str =
+    "body{font-family:sans-serif;max-width:52em;margin:2em auto;padding:0 1em;line-height:1.5;color:#222}\
+code,pre{background:#f4f4f4;border-radius:3px}pre{padding:.6em .8em;overflow-x:auto}\
+h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em}footer{margin-top:2em;color:#777;font-size:.9em}\n";
+
+/// Renders the page for a server reached as `authority` (`host:port`).
+pub fn page(config: &Config, authority: &str) -> String {
+    let a = escape(authority);
+    let mut html = String::with_capacity(4096);
+    let _ = write!(
+        html,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>debcache at {a}</title>\
+<link rel=\"stylesheet\" href=\"/style.css\"></head><body>\n\
+<h1>debcache at {a}</h1>\n\
+<p>This is debcache, a caching proxy for Debian and Ubuntu package repositories. \
+It keeps the packages and index files apt downloads through it, so each file crosses \
+the Internet once for every machine that uses this server. It reads apt-cacher-ng's \
+configuration and cache, and serves its clients the same way.</p>\n\
+<h2>As an HTTP proxy</h2>\n<p>Put this line in <code>/etc/apt/apt.conf.d/01proxy</code> \
+and leave <code>sources.list</code> as it is:</p>\n\
+<pre>Acquire::http::Proxy \"http://{a}\";</pre>\n\
+<h2>As a mirror</h2>\n<p>Put this server in front of the mirror's address in \
+<code>sources.list</code>:</p>\n\
+<pre>deb http://{a}/deb.debian.org/debian bookworm main</pre>\n"
+    );
+    let aliases = aliases(config);
+    if !aliases.is_empty() {
+        html.push_str("<p>or use a repository name this server knows:</p>\n<pre>");
+        for alias in &aliases {
+            let _ = writeln!(html, "deb http://{a}/{} …", escape(alias));
+        }
+        html.push_str("</pre>\n");
+    }
+    let _ = write!(
+        html,
+        "<h2>HTTPS repositories</h2>\n<p>Write the repository as <code>HTTPS///</code> instead of \
+<code>https://</code>; this server then fetches it over TLS and still caches it. With the proxy \
+setting above:</p>\n<pre>deb http://HTTPS///packages.example.com/debian stable main</pre>\n\
+<p>or, without it:</p>\n<pre>deb http://{a}/HTTPS///packages.example.com/debian stable main</pre>\n"
+    );
+    if let Some(report) = &config.report_page {
+        let _ = writeln!(
+            html,
+            "<p>Statistics and maintenance: <a href=\"/{r}\">{r}</a>.</p>",
+            r = escape(report)
+        );
+    }
+    let _ = write!(
+        html,
+        "<footer>debcache {}</footer>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    html
+}
+
+/// The `/name` merging URLs of the remaps: names clients may use as a host.
+fn aliases(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = config
+        .remaps
+        .iter()
+        .flat_map(|r| {
+            r.merges
+                .iter()
+                .filter(|m| m.alias && m.port == 80)
+                .map(|m| m.host.clone())
+        })
+        .collect();
+    names.dedup();
+    names
+}
+
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load, ConfigDir};
+
+    #[test]
+    fn the_page_names_this_server_in_every_client_line() {
+        let config = load(ConfigDir::Embedded, &[]).config.unwrap();
+        let html = page(&config, "cache.lan:3142");
+        assert!(html.contains("Acquire::http::Proxy \"http://cache.lan:3142\";"));
+        assert!(html.contains("deb http://cache.lan:3142/deb.debian.org/debian bookworm main"));
+        assert!(html.contains("deb http://cache.lan:3142/debian …"));
+        assert!(html.contains("deb http://cache.lan:3142/debian-security …"));
+        assert!(html.contains("deb http://cache.lan:3142/HTTPS///packages.example.com/debian"));
+        assert!(html.contains("href=\"/acng-report.html\""));
+    }
+
+    #[test]
+    fn the_authority_is_escaped() {
+        let config = load(ConfigDir::Embedded, &[]).config.unwrap();
+        assert!(!page(&config, "<script>").contains("<script>"));
+    }
+}

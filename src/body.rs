@@ -1,0 +1,209 @@
+//! The one response body type: nothing, bytes in memory, or a range of a
+//! file read in large chunks. It counts what it hands to hyper, and when it
+//! is dropped (finished, or the client went away) it reports that count to
+//! the connection's transfer log.
+//!
+//! Memory bound per connection: one chunk of at most [`CHUNK`] bytes in
+//! flight, read only when hyper asks for the next frame, so a slow client
+//! holds one chunk, never the file.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+
+use crate::log::Transfer;
+
+/// Largest read of a file body.
+pub const CHUNK: usize = 256 * 1024;
+
+pub struct ResponseBody {
+    source: Source,
+    transfer: Option<Transfer>,
+}
+
+enum Source {
+    Empty,
+    Full(Option<Bytes>),
+    File(FileRange),
+}
+
+/// `[pos, end)` of an open file.
+struct FileRange {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl ResponseBody {
+    pub fn empty() -> ResponseBody {
+        ResponseBody {
+            source: Source::Empty,
+            transfer: None,
+        }
+    }
+
+    pub fn full(bytes: impl Into<Bytes>) -> ResponseBody {
+        let bytes = bytes.into();
+        ResponseBody {
+            source: if bytes.is_empty() {
+                Source::Empty
+            } else {
+                Source::Full(Some(bytes))
+            },
+            transfer: None,
+        }
+    }
+
+    /// Bytes `start..end` of `file`, read as hyper asks for them.
+    pub fn file(file: Arc<File>, start: u64, end: u64) -> ResponseBody {
+        ResponseBody {
+            source: Source::File(FileRange {
+                file,
+                pos: start,
+                end,
+            }),
+            transfer: None,
+        }
+    }
+
+    /// Reports the bytes sent to this transfer-log record when done.
+    pub fn with_transfer(mut self, transfer: Transfer) -> ResponseBody {
+        self.transfer = Some(transfer);
+        self
+    }
+
+    fn count(&mut self, n: usize) {
+        if let Some(t) = &mut self.transfer {
+            t.add_body(n as u64);
+        }
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let chunk = match &mut this.source {
+            Source::Empty => return Poll::Ready(None),
+            Source::Full(bytes) => match bytes.take() {
+                Some(b) => b,
+                None => return Poll::Ready(None),
+            },
+            Source::File(range) if range.pos >= range.end => return Poll::Ready(None),
+            // Reads come from the page cache in the common case; a read here
+            // costs less than handing it to a blocking thread and back.
+            Source::File(range) => match range.read_chunk() {
+                Ok(b) => b,
+                Err(e) => {
+                    // Ending with an error makes hyper abort the connection:
+                    // the client sees a cut transfer, never a clean short one.
+                    this.source = Source::Empty;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            },
+        };
+        this.count(chunk.len());
+        Poll::Ready(Some(Ok(Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.source {
+            Source::Empty => true,
+            Source::Full(b) => b.is_none(),
+            Source::File(r) => r.pos >= r.end,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.source {
+            Source::Empty => SizeHint::with_exact(0),
+            Source::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Source::File(r) => SizeHint::with_exact(r.end.saturating_sub(r.pos)),
+        }
+    }
+}
+
+impl FileRange {
+    fn read_chunk(&mut self) -> std::io::Result<Bytes> {
+        let want = (self.end - self.pos).min(CHUNK as u64) as usize;
+        let chunk = read_range(&self.file, self.pos, self.pos + want as u64)?;
+        self.pos += want as u64;
+        Ok(chunk)
+    }
+}
+
+/// Reads exactly `[start, end)` of a file; a file shorter than that is an
+/// error (it shrank while served).
+pub fn read_range(file: &File, start: u64, end: u64) -> std::io::Result<Bytes> {
+    let want = end.saturating_sub(start) as usize;
+    let mut buf = BytesMut::zeroed(want);
+    let mut filled = 0;
+    while filled < want {
+        match file.read_at(&mut buf[filled..], start + filled as u64) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "cached file shrank while being served",
+                ))
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::io::Write;
+
+    fn temp_file(len: usize) -> (tempfile::NamedTempFile, Vec<u8>) {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(&data).unwrap();
+        (f, data)
+    }
+
+    #[tokio::test]
+    async fn file_ranges_arrive_whole_in_bounded_chunks() {
+        let (f, data) = temp_file(CHUNK * 2 + 123);
+        let file = Arc::new(File::open(f.path()).unwrap());
+        let mut body = ResponseBody::file(Arc::clone(&file), 10, data.len() as u64);
+        let mut got = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let chunk = frame.unwrap().into_data().unwrap();
+            assert!(chunk.len() <= CHUNK);
+            got.extend_from_slice(&chunk);
+        }
+        assert_eq!(got, &data[10..]);
+    }
+
+    #[tokio::test]
+    async fn a_file_that_shrinks_ends_the_body_with_an_error() {
+        let (f, _) = temp_file(1000);
+        let file = Arc::new(File::open(f.path()).unwrap());
+        let mut body = ResponseBody::file(file, 0, 2000);
+        assert!(body.frame().await.unwrap().is_err());
+        assert!(body.frame().await.is_none());
+    }
+
+    #[test]
+    fn read_range_reads_exactly() {
+        let (f, data) = temp_file(5000);
+        let file = File::open(f.path()).unwrap();
+        assert_eq!(read_range(&file, 100, 4100).unwrap(), &data[100..4100]);
+    }
+}

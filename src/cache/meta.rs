@@ -1,0 +1,213 @@
+//! The `.head` sidecar: the response metadata stored beside each cached
+//! file, in apt-cacher-ng 3.7's format so that both programs read each
+//! other's cache (spec §6.2):
+//!
+//! ```text
+//! HTTP/1.1 200 OK\r\n
+//! Content-Length: 300000\r\n                        (absent while incomplete)
+//! Last-Modified: Sun, 22 Nov 2026 02:33:41 GMT\r\n
+//! X-Original-Source: http://deb.debian.org/debian/pool/...\r\n
+//! ETag: "5f3c-61b0"\r\n                              (debcache)
+//! X-Debcache-Expected-Length: 300000\r\n             (debcache, while incomplete)
+//! \r\n
+//! ```
+//!
+//! Reading follows acng: the first line must start with `HTTP/1.1 200`;
+//! known lines are matched by exact, case-sensitive prefixes; anything else
+//! is kept and written back unchanged. CRLF and LF line ends both read.
+
+use std::fmt;
+
+/// Larger sidecars are not metadata (older acng versions stored whole
+/// upstream headers, still far below this).
+pub const MAX_HEAD_SIZE: usize = 64 * 1024;
+
+/// A parsed `.head` of a `200` response.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    /// The full length; present only once the file is complete (or, in acng's
+    /// own heads, from the start of the download).
+    pub content_length: Option<u64>,
+    pub last_modified: Option<String>,
+    /// The upstream URL the data came from (after redirects).
+    pub original_source: Option<String>,
+    pub etag: Option<String>,
+    /// The length upstream announced, kept while the file is incomplete.
+    pub expected_length: Option<u64>,
+    /// Lines this version does not know, in order.
+    pub other: Vec<String>,
+}
+
+/// Why a sidecar does not describe a servable `200` response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeadError {
+    TooLarge,
+    /// The status line is not `HTTP/1.1 200…`: an error head (acng leaves
+    /// one behind after an upstream 404) or garbage.
+    NotOk(String),
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadError::TooLarge => write!(f, "larger than {MAX_HEAD_SIZE} bytes"),
+            HeadError::NotOk(line) => write!(f, "status line is not HTTP/1.1 200: {line:?}"),
+        }
+    }
+}
+
+impl std::error::Error for HeadError {}
+
+impl Head {
+    pub fn parse(bytes: &[u8]) -> Result<Head, HeadError> {
+        if bytes.len() > MAX_HEAD_SIZE {
+            return Err(HeadError::TooLarge);
+        }
+        let text = String::from_utf8_lossy(bytes);
+        let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let status = lines.next().unwrap_or_default();
+        if !status.starts_with("HTTP/1.1 200") {
+            return Err(HeadError::NotOk(status.chars().take(80).collect()));
+        }
+        let mut head = Head::default();
+        for line in lines {
+            if line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.strip_prefix("Content-Length:") {
+                head.content_length = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("Last-Modified: ") {
+                head.last_modified = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("X-Original-Source: ") {
+                head.original_source = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("ETag: ") {
+                head.etag = Some(v.trim().to_string());
+            } else if let Some(v) = line.strip_prefix("X-Debcache-Expected-Length: ") {
+                head.expected_length = v.trim().parse().ok();
+            } else {
+                head.other.push(line.to_string());
+            }
+        }
+        Ok(head)
+    }
+
+    /// The sidecar text, CRLF-terminated as acng writes it.
+    pub fn render(&self) -> String {
+        let mut out = String::from("HTTP/1.1 200 OK\r\n");
+        let mut line = |name: &str, value: &dyn fmt::Display| {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(&value.to_string());
+            out.push_str("\r\n");
+        };
+        if let Some(n) = self.content_length {
+            line("Content-Length", &n);
+        }
+        if let Some(v) = &self.last_modified {
+            line("Last-Modified", v);
+        }
+        if let Some(v) = &self.original_source {
+            line("X-Original-Source", v);
+        }
+        if let Some(v) = &self.etag {
+            line("ETag", v);
+        }
+        if let Some(n) = self.expected_length {
+            line("X-Debcache-Expected-Length", &n);
+        }
+        for other in &self.other {
+            out.push_str(other);
+            out.push_str("\r\n");
+        }
+        out.push_str("\r\n");
+        out
+    }
+
+    /// acng's completeness rule: the data is whole when its size equals the
+    /// stored `Content-Length`.
+    pub fn is_complete(&self, data_len: u64) -> bool {
+        self.content_length == Some(data_len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACNG_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 1550\r\nLast-Modified: Sun, 22 Nov 2026 02:58:26 GMT\r\nX-Original-Source: http://127.0.0.1:28080/debian/pool/main/s/synth-lib01/synth-lib01_1.01-1_all.deb\r\n\r\n";
+
+    #[test]
+    fn reads_what_apt_cacher_ng_writes() {
+        let head = Head::parse(ACNG_HEAD).unwrap();
+        assert_eq!(head.content_length, Some(1550));
+        assert_eq!(
+            head.last_modified.as_deref(),
+            Some("Sun, 22 Nov 2026 02:58:26 GMT")
+        );
+        assert!(head
+            .original_source
+            .unwrap()
+            .ends_with("synth-lib01_1.01-1_all.deb"));
+        assert!(head.other.is_empty());
+    }
+
+    #[test]
+    fn writes_it_back_byte_for_byte() {
+        assert_eq!(Head::parse(ACNG_HEAD).unwrap().render().as_bytes(), ACNG_HEAD);
+    }
+
+    #[test]
+    fn unknown_lines_are_kept_and_lf_is_accepted() {
+        let head = Head::parse(b"HTTP/1.1 200 OK\nContent-Length:7\nServer: nginx\nETag: \"x\"\n\nignored: after the blank line\n").unwrap();
+        assert_eq!(head.content_length, Some(7));
+        assert_eq!(head.etag.as_deref(), Some("\"x\""));
+        assert_eq!(head.other, ["Server: nginx"]);
+        assert!(head.render().contains("Server: nginx\r\n"));
+    }
+
+    #[test]
+    fn prefixes_are_exact_and_case_sensitive() {
+        let head =
+            Head::parse(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nLast-Modified:no-space\r\n").unwrap();
+        assert_eq!(head.content_length, None);
+        assert_eq!(head.last_modified, None);
+        assert_eq!(head.other.len(), 2);
+    }
+
+    #[test]
+    fn only_a_200_head_describes_data() {
+        assert!(matches!(
+            Head::parse(b"HTTP/1.1 404 Not Found\r\n\r\n"),
+            Err(HeadError::NotOk(_))
+        ));
+        assert!(matches!(Head::parse(b""), Err(HeadError::NotOk(_))));
+        assert!(matches!(
+            Head::parse(b"HTTP/1.0 200 OK\r\n"),
+            Err(HeadError::NotOk(_))
+        ));
+        assert!(matches!(
+            Head::parse(&vec![b'x'; MAX_HEAD_SIZE + 1]),
+            Err(HeadError::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn complete_only_when_sizes_agree() {
+        let head = Head::parse(ACNG_HEAD).unwrap();
+        assert!(head.is_complete(1550));
+        assert!(!head.is_complete(1549) && !head.is_complete(1551));
+        let partial = Head {
+            expected_length: Some(1550),
+            ..Head::default()
+        };
+        assert!(!partial.is_complete(1550), "no Content-Length: never complete");
+    }
+
+    #[test]
+    fn garbage_lengths_read_as_unknown() {
+        let head =
+            Head::parse(b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\nX-Debcache-Expected-Length: lots\r\n")
+                .unwrap();
+        assert_eq!((head.content_length, head.expected_length), (None, None));
+    }
+}

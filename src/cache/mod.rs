@@ -1,0 +1,258 @@
+//! The cache: what is stored for a key and whether it can be served.
+//!
+//! A lookup opens the data file, takes its `fstat`, and finds the parsed
+//! `.head` in a small in-memory table keyed by path and checked against the
+//! data file's (device, inode, size, mtime): a hit costs one open and one
+//! fstat, no sidecar read. Any change to the data file (a rename, a write, a
+//! truncation) changes that stamp, and writers in this process drop the entry
+//! when they replace a sidecar.
+
+pub mod key;
+pub mod meta;
+pub mod storage;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use http::HeaderValue;
+
+pub use key::{CacheKey, KeyError};
+pub use meta::Head;
+pub use storage::{CacheLock, LockError, Storage};
+
+/// Entries kept in the metadata table (a few hundred bytes each).
+const META_CAPACITY: usize = 16 * 1024;
+
+/// The response metadata of a complete file, ready to serve.
+#[derive(Debug)]
+pub struct Meta {
+    pub head: Head,
+    /// `Last-Modified` as sent, and parsed for comparisons.
+    pub last_modified: Option<(HeaderValue, SystemTime)>,
+    pub etag: Option<HeaderValue>,
+}
+
+impl Meta {
+    fn new(head: Head) -> Meta {
+        let last_modified = head.last_modified.as_deref().and_then(|lm| {
+            let time = httpdate::parse_http_date(lm).ok()?;
+            Some((HeaderValue::from_str(lm).ok()?, time))
+        });
+        let etag = head.etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok());
+        Meta {
+            head,
+            last_modified,
+            etag,
+        }
+    }
+}
+
+/// A complete cached file, open.
+#[derive(Debug)]
+pub struct Hit {
+    pub file: File,
+    pub len: u64,
+    pub meta: Arc<Meta>,
+}
+
+/// What the cache holds for a key.
+#[derive(Debug)]
+pub enum Lookup {
+    Complete(Hit),
+    /// Data without a matching complete `.head`: partial, damaged, or an
+    /// error head.
+    Incomplete,
+    Missing,
+}
+
+/// Identity of a data file's current content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl Stamp {
+    fn of(st: &rustix::fs::Stat) -> Stamp {
+        Stamp {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime, st.st_mtime_nsec as i64),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Cache {
+    storage: Storage,
+    meta: Mutex<HashMap<CacheKey, (Stamp, Arc<Meta>)>>,
+}
+
+impl Cache {
+    pub fn new(storage: Storage) -> Cache {
+        Cache {
+            storage,
+            meta: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Looks a key up. Only I/O errors other than "not there" are errors.
+    pub fn lookup(&self, key: &CacheKey) -> io::Result<Lookup> {
+        let file = match self.storage.open_data(key) {
+            Ok(file) => file,
+            Err(e) if is_absent(&e) => return Ok(Lookup::Missing),
+            Err(e) => return Err(e),
+        };
+        let st = rustix::fs::fstat(&file)?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Ok(Lookup::Missing);
+        }
+        let stamp = Stamp::of(&st);
+        if let Some(meta) = self.remembered(key, stamp) {
+            return Ok(Lookup::Complete(Hit {
+                file,
+                len: stamp.size,
+                meta,
+            }));
+        }
+        let head = match self.storage.read_head(key) {
+            Ok(bytes) => Head::parse(&bytes).ok(),
+            Err(e) if is_absent(&e) => None,
+            Err(e) => return Err(e),
+        };
+        match head {
+            Some(head) if head.is_complete(stamp.size) => {
+                let meta = Arc::new(Meta::new(head));
+                self.remember(key, stamp, Arc::clone(&meta));
+                Ok(Lookup::Complete(Hit {
+                    file,
+                    len: stamp.size,
+                    meta,
+                }))
+            }
+            _ => Ok(Lookup::Incomplete),
+        }
+    }
+
+    fn remembered(&self, key: &CacheKey, stamp: Stamp) -> Option<Arc<Meta>> {
+        let table = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        match table.get(key) {
+            Some((s, meta)) if *s == stamp => Some(Arc::clone(meta)),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, key: &CacheKey, stamp: Stamp, meta: Arc<Meta>) {
+        let mut table = self.meta.lock().unwrap_or_else(|p| p.into_inner());
+        if table.len() >= META_CAPACITY {
+            // Cheaper than an LRU and good enough: hot entries come back at
+            // the cost of one sidecar read each.
+            table.clear();
+        }
+        table.insert(key.clone(), (stamp, meta));
+    }
+
+    /// Drops what is remembered about a key (its sidecar was replaced).
+    pub fn forget(&self, key: &CacheKey) {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+}
+
+/// "Not in the cache" rather than "the cache is broken": missing, a
+/// directory where a file was expected, or a symlink refused by O_NOFOLLOW.
+fn is_absent(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT) | Some(libc::ENOTDIR) | Some(libc::ELOOP) | Some(libc::EXDEV) | Some(libc::EISDIR)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn cache_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Cache) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, bytes) in files {
+            let p = dir.path().join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, bytes).unwrap();
+        }
+        let cache = Cache::new(Storage::open(dir.path()).unwrap());
+        (dir, cache)
+    }
+
+    fn lookup(cache: &Cache, path: &str) -> Lookup {
+        cache.lookup(&CacheKey::parse(path).unwrap()).unwrap()
+    }
+
+    const HEAD5: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nLast-Modified: Sun, 22 Nov 2026 02:58:26 GMT\r\n\r\n";
+
+    #[test]
+    fn complete_when_length_matches() {
+        let (_d, cache) = cache_with(&[("h/a.deb", b"12345"), ("h/a.deb.head", HEAD5)]);
+        match lookup(&cache, "h/a.deb") {
+            Lookup::Complete(hit) => {
+                assert_eq!(hit.len, 5);
+                assert_eq!(
+                    hit.meta.last_modified.as_ref().unwrap().0,
+                    "Sun, 22 Nov 2026 02:58:26 GMT"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn partial_missing_head_and_error_heads_are_incomplete() {
+        let (_d, cache) = cache_with(&[
+            ("h/short.deb", b"123"),
+            ("h/short.deb.head", HEAD5),
+            ("h/nohead.deb", b"12345"),
+            ("h/gone.deb", b""),
+            ("h/gone.deb.head", b"HTTP/1.1 404 Not Found\r\n\r\n"),
+            ("h/nolen.deb", b"12345"),
+            (
+                "h/nolen.deb.head",
+                b"HTTP/1.1 200 OK\r\nX-Debcache-Expected-Length: 5\r\n\r\n",
+            ),
+        ]);
+        for path in ["h/short.deb", "h/nohead.deb", "h/gone.deb", "h/nolen.deb"] {
+            assert!(matches!(lookup(&cache, path), Lookup::Incomplete), "{path}");
+        }
+        assert!(matches!(lookup(&cache, "h/none.deb"), Lookup::Missing));
+        assert!(matches!(lookup(&cache, "h/a.deb/below"), Lookup::Missing));
+    }
+
+    #[test]
+    fn a_changed_file_is_noticed() {
+        let (dir, cache) = cache_with(&[("h/a.deb", b"12345"), ("h/a.deb.head", HEAD5)]);
+        assert!(matches!(lookup(&cache, "h/a.deb"), Lookup::Complete(_)));
+        fs::write(dir.path().join("h/a.deb"), b"123456").unwrap();
+        assert!(matches!(lookup(&cache, "h/a.deb"), Lookup::Incomplete));
+        // Replaced as writers do it: a new inode renamed into place.
+        fs::write(dir.path().join("h/new"), b"54321").unwrap();
+        fs::rename(dir.path().join("h/new"), dir.path().join("h/a.deb")).unwrap();
+        fs::write(
+            dir.path().join("h/a.deb.head"),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n",
+        )
+        .unwrap();
+        match lookup(&cache, "h/a.deb") {
+            Lookup::Complete(hit) => assert!(hit.meta.last_modified.is_none(), "the new head was read"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

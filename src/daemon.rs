@@ -1,0 +1,124 @@
+//! The running daemon, assembled: lock the cache, open the transfer log,
+//! bind, install signal handlers, write the pid file, serve until
+//! signalled, clean up. Returns the process exit code (`cli::exit`).
+
+use std::fmt::Display;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{Cache, Storage};
+use crate::cli::exit;
+use crate::config::Config;
+use crate::error::Chain;
+use crate::log::TransferLog;
+use crate::remap::RemapTable;
+use crate::server;
+use crate::shutdown;
+use crate::state::AppState;
+
+/// Why the daemon could not start, and the exit code that says so.
+struct Fatal {
+    code: u8,
+    message: String,
+}
+
+fn fatal(code: u8, message: impl Display) -> Fatal {
+    Fatal {
+        code,
+        message: message.to_string(),
+    }
+}
+
+pub fn run(config: Config) -> u8 {
+    let outcome = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot start the runtime: {e}")))
+        .and_then(|runtime| runtime.block_on(serve(config)));
+    match outcome {
+        Ok(()) => exit::OK,
+        Err(f) => {
+            eprintln!("debcache: {}", f.message);
+            f.code
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<(), Fatal> {
+    raise_fd_limit();
+    let cache_dir = config.cache_dir.display().to_string();
+    let storage = Storage::open(&config.cache_dir).map_err(|e| {
+        fatal(
+            exit::UNAVAILABLE,
+            format!("cannot use the cache directory {cache_dir}: {e}"),
+        )
+    })?;
+    let _lock = storage.lock().map_err(|e| fatal(exit::UNAVAILABLE, e))?;
+    let log = TransferLog::open(
+        config.log_dir.as_deref(),
+        config.verbose_log,
+        config.unbuffered_log,
+    )
+    .map(Arc::new)
+    .map_err(|e| {
+        fatal(
+            exit::CONFIG,
+            format!("cannot open the transfer log in {:?}: {e}", config.log_dir),
+        )
+    })?;
+    let listeners = server::bind(&config)
+        .await
+        .map_err(|e| fatal(exit::UNAVAILABLE, Chain(&e)))?;
+    let stop = shutdown::signals(Arc::clone(&log))
+        .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot install signal handlers: {e}")))?;
+    if let Some(pid_file) = &config.pid_file {
+        if let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
+            tracing::warn!("cannot write the pid file {}: {e}", pid_file.display());
+        }
+    }
+    // Printed once everything is ready: scripts and tests wait for it.
+    for addr in listeners.tcp_addrs() {
+        eprintln!("debcache: listening on {addr}");
+    }
+    if let Some((_, path)) = &listeners.unix {
+        eprintln!("debcache: listening on {}", path.display());
+    }
+    tracing::info!("cache directory {cache_dir}");
+    let flusher = tokio::spawn(flush_every_second(Arc::clone(&log)));
+    let socket_path = listeners.unix.as_ref().map(|(_, p)| p.clone());
+    let config = Arc::new(config);
+    let state = AppState {
+        remap: Arc::new(RemapTable::new(&config.remaps)),
+        cache: Arc::new(Cache::new(storage)),
+        log: Arc::clone(&log),
+        config: Arc::clone(&config),
+    };
+    server::run(listeners, state, stop).await;
+    flusher.abort();
+    log.flush();
+    for path in config.pid_file.iter().chain(socket_path.iter()) {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn flush_every_second(log: Arc<TransferLog>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        log.flush();
+    }
+}
+
+/// Many clients mean many descriptors: take the hard limit.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::debug!("cannot raise the descriptor limit: {e}");
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! Listening and connections: a socket for every `BindAddress` at `Port`
+//! (every address, IPv4 and IPv6, by default), the `SocketPath` socket with
+//! its identification handshake (spec §2.1), one task per connection served
+//! by hyper's HTTP/1.1 with keep-alive and pipelining, and the shutdown
+//! protocol:
+//!
+//! 1. the `shutdown` future resolves: accept loops stop, listeners close;
+//! 2. every connection is asked to finish its current response and close;
+//! 3. after `DrainTimeout`, connections still open are dropped: their bodies
+//!    end abruptly, which clients see as a cut transfer.
+//!
+//! `MaxConThreads` caps connections by not accepting beyond the cap (the
+//! kernel's accept queue waits); accept errors never end a loop.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpSocket, UnixListener, UnixStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use crate::config::{BindAddress, BindHost, Config};
+use crate::log::ConnLog;
+use crate::service::{self, Client};
+use crate::state::AppState;
+
+/// The sockets the daemon serves.
+#[derive(Debug)]
+pub struct Listeners {
+    pub tcp: Vec<TcpListener>,
+    pub unix: Option<(UnixListener, PathBuf)>,
+}
+
+impl Listeners {
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.tcp.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+}
+
+#[derive(Debug)]
+pub enum BindError {
+    InUse(SocketAddr),
+    Failed { what: String, source: io::Error },
+    NothingBound,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::InUse(addr) => write!(
+                f,
+                "cannot listen on {addr}: the port is already in use (another debcache or apt-cacher-ng?); \
+                 choose another with Port= or BindAddress="
+            ),
+            BindError::Failed { what, .. } => write!(f, "cannot listen on {what}"),
+            BindError::NothingBound => f.write_str("no address could be bound"),
+        }
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BindError::Failed { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Binds every configured address.
+pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
+    let mut tcp = Vec::new();
+    if config.bind_addresses.is_empty() {
+        if config.port != 0 {
+            for ip in [
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ] {
+                let addr = SocketAddr::new(ip, config.port);
+                match bind_tcp(addr) {
+                    Ok(l) => tcp.push(l),
+                    // A host without IPv6 (or IPv4) still serves the other family.
+                    Err(BindError::Failed { source, .. }) if lacks_family(&source) => {
+                        tracing::warn!("not listening on {addr}: {source}");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    } else {
+        for entry in &config.bind_addresses {
+            let Some(port) = entry.port.or(Some(config.port).filter(|p| *p != 0)) else {
+                continue;
+            };
+            for addr in resolve(entry, port).await? {
+                tcp.push(bind_tcp(addr)?);
+            }
+        }
+    }
+    let unix = match &config.socket_path {
+        Some(path) => Some((bind_unix(path)?, path.clone())),
+        None => None,
+    };
+    if tcp.is_empty() && unix.is_none() {
+        return Err(BindError::NothingBound);
+    }
+    Ok(Listeners { tcp, unix })
+}
+
+fn lacks_family(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
+    )
+}
+
+async fn resolve(entry: &BindAddress, port: u16) -> Result<Vec<SocketAddr>, BindError> {
+    match &entry.host {
+        BindHost::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
+        BindHost::Name(name) => tokio::net::lookup_host((name.as_str(), port))
+            .await
+            .map(Iterator::collect)
+            .map_err(|source| BindError::Failed {
+                what: format!("{name}:{port}"),
+                source,
+            }),
+    }
+}
+
+fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    let failed = |source: io::Error| {
+        if source.kind() == io::ErrorKind::AddrInUse {
+            BindError::InUse(addr)
+        } else {
+            BindError::Failed {
+                what: addr.to_string(),
+                source,
+            }
+        }
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(failed)?;
+    if addr.is_ipv6() {
+        // Own socket per family, as acng: [::] must not take IPv4 too.
+        rustix::net::sockopt::set_ipv6_v6only(&socket, true).map_err(|e| failed(e.into()))?;
+    }
+    socket.set_reuseaddr(true).map_err(failed)?;
+    socket.bind(addr).map_err(failed)?;
+    socket.listen(1024).map_err(failed)
+}
+
+fn bind_unix(path: &PathBuf) -> Result<UnixListener, BindError> {
+    let failed = |source| BindError::Failed {
+        what: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(failed)?;
+    }
+    // A socket left by a previous run; anything else is not ours to remove.
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path).map_err(failed)?;
+        }
+    }
+    UnixListener::bind(path).map_err(failed)
+}
+
+/// Where the connections of a running daemon stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Finish the current response, then close.
+    Draining,
+    /// Close now.
+    Closing,
+}
+
+/// What every connection task needs.
+struct Shared {
+    state: AppState,
+    http: http1::Builder,
+    limit: Option<Arc<Semaphore>>,
+    phase: watch::Receiver<Phase>,
+}
+
+/// Serves until `shutdown` resolves, then drains (see the module docs).
+pub async fn run(listeners: Listeners, state: AppState, shutdown: impl Future<Output = ()>) {
+    let drain = state.config.drain_timeout;
+    let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
+    let shared = Arc::new(Shared {
+        http: http_builder(&state.config),
+        limit: state.config.max_connections.map(|n| Arc::new(Semaphore::new(n))),
+        state,
+        phase: phase_rx,
+    });
+    let mut loops = Vec::new();
+    for listener in listeners.tcp {
+        loops.push(tokio::spawn(accept_tcp(listener, Arc::clone(&shared))));
+    }
+    if let Some((listener, _)) = listeners.unix {
+        loops.push(tokio::spawn(accept_unix(listener, Arc::clone(&shared))));
+    }
+    drop(shared);
+    shutdown.await;
+    tracing::info!(
+        "stopping: no new connections; open ones finish within {}s",
+        drain.as_secs()
+    );
+    let _ = phase_tx.send(Phase::Draining);
+    for l in loops {
+        let _ = l.await;
+    }
+    if tokio::time::timeout(drain, phase_tx.closed()).await.is_err() {
+        tracing::warn!("drain deadline reached: closing the remaining connections");
+        let _ = phase_tx.send(Phase::Closing);
+        phase_tx.closed().await;
+    }
+}
+
+fn http_builder(config: &Config) -> http1::Builder {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .keep_alive(true)
+        // Also the idle timeout of a kept-alive connection: the clock starts
+        // when hyper waits for the next request.
+        .header_read_timeout(config.network_timeout)
+        .max_buf_size(64 * 1024);
+    http
+}
+
+async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
+    let mut phase = shared.phase.clone();
+    let mut backoff = AcceptBackoff::default();
+    loop {
+        let Some(permit) = acquire(&shared, &mut phase).await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = phase.changed() => return,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff.reset();
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
+                let client = Client {
+                    log: ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip())),
+                    local,
+                };
+                tokio::spawn(serve(stream, client, Arc::clone(&shared), permit));
+            }
+            Err(e) => backoff.wait(&e).await,
+        }
+    }
+}
+
+async fn accept_unix(listener: UnixListener, shared: Arc<Shared>) {
+    let mut phase = shared.phase.clone();
+    let mut backoff = AcceptBackoff::default();
+    loop {
+        let Some(permit) = acquire(&shared, &mut phase).await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = phase.changed() => return,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                backoff.reset();
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move {
+                    let timeout = shared.state.config.network_timeout;
+                    match tokio::time::timeout(timeout, identify(stream)).await {
+                        Ok(Ok(Some((name, stream)))) => {
+                            let client = Client {
+                                log: ConnLog::new(Arc::clone(&shared.state.log), name),
+                                local: None,
+                            };
+                            serve(stream, client, shared, permit).await;
+                        }
+                        // No identification: closed without a word, as acng.
+                        Ok(Ok(None)) => tracing::debug!("unix socket client sent no X-Original-Source"),
+                        Ok(Err(e)) => tracing::debug!("unix socket client: {e}"),
+                        Err(_) => tracing::debug!("unix socket client did not identify itself in time"),
+                    }
+                });
+            }
+            Err(e) => backoff.wait(&e).await,
+        }
+    }
+}
+
+/// A connection slot, waiting while the cap is reached; `None` once
+/// stopping.
+async fn acquire(
+    shared: &Shared,
+    phase: &mut watch::Receiver<Phase>,
+) -> Option<Option<OwnedSemaphorePermit>> {
+    if *phase.borrow() != Phase::Serving {
+        return None;
+    }
+    let Some(limit) = &shared.limit else {
+        return Some(None);
+    };
+    tokio::select! {
+        permit = Arc::clone(limit).acquire_owned() => permit.ok().map(Some),
+        _ = phase.changed() => None,
+    }
+}
+
+/// Serves one connection until it ends or the daemon stops.
+async fn serve<S>(stream: S, client: Client, shared: Arc<Shared>, _permit: Option<OwnedSemaphorePermit>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let client = Arc::new(client);
+    let state = shared.state.clone();
+    let handler_client = Arc::clone(&client);
+    let service = hyper::service::service_fn(move |req| {
+        let state = state.clone();
+        let client = Arc::clone(&handler_client);
+        async move { Ok::<_, Infallible>(service::handle(&state, &client, req).await) }
+    });
+    let mut phase = shared.phase.clone();
+    let mut conn = pin!(shared.http.serve_connection(TokioIo::new(stream), service));
+    if *phase.borrow() != Phase::Serving {
+        conn.as_mut().graceful_shutdown();
+    }
+    let result = loop {
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            changed = phase.changed() => match (changed, *phase.borrow()) {
+                (Ok(()), Phase::Draining) => conn.as_mut().graceful_shutdown(),
+                (Ok(()), Phase::Serving) => {}
+                (_, Phase::Closing) | (Err(_), _) => return,
+            },
+        }
+    };
+    if let Err(e) = result {
+        // hyper's own rejections (unparsable requests, timeouts) and clients
+        // that went away mid-response.
+        tracing::debug!(client = client.log.client(), "connection ended: {e}");
+    }
+}
+
+/// The client's name in the transfer log: its numeric address, IPv4-mapped
+/// IPv6 shortened.
+fn client_name(ip: IpAddr) -> String {
+    ip.to_canonical().to_string()
+}
+
+/// Backs off on accept errors that will not go away at once (descriptor or
+/// memory exhaustion), logging at most once per episode.
+#[derive(Default)]
+struct AcceptBackoff {
+    delay: Option<Duration>,
+}
+
+impl AcceptBackoff {
+    fn reset(&mut self) {
+        self.delay = None;
+    }
+
+    async fn wait(&mut self, e: &io::Error) {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+        ) {
+            return;
+        }
+        let delay = match self.delay {
+            None => {
+                tracing::warn!("accept failed: {e}; retrying");
+                Duration::from_millis(10)
+            }
+            Some(d) => (d * 2).min(Duration::from_secs(1)),
+        };
+        self.delay = Some(delay);
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The unix-socket handshake (spec §2.1): the first request carries only
+/// `X-Original-Source: <client name>` and gets no answer. Returns the name
+/// and the stream with whatever followed that request.
+async fn identify(mut stream: UnixStream) -> io::Result<Option<(String, Prefixed<UnixStream>)>> {
+    const MAX: usize = 32 * 1024;
+    let mut buf = Vec::with_capacity(1024);
+    let end = loop {
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        if buf.len() >= MAX {
+            return Ok(None);
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let name = head.lines().skip(1).find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("X-Original-Source")
+            .then(|| v.trim().to_string())
+    });
+    Ok(name.filter(|n| !n.is_empty() && !n.contains('|')).map(|name| {
+        let rest = Bytes::copy_from_slice(&buf[end..]);
+        (
+            name,
+            Prefixed {
+                prefix: rest,
+                inner: stream,
+            },
+        )
+    }))
+}
+
+/// A stream that first yields bytes already read from it.
+struct Prefixed<S> {
+    prefix: Bytes,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.prefix.has_remaining() {
+            let n = self.prefix.len().min(buf.remaining());
+            buf.put_slice(&self.prefix[..n]);
+            self.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[test]
+    fn mapped_addresses_are_shortened() {
+        assert_eq!(client_name("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
+        assert_eq!(client_name("2001:db8::1".parse().unwrap()), "2001:db8::1");
+    }
+
+    #[tokio::test]
+    async fn the_handshake_names_the_client_and_keeps_what_follows() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"GET / HTTP/1.0\r\nX-Original-Source: 192.0.2.9\r\n\r\nGET /next HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        let (name, mut rest) = identify(b).await.unwrap().unwrap();
+        assert_eq!(name, "192.0.2.9");
+        let mut next = [0u8; 10];
+        rest.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"GET /next ");
+    }
+
+    #[tokio::test]
+    async fn no_identification_no_service() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.write_all(b"GET /x HTTP/1.1\r\nHost: y\r\n\r\n").await.unwrap();
+        assert!(identify(b).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,173 @@
+//! The one table that turns a failure into a status, the reason phrase apt
+//! prints (apt-cacher-ng's texts, spec §2.9), and a small HTML body. Internal
+//! details go to the log, never to the client.
+
+use std::fmt;
+
+use http::{Response, StatusCode};
+
+use crate::body::ResponseBody;
+use crate::cache::KeyError;
+use crate::request::Reject;
+
+/// Why a request got no file.
+#[derive(Debug)]
+pub enum ServeError {
+    Rejected(Reject),
+    BadKey(KeyError),
+    /// An HTTPS/// or https:// request; fetching over TLS is not built yet.
+    HttpsNeedsTls,
+    /// CONNECT; tunnels are not built yet.
+    ConnectDenied,
+    /// The file is not complete in the cache and nothing is downloaded.
+    Offline,
+    /// The cache could not be read.
+    Storage(std::io::Error),
+}
+
+impl ServeError {
+    /// Status and reason phrase.
+    pub fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            ServeError::Rejected(Reject::Forbidden) | ServeError::BadKey(_) => {
+                (StatusCode::FORBIDDEN, "Forbidden file type or location")
+            }
+            ServeError::Rejected(Reject::Port(_)) => (
+                StatusCode::FORBIDDEN,
+                "Configuration error (confusing proxy mode) or prohibited port (see AllowUserPorts)",
+            ),
+            ServeError::Rejected(Reject::BadUrl(_)) => (StatusCode::BAD_REQUEST, "Bad Request"),
+            ServeError::Rejected(Reject::Method(_)) => (StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
+            ServeError::HttpsNeedsTls => (StatusCode::NOT_IMPLEMENTED, "HTTPS/// needs TLS support"),
+            ServeError::ConnectDenied => (
+                StatusCode::FORBIDDEN,
+                "CONNECT denied (ask the admin to allow HTTPS tunnels)",
+            ),
+            ServeError::Offline => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unable to download in offline mode",
+            ),
+            ServeError::Storage(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cache Error, check the server log",
+            ),
+        }
+    }
+
+    /// Internal failures are logged as errors; refusals only at debug level.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, ServeError::Storage(_))
+    }
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Rejected(Reject::BadUrl(e)) => write!(f, "unusable URL: {e}"),
+            ServeError::Rejected(Reject::Port(p)) => write!(f, "port {p} is not in AllowUserPorts"),
+            ServeError::Rejected(Reject::Method(m)) => write!(f, "method {m} is not supported"),
+            ServeError::BadKey(e) => write!(f, "not a cache path: {e}"),
+            other => f.write_str(other.status().1),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Storage(e) => Some(e),
+            ServeError::BadKey(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The response for a failure: acng's status line and a page naming it.
+pub fn response(err: &ServeError) -> Response<ResponseBody> {
+    let (status, reason) = err.status();
+    let title = format!("{} {reason}", status.as_u16());
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><title>{title}</title></head>\n<body><h1>{title}</h1>\n<hr><address>debcache {}</address></body></html>\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut response = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(ResponseBody::full(body))
+        .unwrap_or_else(|_| Response::new(ResponseBody::empty()));
+    with_reason(&mut response, reason);
+    response
+}
+
+/// Sets a non-canonical reason phrase (HTTP/1): apt shows it to the user.
+pub fn with_reason<B>(response: &mut Response<B>, reason: &'static str) {
+    if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes()) {
+        response.extensions_mut().insert(phrase);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::url::UrlError;
+
+    #[test]
+    fn acng_texts_for_acng_cases() {
+        let table = [
+            (
+                ServeError::Rejected(Reject::Forbidden),
+                403,
+                "Forbidden file type or location",
+            ),
+            (
+                ServeError::BadKey(KeyError::Reserved),
+                403,
+                "Forbidden file type or location",
+            ),
+            (
+                ServeError::Rejected(Reject::Port(3142)),
+                403,
+                "Configuration error (confusing proxy mode) or prohibited port (see AllowUserPorts)",
+            ),
+            (
+                ServeError::Rejected(Reject::BadUrl(UrlError::EmptyHost)),
+                400,
+                "Bad Request",
+            ),
+            (
+                ServeError::Rejected(Reject::Method(http::Method::PUT)),
+                501,
+                "Not Implemented",
+            ),
+            (ServeError::HttpsNeedsTls, 501, "HTTPS/// needs TLS support"),
+            (
+                ServeError::ConnectDenied,
+                403,
+                "CONNECT denied (ask the admin to allow HTTPS tunnels)",
+            ),
+            (ServeError::Offline, 503, "Unable to download in offline mode"),
+        ];
+        for (err, code, reason) in table {
+            let r = response(&err);
+            assert_eq!(r.status().as_u16(), code);
+            assert_eq!(
+                r.extensions()
+                    .get::<hyper::ext::ReasonPhrase>()
+                    .unwrap()
+                    .as_bytes(),
+                reason.as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn internals_stay_in_the_log() {
+        let err = ServeError::Storage(std::io::Error::other("disk on fire at /var/cache/x"));
+        let r = response(&err);
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(err.is_internal());
+        let (_, reason) = err.status();
+        assert!(!reason.contains("/var/cache"));
+    }
+}

@@ -1,0 +1,259 @@
+//! The per-request handler: classify, then answer from the cache, with a
+//! page, or with an error. The one place where failures become responses
+//! (`error`) and transfer-log records.
+
+pub mod conditional;
+pub mod error;
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+
+use crate::admin::help;
+use crate::body::{self, ResponseBody};
+use crate::cache::{CacheKey, Hit, Lookup};
+use crate::error::Chain;
+use crate::log::ConnLog;
+use crate::remap::Resolved;
+use crate::request::{self, FileRequest, RequestLine, Target};
+use crate::state::AppState;
+use conditional::Selection;
+pub use error::ServeError;
+
+/// Files up to this size are read at once and sent with their headers in
+/// one write.
+pub const SMALL_FILE: u64 = 64 * 1024;
+
+/// Who is asking, for logs and for pages that name this server.
+#[derive(Debug)]
+pub struct Client {
+    pub log: Arc<ConnLog>,
+    /// The local address the connection came in on (TCP only).
+    pub local: Option<SocketAddr>,
+}
+
+/// Answers one request.
+pub async fn handle<B>(state: &AppState, client: &Client, req: Request<B>) -> Response<ResponseBody> {
+    let target = target_text(&req);
+    let line = RequestLine {
+        method: req.method(),
+        target: &target,
+        cache_control: req
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+    };
+    let outcome = match request::classify(line, &state.config, &state.remap) {
+        Ok(target) => answer(state, client, &req, target),
+        Err(reject) => Err((ServeError::Rejected(reject), String::new())),
+    };
+    let response = match outcome {
+        Ok(response) => response,
+        Err((err, path)) => failure(client, &err, path),
+    };
+    tracing::debug!(
+        client = client.log.client(),
+        "{} {target} -> {}",
+        req.method(),
+        response.status()
+    );
+    response
+}
+
+/// The request target as sent: origin form, absolute form, or the authority
+/// of a CONNECT.
+fn target_text<B>(req: &Request<B>) -> Cow<'_, str> {
+    let uri = req.uri();
+    if req.method() == Method::CONNECT {
+        return Cow::Owned(uri.authority().map_or_else(String::new, |a| a.to_string()));
+    }
+    match (uri.scheme(), uri.path_and_query()) {
+        (None, Some(pq)) => Cow::Borrowed(pq.as_str()),
+        (None, None) => Cow::Borrowed("/"),
+        _ => Cow::Owned(uri.to_string()),
+    }
+}
+
+type Outcome = Result<Response<ResponseBody>, (ServeError, String)>;
+
+fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: Target) -> Outcome {
+    match target {
+        Target::Proxy(file) | Target::Path(file) | Target::Alias(file) => {
+            serve_file(state, client, req, &file)
+        }
+        Target::HttpsProxy(_) | Target::HttpsPath(_) => Err((ServeError::HttpsNeedsTls, String::new())),
+        Target::Connect { .. } => Err((ServeError::ConnectDenied, String::new())),
+        Target::BtsSoap { location } => Ok(redirect(&location)),
+        // The report page and LocalDirs arrive with the web interface; until
+        // then they show the help page.
+        Target::Help | Target::Report { .. } | Target::LocalDir { .. } => {
+            let page = help::page(&state.config, &authority(req, client));
+            Ok(page_response("text/html; charset=utf-8", page, req.method()))
+        }
+        Target::Style => Ok(page_response("text/css", help::STYLE.to_string(), req.method())),
+    }
+}
+
+fn serve_file<B>(state: &AppState, client: &Client, req: &Request<B>, file: &FileRequest) -> Outcome {
+    let resolved = state.remap.resolve(&file.url);
+    let key = CacheKey::new(&resolved.repo, &resolved.rel_path)
+        .map_err(|e| (ServeError::BadKey(e), String::new()))?;
+    let fail = |err| (err, key.to_string());
+    match state
+        .cache
+        .lookup(&key)
+        .map_err(|e| fail(ServeError::Storage(e)))?
+    {
+        Lookup::Complete(hit) => serve_hit(client, req, &key, hit).map_err(|e| fail(ServeError::Storage(e))),
+        Lookup::Incomplete | Lookup::Missing => Err(fail(miss(state, &resolved))),
+    }
+}
+
+/// A file that would have to be downloaded (spec §2.4 step 14): offline
+/// mode answers 503, `ForceManaged` refuses repositories without backends.
+/// Downloading is not built yet, so every other miss is offline too.
+fn miss(state: &AppState, resolved: &Resolved) -> ServeError {
+    if !state.config.offline && state.config.force_managed && !resolved.managed {
+        return ServeError::Rejected(request::Reject::Forbidden);
+    }
+    ServeError::Offline
+}
+
+/// A complete cached file: 200, 206, 304 or 416 as the request asks.
+fn serve_hit<B>(
+    client: &Client,
+    req: &Request<B>,
+    key: &CacheKey,
+    hit: Hit,
+) -> std::io::Result<Response<ResponseBody>> {
+    let head_only = req.method() == Method::HEAD;
+    let selection = conditional::select(req.method(), req.headers(), hit.len, &hit.meta);
+    let mut builder = Response::builder();
+    let (status, start, end) = match selection {
+        Selection::Whole => (StatusCode::OK, 0, hit.len),
+        Selection::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
+        Selection::NotModified => (StatusCode::NOT_MODIFIED, 0, 0),
+        Selection::Unsatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, 0, 0),
+    };
+    builder = builder.status(status);
+    if let Some((lm, _)) = &hit.meta.last_modified {
+        builder = builder.header(header::LAST_MODIFIED, lm.clone());
+    }
+    if let Some(etag) = &hit.meta.etag {
+        builder = builder.header(header::ETAG, etag.clone());
+    }
+    let body = match selection {
+        Selection::NotModified => ResponseBody::empty(),
+        Selection::Unsatisfiable => {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes */{}", hit.len));
+            builder = builder.header(header::CONTENT_LENGTH, 0);
+            ResponseBody::empty()
+        }
+        Selection::Whole | Selection::Part { .. } => {
+            if status == StatusCode::PARTIAL_CONTENT {
+                builder = builder.header(
+                    header::CONTENT_RANGE,
+                    format!("bytes {start}-{}/{}", end - 1, hit.len),
+                );
+            }
+            builder = builder
+                .header(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                )
+                .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
+                .header(header::CONTENT_LENGTH, end - start);
+            if head_only {
+                ResponseBody::empty()
+            } else if end - start <= SMALL_FILE {
+                ResponseBody::full(body::read_range(&hit.file, start, end)?)
+            } else {
+                ResponseBody::file(Arc::new(hit.file), start, end)
+            }
+        }
+    };
+    let mut response = builder.body(body).map_err(std::io::Error::other)?;
+    account(client, &mut response, key.to_string());
+    Ok(response)
+}
+
+/// The transfer-log record of a response, written when its body is done.
+fn account(client: &Client, response: &mut Response<ResponseBody>, path: String) {
+    let transfer = client
+        .log
+        .transfer(path, response.status().as_u16(), header_bytes(response));
+    let body = std::mem::replace(response.body_mut(), ResponseBody::empty());
+    *response.body_mut() = body.with_transfer(transfer);
+}
+
+/// About what the status line and headers take on the wire (hyper adds
+/// `date`), for the transfer log's byte counts.
+fn header_bytes<B>(response: &Response<B>) -> u64 {
+    let status_line = "HTTP/1.1 200 OK\r\n".len();
+    let date = "date: Sun, 22 Nov 2026 02:58:26 GMT\r\n".len();
+    let fields: usize = response
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    (status_line + date + fields + 2) as u64
+}
+
+fn failure(client: &Client, err: &ServeError, path: String) -> Response<ResponseBody> {
+    if err.is_internal() {
+        tracing::error!(client = client.log.client(), path, "{}", Chain(err));
+    }
+    let mut response = error::response(err);
+    account(client, &mut response, path);
+    response
+}
+
+fn redirect(location: &str) -> Response<ResponseBody> {
+    let mut response = Response::builder()
+        .status(StatusCode::FOUND)
+        .header(header::LOCATION, location)
+        .header(header::CONTENT_LENGTH, 0)
+        .body(ResponseBody::empty())
+        .unwrap_or_else(|_| Response::new(ResponseBody::empty()));
+    error::with_reason(&mut response, "Redirect");
+    response
+}
+
+fn page_response(content_type: &'static str, text: String, method: &Method) -> Response<ResponseBody> {
+    let len = text.len();
+    let body = if method == Method::HEAD {
+        ResponseBody::empty()
+    } else {
+        ResponseBody::full(text)
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, len)
+        .body(body)
+        .unwrap_or_else(|_| Response::new(ResponseBody::empty()))
+}
+
+/// How the client reached this server, for the help page: its `Host`
+/// header when that is a plain host[:port], else the local address.
+fn authority<B>(req: &Request<B>, client: &Client) -> String {
+    let plain = |h: &&str| {
+        !h.is_empty()
+            && h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+    };
+    if let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(plain)
+    {
+        return host.to_string();
+    }
+    match client.local {
+        Some(addr) => addr.to_string(),
+        None => "localhost:3142".to_string(),
+    }
+}

@@ -1,0 +1,18 @@
+//! The handle every connection gets: configuration, remap table, cache and
+//! transfer log, shared and immutable (the cache synchronises itself). No
+//! globals: tests run several daemons in one process.
+
+use std::sync::Arc;
+
+use crate::cache::Cache;
+use crate::config::Config;
+use crate::log::TransferLog;
+use crate::remap::RemapTable;
+
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub remap: Arc<RemapTable>,
+    pub cache: Arc<Cache>,
+    pub log: Arc<TransferLog>,
+}

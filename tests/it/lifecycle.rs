@@ -1,0 +1,235 @@
+//! Starting, sharing and stopping: the drain deadline, the second signal,
+//! the cache lock, a port in use, the unix socket, the connection cap.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use crate::support::http::Conn;
+use crate::support::{acng_head, put, Daemon, Setup};
+
+const BIG: usize = 64 << 20;
+
+/// A daemon with one large cached file and a client stalled in the middle
+/// of downloading it.
+fn stalled_transfer(drain: &str) -> (Daemon, Conn, usize) {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.keep().join("cache");
+    put(&cache, "h.example/p/big.deb", &vec![7u8; BIG]);
+    put(&cache, "h.example/p/big.deb.head", acng_head(BIG).as_bytes());
+    let daemon = Daemon::start_with(Setup {
+        conf: drain,
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    let mut c = Conn::open(daemon.addr);
+    c.stream()
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    c.send("GET", "/h.example/p/big.deb", &[]);
+    let mut first = [0u8; 4096];
+    let n = c.stream().read(&mut first).unwrap();
+    assert!(n > 0 && first.starts_with(b"HTTP/1.1 200"));
+    (daemon, c, n)
+}
+
+#[test]
+fn a_transfer_still_running_at_the_drain_deadline_is_cut() {
+    let (mut daemon, c, mut received) = stalled_transfer("DrainTimeout: 1");
+    daemon.signal(libc::SIGTERM);
+    let status = daemon
+        .wait(Duration::from_secs(30))
+        .expect("the daemon stops after the deadline");
+    assert!(status.success(), "{status:?}");
+    let mut rest = Vec::new();
+    let mut stream = c.stream();
+    let _ = stream.read_to_end(&mut rest);
+    received += rest.len();
+    assert!(
+        received < BIG,
+        "the body was cut, not completed ({received} bytes)"
+    );
+}
+
+#[test]
+fn a_second_signal_stops_at_once() {
+    let (mut daemon, _client, _) = stalled_transfer("DrainTimeout: 30");
+    daemon.signal(libc::SIGTERM);
+    for _ in 0..2000 {
+        if daemon.stderr().contains("stopping") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    daemon.signal(libc::SIGTERM);
+    let status = daemon
+        .wait(Duration::from_secs(20))
+        .expect("exits long before the 30 s drain");
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+}
+
+#[test]
+fn an_idle_daemon_stops_cleanly_and_removes_its_pid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("debcache.pid");
+    let conf = format!("PidFile: {}", pid_file.display());
+    let mut daemon = Daemon::start(&conf);
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        daemon.pid().to_string()
+    );
+    assert!(daemon.stop().unwrap().success());
+    assert!(!pid_file.exists());
+}
+
+#[test]
+fn the_lock_refuses_a_second_daemon_on_the_same_cache() {
+    let first = Daemon::start("");
+    let cache = first.cache();
+    let second = Daemon::try_start(Setup {
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    let (status, stderr) = second.err().expect("the second daemon must not start");
+    assert_eq!(status.and_then(|s| s.code()), Some(69));
+    assert!(
+        stderr.contains(&format!(
+            "another debcache (pid {}) is using this cache",
+            first.pid()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_reported_with_exit_69() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let arg = format!("BindAddress=127.0.0.1:{port}");
+    let (status, stderr) = Daemon::try_start(Setup {
+        args: &[&arg],
+        ..Setup::default()
+    })
+    .err()
+    .expect("must not start");
+    assert_eq!(status.and_then(|s| s.code()), Some(69));
+    assert!(stderr.contains("already in use"), "{stderr}");
+}
+
+#[test]
+fn the_unix_socket_serves_identified_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("run/debcache.sock");
+    let mut daemon = Daemon::start(&format!("SocketPath: {}", socket.display()));
+    put(&daemon.cache(), "h.example/p/a.deb", b"abc");
+    put(&daemon.cache(), "h.example/p/a.deb.head", acng_head(3).as_bytes());
+
+    let mut s = UnixStream::connect(&socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nX-Original-Source: 192.0.2.44\r\n\r\n")
+        .unwrap();
+    s.write_all(b"GET /h.example/p/a.deb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200 OK"),
+        "only the second request is answered: {answer}"
+    );
+    assert!(answer.ends_with("abc"));
+
+    let mut anonymous = UnixStream::connect(&socket).unwrap();
+    anonymous.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    anonymous
+        .write_all(b"GET /h.example/p/a.deb HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut nothing = Vec::new();
+    let _ = anonymous.read_to_end(&mut nothing);
+    assert!(nothing.is_empty(), "closed without an answer");
+
+    assert!(daemon.stop().unwrap().success());
+    assert_eq!(
+        daemon
+            .transfer_log()
+            .iter()
+            .filter(|l| l.contains("|192.0.2.44|h.example/p/a.deb"))
+            .count(),
+        1
+    );
+    assert!(!socket.exists(), "the socket is removed at exit");
+}
+
+#[test]
+fn the_connection_cap_makes_clients_wait_not_fail() {
+    let daemon = Daemon::start("MaxConThreads: 1");
+    put(&daemon.cache(), "h.example/p/a.deb", b"abc");
+    put(&daemon.cache(), "h.example/p/a.deb.head", acng_head(3).as_bytes());
+    let mut first = Conn::open(daemon.addr);
+    assert_eq!(first.get("/h.example/p/a.deb", &[]).status, 200);
+    let mut second = Conn::open(daemon.addr);
+    second.send("GET", "/h.example/p/a.deb", &[]);
+    second
+        .stream()
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        second.read(false).is_err(),
+        "no answer, and no 503, while the first holds the slot"
+    );
+    drop(first);
+    second
+        .stream()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let r = second.read(false).expect("answered once the slot is free");
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"abc"[..]));
+}
+
+#[test]
+fn running_out_of_descriptors_does_not_end_the_accept_loop() {
+    let daemon = Daemon::start_with(Setup {
+        fd_limit: Some(40),
+        ..Setup::default()
+    });
+    put(&daemon.cache(), "h.example/p/a.deb", b"abc");
+    put(&daemon.cache(), "h.example/p/a.deb.head", acng_head(3).as_bytes());
+    let hogs: Vec<_> = (0..60).map(|_| std::net::TcpStream::connect(daemon.addr).unwrap()).collect();
+    for _ in 0..2000 {
+        if daemon.stderr().contains("accept failed") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(daemon.stderr().contains("accept failed"), "{}", daemon.stderr());
+    drop(hogs);
+    let mut c = Conn::open(daemon.addr);
+    assert_eq!(c.get("/h.example/p/a.deb", &[]).body, b"abc", "serving again once descriptors are free");
+}
+
+#[test]
+fn sigusr1_reopens_the_transfer_log() {
+    let mut daemon = Daemon::start("UnbufferLogs: 1");
+    put(&daemon.cache(), "h.example/p/a.deb", b"abc");
+    put(&daemon.cache(), "h.example/p/a.deb.head", acng_head(3).as_bytes());
+    let log = daemon.log_dir().join("apt-cacher.log");
+    drop(Conn::open(daemon.addr).get("/h.example/p/a.deb", &[]));
+    let rotated = daemon.log_dir().join("apt-cacher.log.1");
+    for _ in 0..2000 {
+        if std::fs::metadata(&log).map(|m| m.len() > 0).unwrap_or(false) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::rename(&log, &rotated).unwrap();
+    daemon.signal(libc::SIGUSR1);
+    for _ in 0..2000 {
+        if log.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    drop(Conn::open(daemon.addr).get("/h.example/p/a.deb", &[]));
+    assert!(daemon.stop().unwrap().success());
+    assert_eq!(std::fs::read_to_string(&rotated).unwrap().lines().count(), 1);
+    assert_eq!(daemon.transfer_log().len(), 1, "the second transfer went to the new file");
+}

@@ -1,0 +1,126 @@
+//! A small HTTP/1.1 client over a plain socket, so tests control every byte:
+//! pipelining, odd targets, reason phrases, cut bodies.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A kept-alive connection.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Conn {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).expect("send");
+    }
+
+    /// Sends `METHOD target` with extra header lines.
+    pub fn send(&mut self, method: &str, target: &str, headers: &[(&str, &str)]) {
+        self.send_raw(request(method, target, headers).as_bytes());
+    }
+
+    /// Reads one response; HEAD responses have no body whatever they say.
+    pub fn read(&mut self, head_only: bool) -> std::io::Result<Response> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let mut parts = line.trim_end().splitn(3, ' ');
+        let _version = parts.next();
+        let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let reason = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h)?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+        }
+        let mut response = Response {
+            status,
+            reason,
+            headers,
+            body: Vec::new(),
+        };
+        if head_only || status == 304 || status == 204 {
+            return Ok(response);
+        }
+        match response.header("content-length").map(|v| v.parse::<usize>()) {
+            Some(Ok(len)) => {
+                let mut body = vec![0; len];
+                self.reader.read_exact(&mut body)?;
+                response.body = body;
+            }
+            _ => {
+                self.reader.read_to_end(&mut response.body)?;
+            }
+        }
+        Ok(response)
+    }
+
+    pub fn get(&mut self, target: &str, headers: &[(&str, &str)]) -> Response {
+        self.send("GET", target, headers);
+        self.read(false).expect("response")
+    }
+}
+
+pub fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> String {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: test\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req
+}
+
+/// One request on a fresh connection.
+pub fn get(addr: SocketAddr, target: &str) -> Response {
+    Conn::open(addr).get(target, &[])
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
