@@ -8,7 +8,6 @@
 //! holds one chunk, never the file.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -146,19 +145,28 @@ impl FileRange {
 /// error (it shrank while served).
 pub fn read_range(file: &File, start: u64, end: u64) -> std::io::Result<Bytes> {
     let want = end.saturating_sub(start) as usize;
-    let mut buf = BytesMut::zeroed(want);
-    let mut filled = 0;
-    while filled < want {
-        match file.read_at(&mut buf[filled..], start + filled as u64) {
-            Ok(0) => {
+    // Read into uninitialised capacity: zeroing the buffer first would cost
+    // as much as a page-cache read of it.
+    let mut buf = BytesMut::with_capacity(want);
+    while buf.len() < want {
+        let done = buf.len();
+        let offset = start + done as u64;
+        let spare = &mut buf.spare_capacity_mut()[..want - done];
+        match rustix::io::pread(file, spare, offset) {
+            Ok(([], _)) => {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::UnexpectedEof,
                     "cached file shrank while being served",
                 ))
             }
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Ok((filled, _)) => {
+                let n = filled.len();
+                // SAFETY: pread initialised the first `n` bytes of the spare
+                // capacity.
+                unsafe { buf.set_len(done + n) };
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(buf.freeze())

@@ -369,14 +369,29 @@ fn force_managed_refuses_repositories_without_backends() {
     let conf = "ForceManaged: 1\nRemap-managed: /managed ; http://127.0.0.1:9/debian\nRemap-loose: /loose\n";
     let daemon = Daemon::start(conf);
     put(&daemon.cache(), "loose/pool/cached.deb", b"abc");
-    put(&daemon.cache(), "loose/pool/cached.deb.head", acng_head(3).as_bytes());
+    put(
+        &daemon.cache(),
+        "loose/pool/cached.deb.head",
+        acng_head(3).as_bytes(),
+    );
     let mut c = Conn::open(daemon.addr);
     let r = c.get("/loose/pool/missing.deb", &[]);
-    assert_eq!((r.status, r.reason.as_str()), (403, "Forbidden file type or location"));
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (403, "Forbidden file type or location")
+    );
     let r = c.get("http://elsewhere.example/pool/a.deb", &[]);
     assert_eq!(r.status, 403, "direct downloads are refused too");
-    assert_eq!(c.get("/loose/pool/cached.deb", &[]).body, b"abc", "cached content is still served");
+    assert_eq!(
+        c.get("/loose/pool/cached.deb", &[]).body,
+        b"abc",
+        "cached content is still served"
+    );
     assert_eq!(c.get("/managed/pool/missing.deb", &[]).status, 503);
     let offline = Daemon::start(&format!("{conf}OfflineMode: 1\n"));
-    assert_eq!(http::get(offline.addr, "/loose/pool/missing.deb").status, 503, "offline is checked first");
+    assert_eq!(
+        http::get(offline.addr, "/loose/pool/missing.deb").status,
+        503,
+        "offline is checked first"
+    );
 }
