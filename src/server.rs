@@ -354,10 +354,14 @@ where
             },
         }
     };
-    if let Err(e) = result {
-        // hyper's own rejections (unparsable requests, timeouts) and clients
-        // that went away mid-response.
-        tracing::debug!(client = client.log.client(), "connection ended: {e}");
+    match result {
+        // hyper answered an unparsable request with 400 and closed.
+        Err(e) if e.is_parse() || e.is_parse_too_large() => {
+            tracing::info!(client = client.log.client(), "malformed request: {e}");
+        }
+        // Idle timeouts and clients that went away mid-response.
+        Err(e) => tracing::debug!(client = client.log.client(), "connection ended: {e}"),
+        Ok(()) => {}
     }
 }
 
