@@ -10,11 +10,13 @@
 use std::fs::File;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
 
+use crate::cache::follow::Follow;
 use crate::log::Transfer;
 
 /// Largest read of a file body.
@@ -29,6 +31,10 @@ enum Source {
     Empty,
     Full(Option<Bytes>),
     File(FileRange),
+    /// A file still being downloaded.
+    Follow(Follow),
+    /// An upstream response relayed without storing (pass-through).
+    Upstream(Incoming),
 }
 
 /// `[pos, end)` of an open file.
@@ -70,6 +76,22 @@ impl ResponseBody {
         }
     }
 
+    /// Bytes of a download in progress, as they are committed.
+    pub fn follow(follow: Follow) -> ResponseBody {
+        ResponseBody {
+            source: Source::Follow(follow),
+            transfer: None,
+        }
+    }
+
+    /// An upstream body, relayed as it comes.
+    pub fn upstream(body: Incoming) -> ResponseBody {
+        ResponseBody {
+            source: Source::Upstream(body),
+            transfer: None,
+        }
+    }
+
     /// Reports the bytes sent to this transfer-log record when done.
     pub fn with_transfer(mut self, transfer: Transfer) -> ResponseBody {
         self.transfer = Some(transfer);
@@ -89,10 +111,26 @@ impl http_body::Body for ResponseBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let chunk = match &mut this.source {
+            Source::Follow(follow) => match ready!(follow.poll_chunk(cx)) {
+                Some(Ok(b)) => b,
+                Some(Err(e)) => {
+                    this.source = Source::Empty;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => return Poll::Ready(None),
+            },
+            Source::Upstream(body) => match ready!(Pin::new(body).poll_frame(cx)) {
+                Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+                Some(Err(e)) => {
+                    this.source = Source::Empty;
+                    return Poll::Ready(Some(Err(std::io::Error::other(e))));
+                }
+                None => return Poll::Ready(None),
+            },
             Source::Empty => return Poll::Ready(None),
             Source::Full(bytes) => match bytes.take() {
                 Some(b) => b,
@@ -120,6 +158,8 @@ impl http_body::Body for ResponseBody {
             Source::Empty => true,
             Source::Full(b) => b.is_none(),
             Source::File(r) => r.pos >= r.end,
+            Source::Follow(f) => f.remaining() == Some(0),
+            Source::Upstream(b) => b.is_end_stream(),
         }
     }
 
@@ -128,6 +168,8 @@ impl http_body::Body for ResponseBody {
             Source::Empty => SizeHint::with_exact(0),
             Source::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Source::File(r) => SizeHint::with_exact(r.end.saturating_sub(r.pos)),
+            Source::Follow(f) => f.remaining().map_or_else(SizeHint::default, SizeHint::with_exact),
+            Source::Upstream(b) => b.size_hint(),
         }
     }
 }

@@ -89,7 +89,7 @@ async fn serve(config: Config) -> Result<(), Fatal> {
     let config = Arc::new(config);
     let state = AppState {
         remap: Arc::new(RemapTable::new(&config.remaps)),
-        cache: Arc::new(Cache::new(storage)),
+        cache: Arc::new(Cache::new(storage, &config)),
         log: Arc::clone(&log),
         config: Arc::clone(&config),
     };

@@ -18,6 +18,7 @@
 //! - `service`: the per-request handler; failures become responses here.
 //! - `shutdown`: signals.
 //! - `state`: the shared handle every connection gets.
+//! - `upstream`: fetching from mirrors: client, redirects, failover.
 //! - `url`: http(s) URLs parsed the way apt-cacher-ng parses them.
 
 pub mod admin;
@@ -34,4 +35,5 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod state;
+pub mod upstream;
 pub mod url;

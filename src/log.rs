@@ -16,6 +16,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -46,6 +47,9 @@ impl Direction {
 struct Record {
     direction: Direction,
     bytes: u64,
+    /// Received from upstream for this file (written as an `I` line before
+    /// the record itself).
+    fetched: u64,
     path: String,
     status: u16,
 }
@@ -170,7 +174,20 @@ impl ConnLog {
             path,
             status,
             bytes: header_bytes,
+            fetched: None,
         }
+    }
+
+    /// Bytes a download started by this client received after the client's
+    /// response had ended: an `I` record of its own.
+    pub fn fetched_late(&self, path: String, bytes: u64) {
+        self.finish(Record {
+            direction: Direction::In,
+            bytes,
+            fetched: 0,
+            path,
+            status: 200,
+        });
     }
 
     fn finish(&self, record: Record) {
@@ -182,6 +199,7 @@ impl ConnLog {
                     && record.direction == Direction::Out =>
             {
                 p.bytes += record.bytes;
+                p.fetched += record.fetched;
                 return;
             }
             _ => {}
@@ -213,11 +231,20 @@ pub struct Transfer {
     path: String,
     status: u16,
     bytes: u64,
+    /// Bytes received from upstream for this response, counted by the
+    /// download it started.
+    fetched: Option<Arc<AtomicU64>>,
 }
 
 impl Transfer {
     pub fn add_body(&mut self, n: u64) {
         self.bytes += n;
+    }
+
+    /// This response started a download that counts its bytes in `fetched`.
+    pub fn with_fetched(mut self, fetched: Arc<AtomicU64>) -> Transfer {
+        self.fetched = Some(fetched);
+        self
     }
 }
 
@@ -231,6 +258,7 @@ impl Drop for Transfer {
         self.conn.finish(Record {
             direction,
             bytes: self.bytes,
+            fetched: self.fetched.as_ref().map_or(0, |f| f.swap(0, Ordering::Relaxed)),
             path: std::mem::take(&mut self.path),
             status: self.status,
         });

@@ -262,6 +262,7 @@ async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
                 let local = stream.local_addr().ok();
                 let client = Client {
                     log: ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip())),
+                    peer: Some(peer.ip()),
                     local,
                 };
                 tokio::spawn(serve(stream, client, Arc::clone(&shared), permit));
@@ -292,6 +293,7 @@ async fn accept_unix(listener: UnixListener, shared: Arc<Shared>) {
                         Ok(Ok(Some((name, stream)))) => {
                             let client = Client {
                                 log: ConnLog::new(Arc::clone(&shared.state.log), name),
+                                peer: None,
                                 local: None,
                             };
                             serve(stream, client, shared, permit).await;

@@ -143,6 +143,79 @@ impl HttpUrl {
         )
     }
 
+    /// The request target sent upstream: the path re-encoded (spec §4.2),
+    /// keeping `A-Z a-z 0-9 - . _ ~ / ? & =` and percent-encoding every other
+    /// byte. `+` is encoded: object stores behind some mirrors read a literal
+    /// `+` in a path as a space.
+    pub fn encoded_path(&self) -> String {
+        let mut out = String::with_capacity(self.path.len() + 16);
+        for &b in self.path.as_bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~/?&=".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 15)]));
+            }
+        }
+        out
+    }
+
+    /// Resolves a `Location` value against this URL (RFC 3986 §5.2): an
+    /// absolute URL, a scheme-relative `//host/path`, an absolute path, or a
+    /// relative one. Credentials are kept only on the same host.
+    pub fn resolve(&self, reference: &str) -> Result<HttpUrl, UrlError> {
+        let reference = reference.trim();
+        let lower = reference.to_ascii_lowercase();
+        let mut url = if lower.starts_with("http://") || lower.starts_with("https://") {
+            HttpUrl::parse(reference)?
+        } else if let Some(rest) = reference.strip_prefix("//") {
+            let mut u = HttpUrl::parse(&format!("{}://{rest}", self.scheme.as_str()))?;
+            u.path = remove_dot_segments(&u.path);
+            u
+        } else if reference.contains("://") {
+            return Err(UrlError::UnsupportedScheme(
+                reference.split("://").next().unwrap_or_default().to_string(),
+            ));
+        } else {
+            let mut u = self.clone();
+            let (ref_path, ref_query) = match reference.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (reference, None),
+            };
+            let (base_path, base_query) = match self.path.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (self.path.as_str(), None),
+            };
+            let merged = if ref_path.is_empty() {
+                base_path.to_string()
+            } else if ref_path.starts_with('/') {
+                ref_path.to_string()
+            } else {
+                let dir = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
+                format!("{dir}{ref_path}")
+            };
+            let mut path = remove_dot_segments(&merged);
+            match (ref_query, ref_path.is_empty()) {
+                (Some(q), _) => path = format!("{path}?{q}"),
+                (None, true) => {
+                    if let Some(q) = base_query {
+                        path = format!("{path}?{q}");
+                    }
+                }
+                _ => {}
+            }
+            u.path = path;
+            return Ok(u);
+        };
+        if (url.host.as_str(), url.port) != (self.host.as_str(), self.port) {
+            // Never hand credentials for one host to another.
+        } else if url.credentials.is_none() {
+            url.credentials = self.credentials.clone();
+        }
+        Ok(url)
+    }
+
     /// The same URL with `rest` appended to its path (a backend base plus the
     /// part of the request below the matched prefix).
     pub fn join_path(&self, rest: &str) -> HttpUrl {
@@ -290,6 +363,39 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     out
 }
 
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// RFC 3986 §5.2.4: `.` and `..` segments of a merged path.
+fn remove_dot_segments(path: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = path.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        match *seg {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                if out.len() > 1 {
+                    out.pop();
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    let joined = out.join("/");
+    if joined.starts_with('/') {
+        joined
+    } else {
+        format!("/{joined}")
+    }
+}
+
 fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -371,6 +477,56 @@ mod tests {
         let base = url("http://ftp.debian.org/debian/");
         assert_eq!(base.join_path("pool/x.deb").path, "/debian/pool/x.deb");
         assert_eq!(url("http://h/debian").join_path("/dists").path, "/debian/dists");
+    }
+
+    #[test]
+    fn paths_are_re_encoded_for_upstream() {
+        let mut u = url("http://h/pool/main/g/gcc/");
+        u.path = "/pool/g++_1:2.0~rc1 a%b.deb".into();
+        assert_eq!(u.encoded_path(), "/pool/g%2B%2B_1%3A2.0~rc1%20a%25b.deb");
+        u.path = "/caf\u{e9}.deb?x=1&y=2".into();
+        assert_eq!(u.encoded_path(), "/caf%C3%A9.deb?x=1&y=2");
+    }
+
+    #[test]
+    fn redirects_resolve_per_rfc_3986() {
+        let base = url("http://u:p@mirror.example:8080/debian/pool/main/a.deb");
+        let r = |loc: &str| base.resolve(loc).map(|u| u.to_string());
+        assert_eq!(
+            r("http://other.example/x.deb").unwrap(),
+            "http://other.example/x.deb"
+        );
+        assert_eq!(r("//cdn.example/y/z.deb").unwrap(), "http://cdn.example/y/z.deb");
+        assert_eq!(
+            r("/mirror/a.deb").unwrap(),
+            "http://u:p@mirror.example:8080/mirror/a.deb"
+        );
+        assert_eq!(
+            r("b.deb").unwrap(),
+            "http://u:p@mirror.example:8080/debian/pool/main/b.deb"
+        );
+        assert_eq!(
+            r("../../x/c.deb").unwrap(),
+            "http://u:p@mirror.example:8080/debian/x/c.deb"
+        );
+        assert_eq!(
+            r("../../../../../../c.deb").unwrap(),
+            "http://u:p@mirror.example:8080/c.deb"
+        );
+        assert_eq!(
+            r("./d.deb?v=1").unwrap(),
+            "http://u:p@mirror.example:8080/debian/pool/main/d.deb?v=1"
+        );
+        assert_eq!(
+            r("HTTPS://secure.example/e.deb").unwrap(),
+            "https://secure.example/e.deb"
+        );
+        assert!(r("ftp://x/y").is_err());
+        assert!(base
+            .resolve("http://other.example/")
+            .unwrap()
+            .credentials
+            .is_none());
     }
 
     #[test]

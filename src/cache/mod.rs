@@ -7,6 +7,11 @@
 //! truncation) changes that stamp, and writers in this process drop the entry
 //! when they replace a sidecar.
 
+pub mod download;
+pub mod entry;
+pub mod flight;
+pub mod follow;
+pub mod fresh;
 pub mod key;
 pub mod meta;
 pub mod storage;
@@ -15,10 +20,17 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use http::HeaderValue;
+use tokio::sync::watch;
 
+use crate::config::Config;
+use crate::upstream::Upstream;
+pub use download::{Job, Origin};
+use flight::Flights;
+pub use flight::{Failure, Progress, State};
+use fresh::Freshness;
 pub use key::{CacheKey, KeyError};
 pub use meta::Head;
 pub use storage::{CacheLock, LockError, Storage};
@@ -36,7 +48,7 @@ pub struct Meta {
 }
 
 impl Meta {
-    fn new(head: Head) -> Meta {
+    pub fn new(head: Head) -> Meta {
         let last_modified = head.last_modified.as_deref().and_then(|lm| {
             let time = httpdate::parse_http_date(lm).ok()?;
             Some((HeaderValue::from_str(lm).ok()?, time))
@@ -88,17 +100,86 @@ impl Stamp {
     }
 }
 
+/// Settings of the download path.
+#[derive(Debug)]
+struct Settings {
+    dl_max_retries: u32,
+    bad_redirect_mime: String,
+}
+
 #[derive(Debug)]
 pub struct Cache {
     storage: Storage,
     meta: Mutex<HashMap<CacheKey, (Stamp, Arc<Meta>)>>,
+    flights: Arc<Flights>,
+    fresh: Freshness,
+    upstream: Upstream,
+    settings: Settings,
+    /// When "disk full" was last logged: once a minute is enough.
+    disk_full_logged: Mutex<Option<Instant>>,
 }
 
 impl Cache {
-    pub fn new(storage: Storage) -> Cache {
+    pub fn new(storage: Storage, config: &Config) -> Cache {
         Cache {
             storage,
             meta: Mutex::new(HashMap::new()),
+            flights: Arc::new(Flights::default()),
+            fresh: Freshness::new(config.fresh_index_max_age),
+            upstream: Upstream::new(config),
+            settings: Settings {
+                dl_max_retries: config.dl_max_retries,
+                bad_redirect_mime: config.bad_redirect_mime.clone(),
+            },
+            disk_full_logged: Mutex::new(None),
+        }
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// A volatile file revalidated within `FreshIndexMaxAge`.
+    pub fn is_fresh(&self, key: &CacheKey) -> bool {
+        self.fresh.is_fresh(key)
+    }
+
+    /// Joins the download of `job.key`, starting it when none is running.
+    pub fn fetch(self: &Arc<Self>, job: Job) -> watch::Receiver<Progress> {
+        let (leader, rx) = self.flights.join(&job.key);
+        if let Some(leader) = leader {
+            tokio::spawn(download::run(Arc::clone(self), job, leader));
+        }
+        rx
+    }
+
+    /// The download of `key`, if one is running.
+    pub fn in_flight(&self, key: &CacheKey) -> Option<watch::Receiver<Progress>> {
+        self.flights.watch(key)
+    }
+
+    /// The sidecar and data length of a key, whatever their state.
+    fn inspect(&self, key: &CacheKey) -> io::Result<Option<(Head, u64)>> {
+        let len = match self.storage.open_data(key) {
+            Ok(file) => file.metadata()?.len(),
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match self.storage.read_head(key) {
+            Ok(bytes) => Ok(Head::parse(&bytes).ok().map(|h| (h, len))),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn warn_disk_full(&self) {
+        let mut last = self.disk_full_logged.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+            tracing::error!(
+                "cache disk full at {}: downloads fail until space is freed",
+                self.storage.path().display()
+            );
+            *last = Some(Instant::now());
         }
     }
 
@@ -189,7 +270,10 @@ mod tests {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(p, bytes).unwrap();
         }
-        let cache = Cache::new(Storage::open(dir.path()).unwrap());
+        let config = crate::config::load(crate::config::ConfigDir::Embedded, &[])
+            .config
+            .unwrap();
+        let cache = Cache::new(Storage::open(dir.path()).unwrap(), &config);
         (dir, cache)
     }
 

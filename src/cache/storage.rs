@@ -15,10 +15,14 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{flock, openat, openat2, FlockOperation, Mode, OFlags, ResolveFlags};
+use rustix::fs::{
+    flock, mkdirat, openat, openat2, renameat, unlinkat, AtFlags, FlockOperation, Mode, OFlags, ResolveFlags,
+};
 
 use super::key::CacheKey;
 use super::meta::MAX_HEAD_SIZE;
@@ -31,6 +35,20 @@ pub const OWN_DIR: &str = "_debcache";
 pub struct Storage {
     root: OwnedFd,
     path: PathBuf,
+    /// Makes temporary names unique within this process.
+    temp_counter: AtomicU64,
+    /// `DirPerms` and `FilePerms` (the umask applies on top).
+    dir_mode: u32,
+    file_mode: u32,
+}
+
+/// A directory inside the cache, open; entries are created and renamed
+/// relative to it, so nothing resolves a path twice.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+    /// Its path below the cache root (empty for the root).
+    rel: String,
 }
 
 /// Why the cache directory cannot be locked.
@@ -97,7 +115,17 @@ impl Storage {
         Ok(Storage {
             root,
             path: path.to_path_buf(),
+            temp_counter: AtomicU64::new(0),
+            dir_mode: 0o755,
+            file_mode: 0o664,
         })
+    }
+
+    /// Permissions for created directories and files.
+    pub fn with_modes(mut self, dir_mode: u32, file_mode: u32) -> Storage {
+        self.dir_mode = dir_mode;
+        self.file_mode = file_mode;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -137,6 +165,11 @@ impl Storage {
         Ok(CacheLock { _fd: file.into() })
     }
 
+    /// Opens a cached file's data for reading and appending (resuming).
+    pub fn open_data_rw(&self, key: &CacheKey) -> io::Result<File> {
+        self.open_beneath(key.as_str(), OFlags::RDWR).map(File::from)
+    }
+
     /// Opens a cached file's data for reading.
     pub fn open_data(&self, key: &CacheKey) -> io::Result<File> {
         self.open_beneath(key.as_str(), OFlags::RDONLY).map(File::from)
@@ -148,6 +181,99 @@ impl Storage {
         let mut bytes = Vec::with_capacity(512);
         file.take(MAX_HEAD_SIZE as u64 + 1).read_to_end(&mut bytes)?;
         Ok(bytes)
+    }
+
+    /// The directory holding `key`, created as needed, none of its
+    /// components a symlink.
+    pub fn parent_dir(&self, key: &CacheKey) -> io::Result<Dir> {
+        let rel = key.as_str().rsplit_once('/').map_or("", |(dir, _)| dir);
+        self.dir(rel)
+    }
+
+    /// `_debcache/tmp`, where volatile downloads grow before their rename.
+    pub fn tmp_dir(&self) -> io::Result<Dir> {
+        self.dir(&format!("{OWN_DIR}/tmp"))
+    }
+
+    fn dir(&self, rel: &str) -> io::Result<Dir> {
+        if rel.is_empty() {
+            return self.root_dir();
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY;
+        match self.open_beneath(rel, flags) {
+            Ok(fd) => Ok(Dir {
+                fd,
+                rel: rel.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+                let parent = if parent.is_empty() {
+                    self.root_dir()?
+                } else {
+                    self.dir(parent)?
+                };
+                match mkdirat(&parent.fd, name, Mode::from_raw_mode(self.dir_mode)) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let fd = self.open_beneath(rel, flags)?;
+                Ok(Dir {
+                    fd,
+                    rel: rel.to_string(),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn root_dir(&self) -> io::Result<Dir> {
+        Ok(Dir {
+            fd: self.root.try_clone()?,
+            rel: String::new(),
+        })
+    }
+
+    /// Creates a new, empty file with a unique temporary name in `dir`.
+    pub fn create_temp(&self, dir: &Dir) -> io::Result<(File, String)> {
+        loop {
+            let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+            let name = format!(".~debcache.{}.{n}", std::process::id());
+            let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            match openat(&dir.fd, name.as_str(), flags, Mode::from_raw_mode(self.file_mode)) {
+                Ok(fd) => return Ok((File::from(fd), name)),
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Writes `bytes` as `dir/name` atomically: a temporary file, fsynced
+    /// when `durable`, renamed over the name.
+    pub fn write_atomic(&self, dir: &Dir, name: &str, bytes: &[u8], durable: bool) -> io::Result<()> {
+        let (file, temp) = self.create_temp(dir)?;
+        let written = file
+            .write_all_at(bytes, 0)
+            .and_then(|()| if durable { file.sync_data() } else { Ok(()) });
+        if let Err(e) = written.and_then(|()| dir.rename(&temp, dir, name)) {
+            let _ = dir.remove(&temp);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes every file left in `_debcache/tmp` by an earlier run.
+    pub fn sweep_tmp(&self) -> io::Result<usize> {
+        let dir = self.tmp_dir()?;
+        let mut removed = 0;
+        for entry in std::fs::read_dir(self.path.join(&dir.rel))? {
+            let name = entry?.file_name();
+            if let Some(name) = name.to_str() {
+                if dir.remove(name).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     fn open_beneath(&self, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
@@ -164,6 +290,31 @@ impl Storage {
                 other => return other.map_err(io::Error::from),
             }
         }
+    }
+}
+
+impl Dir {
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// The device this directory lives on: a rename across devices fails.
+    pub fn device(&self) -> io::Result<u64> {
+        Ok(rustix::fs::fstat(&self.fd)?.st_dev)
+    }
+
+    /// Renames `from` in this directory to `to` in `target`.
+    pub fn rename(&self, from: &str, target: &Dir, to: &str) -> io::Result<()> {
+        renameat(&self.fd, from, &target.fd, to).map_err(Into::into)
+    }
+
+    pub fn remove(&self, name: &str) -> io::Result<()> {
+        unlinkat(&self.fd, name, AtFlags::empty()).map_err(Into::into)
+    }
+
+    /// Makes renames and creations in this directory durable.
+    pub fn sync(&self) -> io::Result<()> {
+        rustix::fs::fsync(&self.fd).map_err(Into::into)
     }
 }
 

@@ -182,7 +182,12 @@ pub static DIRECTIVES: &[Directive] = &[
         Ignored("a download that stalls for NetworkTimeout fails and the next request starts a new one"),
     ),
     d("MaxDlSpeed", int(-1, I32), "-1", NotYetInEffect),
-    d("ReserveSpace", int(0, I32), "1048576", NotYetInEffect),
+    d(
+        "ReserveSpace",
+        int(0, I32),
+        "1048576",
+        Ignored("debcache reserves the announced length of each download when it starts"),
+    ),
     d("CApath", Path, "/etc/ssl/certs", NotYetInEffect),
     d("CAfile", Path, "", NotYetInEffect),
     d("NoSSLchecks", Bool, "0", NotYetInEffect),

@@ -2,13 +2,15 @@
 //! prints (apt-cacher-ng's texts, spec §2.9), and a small HTML body. Internal
 //! details go to the log, never to the client.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use http::{Response, StatusCode};
 
 use crate::body::ResponseBody;
-use crate::cache::KeyError;
+use crate::cache::{Failure, KeyError};
 use crate::request::Reject;
+use crate::upstream::UpstreamError;
 
 /// Why a request got no file.
 #[derive(Debug)]
@@ -23,12 +25,16 @@ pub enum ServeError {
     Offline,
     /// The cache could not be read.
     Storage(std::io::Error),
+    /// The file's download produced nothing.
+    Download(Failure),
+    /// A request relayed upstream got no answer.
+    Upstream(UpstreamError),
 }
 
 impl ServeError {
     /// Status and reason phrase.
-    pub fn status(&self) -> (StatusCode, &'static str) {
-        match self {
+    pub fn status(&self) -> (StatusCode, Cow<'static, str>) {
+        let (status, reason): (StatusCode, &'static str) = match self {
             ServeError::Rejected(Reject::Forbidden) | ServeError::BadKey(_) => {
                 (StatusCode::FORBIDDEN, "Forbidden file type or location")
             }
@@ -47,16 +53,41 @@ impl ServeError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unable to download in offline mode",
             ),
-            ServeError::Storage(_) => (
+            ServeError::Storage(_) | ServeError::Download(Failure::Storage) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Cache Error, check the server log",
             ),
+            ServeError::Download(Failure::Status { code, reason, .. }) => {
+                let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
+                return (status, Cow::Owned(reason.clone()));
+            }
+            ServeError::Download(Failure::Unavailable(reason)) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+            ServeError::Download(Failure::RedirectedToInvalidTarget) => {
+                (StatusCode::NOT_IMPLEMENTED, "Redirected to invalid target")
+            }
+            ServeError::Download(Failure::DiskFull) => (StatusCode::SERVICE_UNAVAILABLE, "Cache disk full"),
+            ServeError::Download(Failure::Abandoned) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Remote or cache error")
+            }
+            ServeError::Upstream(e) => (StatusCode::SERVICE_UNAVAILABLE, e.reason()),
+        };
+        (status, Cow::Borrowed(reason))
+    }
+
+    /// `Location` of a relayed redirect (`RedirMax: 0`).
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            ServeError::Download(Failure::Status { location, .. }) => location.as_deref(),
+            _ => None,
         }
     }
 
     /// Internal failures are logged as errors; refusals only at debug level.
     pub fn is_internal(&self) -> bool {
-        matches!(self, ServeError::Storage(_))
+        matches!(
+            self,
+            ServeError::Storage(_) | ServeError::Download(Failure::Storage)
+        )
     }
 }
 
@@ -67,7 +98,9 @@ impl fmt::Display for ServeError {
             ServeError::Rejected(Reject::Port(p)) => write!(f, "port {p} is not in AllowUserPorts"),
             ServeError::Rejected(Reject::Method(m)) => write!(f, "method {m} is not supported"),
             ServeError::BadKey(e) => write!(f, "not a cache path: {e}"),
-            other => f.write_str(other.status().1),
+            ServeError::Download(failure) => write!(f, "download failed: {failure}"),
+            ServeError::Upstream(e) => write!(f, "{e}"),
+            other => f.write_str(&other.status().1),
         }
     }
 }
@@ -77,6 +110,8 @@ impl std::error::Error for ServeError {
         match self {
             ServeError::Storage(e) => Some(e),
             ServeError::BadKey(e) => Some(e),
+            ServeError::Upstream(e) => Some(e),
+            ServeError::Download(e) => Some(e),
             _ => None,
         }
     }
@@ -85,23 +120,27 @@ impl std::error::Error for ServeError {
 /// The response for a failure: acng's status line and a page naming it.
 pub fn response(err: &ServeError) -> Response<ResponseBody> {
     let (status, reason) = err.status();
-    let title = format!("{} {reason}", status.as_u16());
+    let title = format!("{} {}", status.as_u16(), crate::admin::help::escape(&reason));
     let body = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><title>{title}</title></head>\n<body><h1>{title}</h1>\n<hr><address>debcache {}</address></body></html>\n",
         env!("CARGO_PKG_VERSION")
     );
-    let mut response = Response::builder()
+    let mut builder = Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .header(http::header::CONTENT_LENGTH, body.len())
+        .header(http::header::CONTENT_LENGTH, body.len());
+    if let Some(location) = err.location() {
+        builder = builder.header(http::header::LOCATION, location);
+    }
+    let mut response = builder
         .body(ResponseBody::full(body))
         .unwrap_or_else(|_| Response::new(ResponseBody::empty()));
-    with_reason(&mut response, reason);
+    with_reason(&mut response, &reason);
     response
 }
 
 /// Sets a non-canonical reason phrase (HTTP/1): apt shows it to the user.
-pub fn with_reason<B>(response: &mut Response<B>, reason: &'static str) {
+pub fn with_reason<B>(response: &mut Response<B>, reason: &str) {
     if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason.as_bytes()) {
         response.extensions_mut().insert(phrase);
     }

@@ -4,9 +4,11 @@
 
 pub mod conditional;
 pub mod error;
+mod file;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
@@ -14,11 +16,10 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::admin::help;
 use crate::body::{self, ResponseBody};
-use crate::cache::{CacheKey, Hit, Lookup};
+use crate::cache::{CacheKey, Hit};
 use crate::error::Chain;
 use crate::log::ConnLog;
-use crate::remap::Resolved;
-use crate::request::{self, FileRequest, RequestLine, Target};
+use crate::request::{self, RequestLine, Target};
 use crate::state::AppState;
 use conditional::Selection;
 pub use error::ServeError;
@@ -31,6 +32,8 @@ pub const SMALL_FILE: u64 = 64 * 1024;
 #[derive(Debug)]
 pub struct Client {
     pub log: Arc<ConnLog>,
+    /// The peer's address (TCP only).
+    pub peer: Option<std::net::IpAddr>,
     /// The local address the connection came in on (TCP only).
     pub local: Option<SocketAddr>,
 }
@@ -47,7 +50,7 @@ pub async fn handle<B>(state: &AppState, client: &Client, req: Request<B>) -> Re
             .and_then(|v| v.to_str().ok()),
     };
     let outcome = match request::classify(line, &state.config, &state.remap) {
-        Ok(target) => answer(state, client, &req, target),
+        Ok(target) => answer(state, client, &req, target).await,
         Err(reject) => Err((ServeError::Rejected(reject), String::new())),
     };
     let response = match outcome {
@@ -79,10 +82,10 @@ fn target_text<B>(req: &Request<B>) -> Cow<'_, str> {
 
 type Outcome = Result<Response<ResponseBody>, (ServeError, String)>;
 
-fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: Target) -> Outcome {
+async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: Target) -> Outcome {
     match target {
         Target::Proxy(file) | Target::Path(file) | Target::Alias(file) => {
-            serve_file(state, client, req, &file)
+            file::serve(state, client, req, &file).await
         }
         Target::HttpsProxy(_) | Target::HttpsPath(_) => Err((ServeError::HttpsNeedsTls, String::new())),
         Target::Connect { .. } => Err((ServeError::ConnectDenied, String::new())),
@@ -97,33 +100,8 @@ fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: Target
     }
 }
 
-fn serve_file<B>(state: &AppState, client: &Client, req: &Request<B>, file: &FileRequest) -> Outcome {
-    let resolved = state.remap.resolve(&file.url);
-    let key = CacheKey::new(&resolved.repo, &resolved.rel_path)
-        .map_err(|e| (ServeError::BadKey(e), String::new()))?;
-    let fail = |err| (err, key.to_string());
-    match state
-        .cache
-        .lookup(&key)
-        .map_err(|e| fail(ServeError::Storage(e)))?
-    {
-        Lookup::Complete(hit) => serve_hit(client, req, &key, hit).map_err(|e| fail(ServeError::Storage(e))),
-        Lookup::Incomplete | Lookup::Missing => Err(fail(miss(state, &resolved))),
-    }
-}
-
-/// A file that would have to be downloaded (spec §2.4 step 14): offline
-/// mode answers 503, `ForceManaged` refuses repositories without backends.
-/// Downloading is not built yet, so every other miss is offline too.
-fn miss(state: &AppState, resolved: &Resolved) -> ServeError {
-    if !state.config.offline && state.config.force_managed && !resolved.managed {
-        return ServeError::Rejected(request::Reject::Forbidden);
-    }
-    ServeError::Offline
-}
-
 /// A complete cached file: 200, 206, 304 or 416 as the request asks.
-fn serve_hit<B>(
+pub(super) fn serve_hit<B>(
     client: &Client,
     req: &Request<B>,
     key: &CacheKey,
@@ -176,15 +154,24 @@ fn serve_hit<B>(
         }
     };
     let mut response = builder.body(body).map_err(std::io::Error::other)?;
-    account(client, &mut response, key.to_string());
+    account(client, &mut response, key.to_string(), None);
     Ok(response)
 }
 
-/// The transfer-log record of a response, written when its body is done.
-fn account(client: &Client, response: &mut Response<ResponseBody>, path: String) {
-    let transfer = client
+/// The transfer-log record of a response, written when its body is done;
+/// `fetched` counts what a download this response started received.
+fn account(
+    client: &Client,
+    response: &mut Response<ResponseBody>,
+    path: String,
+    fetched: Option<Arc<AtomicU64>>,
+) {
+    let mut transfer = client
         .log
         .transfer(path, response.status().as_u16(), header_bytes(response));
+    if let Some(fetched) = fetched {
+        transfer = transfer.with_fetched(fetched);
+    }
     let body = std::mem::replace(response.body_mut(), ResponseBody::empty());
     *response.body_mut() = body.with_transfer(transfer);
 }
@@ -207,7 +194,7 @@ fn failure(client: &Client, err: &ServeError, path: String) -> Response<Response
         tracing::error!(client = client.log.client(), path, "{}", Chain(err));
     }
     let mut response = error::response(err);
-    account(client, &mut response, path);
+    account(client, &mut response, path, None);
     response
 }
 

@@ -1,8 +1,11 @@
 //! The integration test binary: the daemon and its command line, driven
 //! from outside over loopback.
 
+mod apt_selftest;
 mod cli;
+mod download;
 mod lifecycle;
+mod origin_selftest;
 mod serving;
 mod support;
 mod traversal;

@@ -10,7 +10,8 @@ use crate::support::{acng_head, copy_tree, fixture, put, Daemon, Setup};
 fn acng_cache_daemon() -> (tempfile::TempDir, Daemon) {
     let copy = tempfile::tempdir().unwrap();
     copy_tree(&fixture("acng-3.7.4-cache"), copy.path());
-    let conf = "AllowUserPorts: 80 28080\nRemap-synth: /synth ; http://127.0.0.1:28080/debian\n";
+    let conf =
+        "AllowUserPorts: 80 28080\nRemap-synth: /synth ; http://127.0.0.1:28080/debian\nOfflineMode: 1\n";
     let daemon = Daemon::start_with(Setup {
         conf,
         cache: Some(copy.path()),

@@ -55,6 +55,25 @@ impl Conn {
 
     /// Reads one response; HEAD responses have no body whatever they say.
     pub fn read(&mut self, head_only: bool) -> std::io::Result<Response> {
+        let mut response = self.read_head()?;
+        if head_only || response.status == 304 || response.status == 204 {
+            return Ok(response);
+        }
+        match response.header("content-length").map(|v| v.parse::<usize>()) {
+            Some(Ok(len)) => {
+                let mut body = vec![0; len];
+                self.reader.read_exact(&mut body)?;
+                response.body = body;
+            }
+            _ => {
+                self.reader.read_to_end(&mut response.body)?;
+            }
+        }
+        Ok(response)
+    }
+
+    /// Reads a status line and headers, leaving the body unread.
+    pub fn read_head(&mut self) -> std::io::Result<Response> {
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -75,26 +94,20 @@ impl Conn {
                 headers.push((k.trim().to_string(), v.trim().to_string()));
             }
         }
-        let mut response = Response {
+        Ok(Response {
             status,
             reason,
             headers,
             body: Vec::new(),
-        };
-        if head_only || status == 304 || status == 204 {
-            return Ok(response);
-        }
-        match response.header("content-length").map(|v| v.parse::<usize>()) {
-            Some(Ok(len)) => {
-                let mut body = vec![0; len];
-                self.reader.read_exact(&mut body)?;
-                response.body = body;
-            }
-            _ => {
-                self.reader.read_to_end(&mut response.body)?;
-            }
-        }
-        Ok(response)
+        })
+    }
+
+    /// Reads up to `n` body bytes: fewer only when the connection ends (a
+    /// cut transfer), an error if it breaks.
+    pub fn read_body(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::with_capacity(n);
+        (&mut self.reader).take(n as u64).read_to_end(&mut body)?;
+        Ok(body)
     }
 
     pub fn get(&mut self, target: &str, headers: &[(&str, &str)]) -> Response {

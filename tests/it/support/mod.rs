@@ -1,8 +1,10 @@
 //! Shared helpers: the fixtures, the debcache binary as a command and as a
 //! daemon, a raw HTTP client.
 
+pub mod apt;
 pub mod daemon;
 pub mod http;
+pub mod origin;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,582 @@
+//! The download task of a flight (ARCHITECTURE.md, "The download path"):
+//! re-check the disk, ask upstream (a conditional request for a cached
+//! volatile file, a ranged one for a partial solid file), stream the body to
+//! disk publishing progress, resume on the same backend when the connection
+//! breaks, commit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::entry::EntryWriter;
+use super::flight::{Body, Failure, Leader, State};
+use super::key::CacheKey;
+use super::meta::Head;
+use super::{fresh, Cache, Meta};
+use crate::config::RemapFlags;
+use crate::log::ConnLog;
+use crate::request::FileKind;
+use crate::upstream::{Ask, Fetched};
+use crate::url::HttpUrl;
+
+/// Progress is published after this many new bytes...
+const PUBLISH_BYTES: u64 = 64 * 1024;
+/// ...or this long after the last publication, whichever comes first.
+const PUBLISH_EVERY: Duration = Duration::from_millis(10);
+
+/// What to download and for whom.
+#[derive(Debug)]
+pub struct Job {
+    pub key: CacheKey,
+    pub kind: FileKind,
+    pub backends: Vec<HttpUrl>,
+    pub flags: Arc<crate::config::RemapFlags>,
+    /// A complete copy exists: ask whether it changed.
+    pub revalidate: bool,
+    /// `X-Forwarded-For` for `ExposeOrigin`.
+    pub forwarded_for: Option<String>,
+    /// The client that started the flight, whose transfer log gets the
+    /// bytes received (`I` records).
+    pub origin: Option<Origin>,
+}
+
+/// The requester of a download, for the transfer log.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub log: Arc<ConnLog>,
+    /// Bytes received so far, taken by the requester's record when its
+    /// response ends.
+    pub fetched: Arc<AtomicU64>,
+}
+
+/// How the download ended, when it did not fail.
+enum Done {
+    /// The cached copy is current (or appeared meanwhile).
+    Unchanged,
+    /// A new copy is committed.
+    Written,
+}
+
+/// What to ask upstream for.
+#[derive(Debug)]
+enum Plan {
+    Whole,
+    /// Revalidate a complete copy.
+    Conditional {
+        etag: Option<String>,
+        last_modified: Option<String>,
+    },
+    /// Continue a partial file at `offset`, guarded by `validator`.
+    Resume {
+        offset: u64,
+        total: u64,
+        validator: String,
+    },
+}
+
+/// Runs the download of `job` as `leader` of its flight.
+pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
+    let mut task = Task {
+        cache: &cache,
+        job: &job,
+        leader: &leader,
+        writer: None,
+        source: None,
+        validator: None,
+        total: None,
+    };
+    let outcome = task.download().await;
+    drop(task);
+    if let Some(origin) = &job.origin {
+        let late = origin.fetched.swap(0, Ordering::Relaxed);
+        if late > 0 {
+            origin.log.fetched_late(job.key.to_string(), late);
+        }
+    }
+    match outcome {
+        Ok(Done::Written) => leader.finish(None),
+        Ok(Done::Unchanged) => leader.finish(Some(State::Unchanged)),
+        Err(failure) => {
+            match &failure {
+                Failure::DiskFull => cache.warn_disk_full(),
+                Failure::Status { .. } => tracing::debug!("{}: {failure}", job.key),
+                _ => tracing::warn!("{}: {failure}", job.key),
+            }
+            leader.finish(Some(State::Failed(failure)));
+        }
+    }
+}
+
+struct Task<'a> {
+    cache: &'a Cache,
+    job: &'a Job,
+    leader: &'a Leader,
+    writer: Option<EntryWriter>,
+    /// The URL that is sending the bytes: resumes go there and nowhere else.
+    source: Option<HttpUrl>,
+    /// The strong validator of the response being stored.
+    validator: Option<String>,
+    total: Option<u64>,
+}
+
+/// Why a body stopped early.
+enum BodyError {
+    /// The connection broke or stalled: worth resuming.
+    Upstream(String),
+    Disk(std::io::Error),
+}
+
+impl Task<'_> {
+    async fn download(&mut self) -> Result<Done, Failure> {
+        let Some(mut plan) = self.plan()? else {
+            return Ok(Done::Unchanged);
+        };
+        let mut failures = 0;
+        loop {
+            let fetched = self.ask(&plan).await;
+            let fetched = match fetched {
+                Ok(f) => f,
+                Err(reason) if self.source.is_some() && failures < self.cache.settings.dl_max_retries => {
+                    failures += 1;
+                    tracing::debug!("{}: retrying after: {reason}", self.job.key);
+                    continue;
+                }
+                Err(reason) => return Err(Failure::Unavailable(reason)),
+            };
+            match self.accept(fetched, &plan)? {
+                Accepted::NotModified => return Ok(Done::Unchanged),
+                Accepted::Restart => {
+                    failures += 1;
+                    if failures > self.cache.settings.dl_max_retries {
+                        return Err(Failure::Unavailable("Server reports unexpected range"));
+                    }
+                    plan = Plan::Whole;
+                }
+                Accepted::Body(body) => {
+                    let before = self.written();
+                    match self.stream(body).await {
+                        Ok(()) => return self.commit(),
+                        Err(BodyError::Disk(e)) => return Err(disk_failure(&e)),
+                        Err(BodyError::Upstream(why)) => {
+                            if self.written() > before {
+                                failures = 0;
+                            }
+                            failures += 1;
+                            if failures > self.cache.settings.dl_max_retries {
+                                return Err(Failure::Unavailable("Connection closed, check DlMaxRetries"));
+                            }
+                            tracing::debug!("{}: {why}; resuming at {}", self.job.key, self.written());
+                            plan = self.resume_plan();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn written(&self) -> u64 {
+        self.writer.as_ref().map_or(0, EntryWriter::len)
+    }
+
+    /// Decides from the disk what to ask for; `None` when the cached copy
+    /// needs nothing (a previous flight just finished it).
+    fn plan(&mut self) -> Result<Option<Plan>, Failure> {
+        let on_disk = self.cache.inspect(&self.job.key).map_err(|e| disk_failure(&e))?;
+        Ok(match on_disk {
+            Some((head, len)) if head.is_complete(len) => {
+                let fresh = self.cache.fresh.is_fresh(&self.job.key);
+                if !self.job.revalidate || fresh {
+                    return Ok(None);
+                }
+                Some(Plan::Conditional {
+                    etag: head.etag.clone(),
+                    last_modified: head.last_modified.clone(),
+                })
+            }
+            Some((head, len)) if self.job.kind == FileKind::Solid && len > 0 => {
+                let total = head.expected_length.or(head.content_length);
+                let validator = strong_validator(head.etag.as_deref(), head.last_modified.as_deref());
+                match (total, validator) {
+                    (Some(total), Some(validator)) if len < total => {
+                        self.validator = Some(validator.clone());
+                        self.total = Some(total);
+                        Some(Plan::Resume {
+                            offset: len,
+                            total,
+                            validator,
+                        })
+                    }
+                    _ => Some(Plan::Whole),
+                }
+            }
+            _ => Some(Plan::Whole),
+        })
+    }
+
+    /// After a broken connection: continue where the file ends when the
+    /// response can be resumed, else start over.
+    fn resume_plan(&self) -> Plan {
+        match (self.job.kind, &self.validator, self.total, self.written()) {
+            (FileKind::Solid, Some(v), Some(total), offset) if offset > 0 && offset < total => Plan::Resume {
+                offset,
+                total,
+                validator: v.clone(),
+            },
+            _ => Plan::Whole,
+        }
+    }
+
+    async fn ask(&self, plan: &Plan) -> Result<Fetched, &'static str> {
+        let mut headers = HeaderMap::new();
+        if self.job.kind == FileKind::Volatile || matches!(plan, Plan::Conditional { .. }) {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
+        }
+        match plan {
+            Plan::Whole => {}
+            Plan::Conditional { etag, last_modified } => {
+                if let Some(v) = etag.as_deref().and_then(|e| HeaderValue::from_str(e).ok()) {
+                    headers.insert(header::IF_NONE_MATCH, v);
+                } else if let Some(v) = last_modified
+                    .as_deref()
+                    .and_then(|l| HeaderValue::from_str(l).ok())
+                {
+                    headers.insert(header::IF_MODIFIED_SINCE, v);
+                }
+            }
+            Plan::Resume {
+                offset, validator, ..
+            } => {
+                if let (Ok(range), Ok(v)) = (
+                    HeaderValue::from_str(&format!("bytes={offset}-")),
+                    HeaderValue::from_str(validator),
+                ) {
+                    headers.insert(header::RANGE, range);
+                    headers.insert(header::IF_RANGE, v);
+                }
+            }
+        }
+        let ask = Ask {
+            headers,
+            forwarded_for: self.job.forwarded_for.clone(),
+            ..Ask::get(&self.job.flags.proxy)
+        };
+        let upstream = &self.cache.upstream;
+        let result = match &self.source {
+            Some(url) => upstream.fetch_one(url, &ask).await,
+            None => {
+                upstream
+                    .fetch(
+                        &self.job.backends,
+                        &ask,
+                        is_keyfile(&self.job.key, &self.job.flags),
+                    )
+                    .await
+            }
+        };
+        result.map_err(|e| {
+            tracing::debug!("{}: {}", self.job.key, crate::error::Chain(&e));
+            e.reason()
+        })
+    }
+
+    /// Judges a response: where its body goes, or why there is none.
+    fn accept(&mut self, fetched: Fetched, plan: &Plan) -> Result<Accepted, Failure> {
+        let Fetched {
+            response,
+            url,
+            redirected,
+        } = fetched;
+        let status = response.status();
+        self.count_in(header_size(&response));
+        match (status, plan) {
+            (StatusCode::NOT_MODIFIED, Plan::Conditional { .. }) => {
+                self.cache.fresh.mark(&self.job.key);
+                return Ok(Accepted::NotModified);
+            }
+            (StatusCode::PARTIAL_CONTENT, Plan::Resume { offset, total, .. }) => {
+                if content_range(response.headers()) != Some((*offset, *total)) {
+                    return Ok(Accepted::Restart);
+                }
+                self.source = Some(url);
+                if self.writer.is_none() {
+                    let head = self.head_for(&response, self.source.as_ref(), Some(*total));
+                    let writer = EntryWriter::resume_solid(&self.cache.storage, &self.job.key, head, *offset)
+                        .map_err(|e| disk_failure(&e))?;
+                    self.publish_new(&writer, &response, Some(*total));
+                    self.writer = Some(writer);
+                }
+                return Ok(Accepted::Body(response));
+            }
+            (StatusCode::RANGE_NOT_SATISFIABLE, Plan::Resume { .. }) => return Ok(Accepted::Restart),
+            (StatusCode::OK, _) => {}
+            _ => return Err(relayed(&response)),
+        }
+        check_transfer(&response)?;
+        if redirected && self.is_captive_portal(&response) {
+            return Err(Failure::RedirectedToInvalidTarget);
+        }
+        let total = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        self.total = total;
+        let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok());
+        let last_modified = response
+            .headers()
+            .get(header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok());
+        self.validator = strong_validator(etag, last_modified);
+        let head = self.head_for(&response, Some(&url), total);
+        self.source = Some(url);
+        let writer = match self.job.kind {
+            FileKind::Solid => EntryWriter::start_solid(&self.cache.storage, &self.job.key, head),
+            FileKind::Volatile => EntryWriter::start_volatile(&self.cache.storage, &self.job.key, head),
+        }
+        .map_err(|e| disk_failure(&e))?;
+        if let Some(total) = total {
+            writer.reserve(total).map_err(|e| disk_failure(&e))?;
+        }
+        self.publish_new(&writer, &response, total);
+        self.writer = Some(writer);
+        Ok(Accepted::Body(response))
+    }
+
+    fn is_captive_portal(&self, response: &Response<Incoming>) -> bool {
+        let mime = &self.cache.settings.bad_redirect_mime;
+        !mime.is_empty()
+            && response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.contains(mime.as_str()))
+    }
+
+    fn head_for(&self, response: &Response<Incoming>, source: Option<&HttpUrl>, total: Option<u64>) -> Head {
+        let text = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        Head {
+            content_length: None,
+            expected_length: total,
+            last_modified: text(header::LAST_MODIFIED),
+            etag: text(header::ETAG),
+            original_source: source.map(|u| {
+                let mut plain = u.clone();
+                plain.credentials = None;
+                plain.to_string()
+            }),
+            other: Vec::new(),
+        }
+    }
+
+    fn publish_new(&self, writer: &EntryWriter, response: &Response<Incoming>, total: Option<u64>) {
+        let head = self.head_for(response, self.source.as_ref(), total);
+        let body = Arc::new(Body {
+            file: Arc::clone(writer.file()),
+            meta: Arc::new(Meta::new(head)),
+            total,
+        });
+        self.leader.start_body(body, writer.len());
+    }
+
+    /// Writes the body to disk, publishing progress.
+    async fn stream(&mut self, mut body: Response<Incoming>) -> Result<(), BodyError> {
+        let idle = self.cache.upstream.network_timeout();
+        let mut published = self.written();
+        let mut last_publish = Instant::now();
+        loop {
+            let unpublished = self.written() > published;
+            let next = tokio::time::timeout(idle, body.body_mut().frame());
+            let frame = if unpublished {
+                tokio::select! {
+                    f = next => f,
+                    _ = tokio::time::sleep(PUBLISH_EVERY.saturating_sub(last_publish.elapsed())) => {
+                        self.leader.committed(self.written(), false);
+                        published = self.written();
+                        last_publish = Instant::now();
+                        continue;
+                    }
+                }
+            } else {
+                next.await
+            };
+            let data = match frame {
+                Err(_) => return Err(BodyError::Upstream(format!("no data for {}s", idle.as_secs()))),
+                Ok(None) => break,
+                Ok(Some(Err(e))) => return Err(BodyError::Upstream(e.to_string())),
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue,
+                },
+            };
+            let writer = self
+                .writer
+                .as_mut()
+                .ok_or_else(|| BodyError::Upstream("no writer".into()))?;
+            if self.total.is_some_and(|t| writer.len() + data.len() as u64 > t) {
+                return Err(BodyError::Upstream("more bytes than announced".into()));
+            }
+            writer.append(&data).map_err(BodyError::Disk)?;
+            self.count_in(data.len() as u64);
+            if self.written() - published >= PUBLISH_BYTES || last_publish.elapsed() >= PUBLISH_EVERY {
+                self.leader.committed(self.written(), false);
+                published = self.written();
+                last_publish = Instant::now();
+            }
+        }
+        if self.total.is_some_and(|t| self.written() < t) {
+            return Err(BodyError::Upstream("connection closed before the end".into()));
+        }
+        Ok(())
+    }
+
+    /// Every byte is written: clients may finish; then make it durable.
+    fn commit(&mut self) -> Result<Done, Failure> {
+        let writer = self.writer.take().ok_or(Failure::Storage)?;
+        self.leader.committed(writer.len(), true);
+        writer.finish(&self.cache.storage).map_err(|e| disk_failure(&e))?;
+        self.cache.forget(&self.job.key);
+        if self.job.kind == FileKind::Volatile {
+            if fresh::suite_dir(&self.job.key).is_some() {
+                self.cache.fresh.invalidate_suite(&self.job.key);
+            }
+            self.cache.fresh.mark(&self.job.key);
+        }
+        Ok(Done::Written)
+    }
+
+    fn count_in(&self, n: u64) {
+        if let Some(origin) = &self.job.origin {
+            origin.fetched.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+enum Accepted {
+    NotModified,
+    /// The partial response does not fit the file: start over.
+    Restart,
+    Body(Response<Incoming>),
+}
+
+/// A strong validator for `If-Range`: a strong entity tag, else the
+/// Last-Modified date (mirrors' files are older than a second, which makes
+/// it strong in the sense of RFC 9110 §8.8.2.2).
+fn strong_validator(etag: Option<&str>, last_modified: Option<&str>) -> Option<String> {
+    match etag {
+        Some(e) if e.starts_with('"') => Some(e.to_string()),
+        _ => last_modified.map(str::to_string),
+    }
+}
+
+/// `Content-Range: bytes a-b/total` → `(a, total)`.
+fn content_range(headers: &HeaderMap) -> Option<(u64, u64)> {
+    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
+    let spec = value.strip_prefix("bytes")?.trim_start_matches([' ', '=']);
+    let (range, total) = spec.split_once('/')?;
+    let (start, _) = range.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()?))
+}
+
+/// Only bodies whose end is known can be stored: a length, or chunks (a
+/// body ended by closing the connection cannot be told from a cut one).
+fn check_transfer(response: &Response<Incoming>) -> Result<(), Failure> {
+    let headers = response.headers();
+    let chunked = headers
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    if !chunked && !headers.contains_key(header::CONTENT_LENGTH) {
+        return Err(Failure::Unavailable("Missing Content-Length"));
+    }
+    let encoded = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+    if encoded {
+        return Err(Failure::Unavailable("Unexpected response type"));
+    }
+    Ok(())
+}
+
+fn relayed(response: &Response<Incoming>) -> Failure {
+    let status = response.status();
+    let reason = response
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .and_then(|r| std::str::from_utf8(r.as_bytes()).ok().map(str::to_string))
+        .or_else(|| status.canonical_reason().map(str::to_string))
+        .unwrap_or_default();
+    Failure::Status {
+        code: status.as_u16(),
+        reason,
+        location: response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string),
+    }
+}
+
+fn disk_failure(e: &std::io::Error) -> Failure {
+    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
+        Failure::DiskFull
+    } else {
+        tracing::error!("cache write: {e}");
+        Failure::Storage
+    }
+}
+
+/// `keyfile=` suffixes (spec §5.2): a failure of one of these files marks
+/// the backend as broken.
+fn is_keyfile(key: &CacheKey, flags: &RemapFlags) -> bool {
+    flags.keyfiles.iter().any(|k| key.as_str().ends_with(k.as_str()))
+}
+
+/// About what a response head takes on the wire, for `I` records.
+fn header_size(response: &Response<Incoming>) -> u64 {
+    let fields: usize = response
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    (fields + "HTTP/1.1 200 OK\r\n\r\n".len()) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges_parse() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_RANGE,
+            HeaderValue::from_static("bytes 100-199/1000"),
+        );
+        assert_eq!(content_range(&h), Some((100, 1000)));
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_static("bytes=5-9/10"));
+        assert_eq!(content_range(&h), Some((5, 10)));
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_static("bytes */1000"));
+        assert_eq!(content_range(&h), None);
+    }
+
+    #[test]
+    fn only_strong_validators_guard_a_resume() {
+        assert_eq!(
+            strong_validator(Some("\"a\""), Some("d")).as_deref(),
+            Some("\"a\"")
+        );
+        assert_eq!(strong_validator(Some("W/\"a\""), Some("d")).as_deref(), Some("d"));
+        assert_eq!(strong_validator(None, None), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! A client's view of a flight: the bytes `[pos, end)` of the file being
+//! downloaded, read from disk as they are committed, woken by the flight's
+//! progress. Never fans bytes out through memory: a slow client holds one
+//! chunk, and many clients share the page cache.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use super::flight::{Body, Progress, State};
+use crate::body::{read_range, CHUNK};
+
+type Wait = Pin<Box<dyn Future<Output = bool> + Send>>;
+
+pub struct Follow {
+    rx: watch::Receiver<Progress>,
+    generation: u32,
+    body: Arc<Body>,
+    start: u64,
+    pos: u64,
+    /// Exclusive end (a range); `None` reads to the end of the body.
+    end: Option<u64>,
+    wait: Option<Wait>,
+}
+
+impl fmt::Debug for Follow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Follow")
+            .field("generation", &self.generation)
+            .field("pos", &self.pos)
+            .field("end", &self.end)
+            .finish()
+    }
+}
+
+impl Follow {
+    pub fn new(
+        rx: watch::Receiver<Progress>,
+        generation: u32,
+        body: Arc<Body>,
+        start: u64,
+        end: Option<u64>,
+    ) -> Follow {
+        Follow {
+            rx,
+            generation,
+            body,
+            start,
+            pos: start,
+            end,
+            wait: None,
+        }
+    }
+
+    /// The next chunk: `None` at the end, an error when the flight failed or
+    /// restarted after this client got bytes (the connection must be cut,
+    /// never ended as if complete).
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        loop {
+            if let Some(wait) = &mut self.wait {
+                let alive = ready!(wait.as_mut().poll(cx));
+                self.wait = None;
+                if !alive && !self.can_progress() {
+                    return Poll::Ready(Some(Err(io::Error::other(
+                        "download ended without its last bytes",
+                    ))));
+                }
+            }
+            let progress = self.rx.borrow_and_update().clone();
+            if let Some(step) = self.step(progress) {
+                return Poll::Ready(step);
+            }
+            let mut rx = self.rx.clone();
+            self.wait = Some(Box::pin(async move { rx.changed().await.is_ok() }));
+        }
+    }
+
+    /// `None` means: wait for the flight to move.
+    fn step(&mut self, progress: Progress) -> Option<Option<io::Result<Bytes>>> {
+        if progress.generation != self.generation {
+            match &progress.state {
+                // Nothing sent yet and the same length announced: carry on
+                // with the new download.
+                State::Streaming { body, .. } if self.pos == self.start && body.total == self.body.total => {
+                    self.generation = progress.generation;
+                    self.body = Arc::clone(body);
+                }
+                _ => {
+                    return Some(Some(Err(io::Error::other(
+                        "the download restarted from the beginning",
+                    ))))
+                }
+            }
+        }
+        match progress.state {
+            State::Failed(f) => Some(Some(Err(io::Error::other(f)))),
+            State::Connecting | State::Unchanged => None,
+            State::Streaming { committed, done, .. } => {
+                let limit = self.end.map_or(committed, |e| e.min(committed));
+                if self.pos < limit {
+                    let until = limit.min(self.pos + CHUNK as u64);
+                    let chunk = read_range(&self.body.file, self.pos, until);
+                    if chunk.is_ok() {
+                        self.pos = until;
+                    }
+                    return Some(Some(chunk));
+                }
+                match (self.end, done) {
+                    (Some(end), _) if self.pos >= end => Some(None),
+                    (Some(_), true) => Some(Some(Err(io::Error::other("download ended short of the range")))),
+                    (None, true) => Some(None),
+                    (_, false) => None,
+                }
+            }
+        }
+    }
+
+    /// Whether the current state alone still lets this client finish.
+    fn can_progress(&self) -> bool {
+        match &self.rx.borrow().state {
+            State::Streaming { committed, done, .. } => *done || *committed > self.pos,
+            State::Failed(_) => true,
+            _ => false,
+        }
+    }
+
+    pub fn remaining(&self) -> Option<u64> {
+        self.end.or(self.body.total).map(|e| e.saturating_sub(self.pos))
+    }
+}

@@ -1,0 +1,293 @@
+//! Answering a request for a repository file: from the cache when the copy
+//! there is current, else through the file's flight (download or
+//! revalidation), or straight from upstream without storing (pass-through,
+//! HEAD of an uncached file).
+//!
+//! | cached copy      | kind / request                         | answer                              |
+//! |------------------|----------------------------------------|-------------------------------------|
+//! | complete         | solid, HEAD, OfflineMode, no-store     | from disk                           |
+//! | complete         | volatile, revalidated < FreshIndexMaxAge | from disk                         |
+//! | complete         | volatile and stale, or `no-cache`      | flight: conditional request         |
+//! | none or partial  | OfflineMode                            | 503 offline                         |
+//! | none or partial  | ForceManaged, no backends              | 403                                 |
+//! | none or partial  | DontCache*, no-store, directory        | relayed from upstream, not stored   |
+//! | none or partial  | HEAD                                   | the flight's headers, else upstream HEAD |
+//! | none or partial  | GET                                    | flight: download (or resume)        |
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+
+use super::conditional::{self, Selection};
+use super::{account, serve_hit, Client, Outcome, ServeError};
+use crate::body::ResponseBody;
+use crate::cache::flight::Body;
+use crate::cache::follow::Follow;
+use crate::cache::{CacheKey, Hit, Job, Lookup, Origin, Progress, State};
+use crate::remap::Resolved;
+use crate::request::{self, FileKind, FileRequest, Reject};
+use crate::state::AppState;
+use crate::upstream::{self, Ask};
+
+pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file: &FileRequest) -> Outcome {
+    let resolved = state.remap.resolve(&file.url);
+    let key = CacheKey::new(&resolved.repo, &resolved.rel_path)
+        .map_err(|e| (ServeError::BadKey(e), String::new()))?;
+    let fail = |err| (err, key.to_string());
+    let config = &state.config;
+    let head_only = req.method() == Method::HEAD;
+    if let Lookup::Complete(hit) = state
+        .cache
+        .lookup(&key)
+        .map_err(|e| fail(ServeError::Storage(e)))?
+    {
+        let current = config.offline
+            || head_only
+            || file.pass_through
+            || (!file.no_cache && (file.kind == FileKind::Solid || state.cache.is_fresh(&key)));
+        if current {
+            return serve_hit(client, req, &key, hit).map_err(|e| fail(ServeError::Storage(e)));
+        }
+        return through_flight(state, client, req, file, &resolved, &key, Some(hit)).await;
+    }
+    if config.offline {
+        return Err(fail(ServeError::Offline));
+    }
+    // ForceManaged (spec §2.4 step 14): only repositories with backends
+    // download anything.
+    if config.force_managed && !resolved.managed {
+        return Err(fail(ServeError::Rejected(Reject::Forbidden)));
+    }
+    let dont_cache = resolved.backends.first().is_some_and(|b| {
+        let text = request::dont_cache_text(b);
+        config.dont_cache_resolved.iter().any(|r| r.is_match(&text))
+    });
+    if file.pass_through || dont_cache || (head_only && state.cache.in_flight(&key).is_none()) {
+        return relay(state, client, req, &resolved, &key).await;
+    }
+    through_flight(state, client, req, file, &resolved, &key, None).await
+}
+
+/// Joins (or starts) the key's flight and answers from it. `stale` is the
+/// complete copy being revalidated, served if the mirror cannot be reached.
+async fn through_flight<B>(
+    state: &AppState,
+    client: &Client,
+    req: &Request<B>,
+    file: &FileRequest,
+    resolved: &Resolved,
+    key: &CacheKey,
+    stale: Option<Hit>,
+) -> Outcome {
+    let fail = |err| (err, key.to_string());
+    let fetched = Arc::new(AtomicU64::new(0));
+    let job = Job {
+        key: key.clone(),
+        kind: file.kind,
+        backends: resolved.backends.clone(),
+        flags: Arc::clone(&resolved.flags),
+        revalidate: stale.is_some(),
+        forwarded_for: forwarded_for(state, client, req),
+        origin: Some(Origin {
+            log: Arc::clone(&client.log),
+            fetched: Arc::clone(&fetched),
+        }),
+    };
+    let rx = state.cache.fetch(job);
+    let progress = first_answer(rx.clone()).await;
+    match progress.state {
+        State::Streaming { body, .. } => Ok(from_flight(
+            client,
+            req,
+            key,
+            rx,
+            progress.generation,
+            body,
+            fetched,
+        )),
+        State::Unchanged => match state
+            .cache
+            .lookup(key)
+            .map_err(|e| fail(ServeError::Storage(e)))?
+        {
+            Lookup::Complete(hit) => {
+                serve_hit(client, req, key, hit).map_err(|e| fail(ServeError::Storage(e)))
+            }
+            _ => match stale {
+                Some(hit) => serve_hit(client, req, key, hit).map_err(|e| fail(ServeError::Storage(e))),
+                None => Err(fail(ServeError::Download(crate::cache::Failure::Abandoned))),
+            },
+        },
+        State::Failed(failure) => match stale {
+            // The mirror is away: the copy we have is better than an error.
+            Some(hit) if failure.is_transient() => {
+                tracing::warn!("{key}: revalidation failed ({failure}); serving the cached copy");
+                serve_hit(client, req, key, hit).map_err(|e| fail(ServeError::Storage(e)))
+            }
+            _ => Err(fail(ServeError::Download(failure))),
+        },
+        State::Connecting => Err(fail(ServeError::Download(crate::cache::Failure::Abandoned))),
+    }
+}
+
+/// Waits until the flight has headers, or an outcome.
+async fn first_answer(mut rx: tokio::sync::watch::Receiver<Progress>) -> Progress {
+    let answered = rx
+        .wait_for(|p| !matches!(p.state, State::Connecting))
+        .await
+        .map(|p| p.clone());
+    // When the sender is gone its last value is the outcome.
+    answered.unwrap_or_else(|_| rx.borrow().clone())
+}
+
+/// The response for a file still downloading: headers from the flight,
+/// bytes as they are committed. A range waits for its bytes and gets 206.
+fn from_flight<B>(
+    client: &Client,
+    req: &Request<B>,
+    key: &CacheKey,
+    rx: tokio::sync::watch::Receiver<Progress>,
+    generation: u32,
+    body: Arc<Body>,
+    fetched: Arc<AtomicU64>,
+) -> Response<ResponseBody> {
+    let selection = match body.total {
+        Some(total) => conditional::select(req.method(), req.headers(), total, &body.meta),
+        // Unknown length (a chunked upstream): the whole body, chunked.
+        None => Selection::Whole,
+    };
+    let (status, start, end) = match selection {
+        Selection::Whole => (StatusCode::OK, 0, body.total),
+        Selection::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, Some(end)),
+        Selection::NotModified => (StatusCode::NOT_MODIFIED, 0, Some(0)),
+        Selection::Unsatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, 0, Some(0)),
+    };
+    let mut builder = Response::builder().status(status);
+    if let Some((lm, _)) = &body.meta.last_modified {
+        builder = builder.header(header::LAST_MODIFIED, lm.clone());
+    }
+    if let Some(etag) = &body.meta.etag {
+        builder = builder.header(header::ETAG, etag.clone());
+    }
+    let sends_body = matches!(status, StatusCode::OK | StatusCode::PARTIAL_CONTENT);
+    if sends_body {
+        builder = builder.header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        if let Some(total) = body.total {
+            builder = builder.header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+            if status == StatusCode::PARTIAL_CONTENT {
+                let last = end.unwrap_or(total).saturating_sub(1);
+                builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{last}/{total}"));
+            }
+        }
+    } else if status == StatusCode::RANGE_NOT_SATISFIABLE {
+        builder = builder.header(
+            header::CONTENT_RANGE,
+            format!("bytes */{}", body.total.unwrap_or(0)),
+        );
+    }
+    if let Some(end) = end {
+        builder = builder.header(header::CONTENT_LENGTH, end - start);
+    }
+    let response_body = if sends_body && req.method() != Method::HEAD {
+        ResponseBody::follow(Follow::new(rx, generation, body, start, end))
+    } else {
+        ResponseBody::empty()
+    };
+    let mut response = builder
+        .body(response_body)
+        .unwrap_or_else(|_| Response::new(ResponseBody::empty()));
+    account(client, &mut response, key.to_string(), Some(fetched));
+    response
+}
+
+/// Fetches from upstream and passes the answer on without storing it
+/// (`DontCache*`, `no-store`, directory listings, HEAD of uncached files).
+async fn relay<B>(
+    state: &AppState,
+    client: &Client,
+    req: &Request<B>,
+    resolved: &Resolved,
+    key: &CacheKey,
+) -> Outcome {
+    let mut headers = HeaderMap::new();
+    for name in [
+        header::RANGE,
+        header::IF_RANGE,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+    ] {
+        if let Some(v) = req.headers().get(&name) {
+            headers.insert(name, v.clone());
+        }
+    }
+    let method = if req.method() == Method::HEAD {
+        Method::HEAD
+    } else {
+        Method::GET
+    };
+    let ask = Ask {
+        method: method.clone(),
+        headers,
+        proxy: &resolved.flags.proxy,
+        forwarded_for: forwarded_for(state, client, req),
+    };
+    let fetched = state
+        .cache
+        .upstream()
+        .fetch(&resolved.backends, &ask, false)
+        .await
+        .map_err(|e| (ServeError::Upstream(e), key.to_string()))?;
+    let upstream_response = fetched.response;
+    let mut builder = Response::builder().status(upstream_response.status());
+    for (name, value) in upstream_response.headers() {
+        if !is_hop_by_hop(name) {
+            builder = builder.header(name, value.clone());
+        }
+    }
+    let reason = upstream_response
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .cloned();
+    let body = if method == Method::HEAD {
+        ResponseBody::empty()
+    } else {
+        ResponseBody::upstream(upstream_response.into_body())
+    };
+    let mut response = builder
+        .body(body)
+        .map_err(|e| (ServeError::Storage(std::io::Error::other(e)), key.to_string()))?;
+    if let Some(reason) = reason {
+        response.extensions_mut().insert(reason);
+    }
+    account(client, &mut response, key.to_string(), None);
+    Ok(response)
+}
+
+fn is_hop_by_hop(name: &header::HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+    )
+}
+
+/// `X-Forwarded-For` to send upstream when `ExposeOrigin` is on.
+fn forwarded_for<B>(state: &AppState, client: &Client, req: &Request<B>) -> Option<String> {
+    if !state.config.expose_origin {
+        return None;
+    }
+    let incoming = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    upstream::forwarded_for(incoming, client.peer)
+}

@@ -1,0 +1,123 @@
+//! Why upstream gave no usable answer, with apt-cacher-ng's reason texts
+//! (spec §2.9): clients see `503 <reason>`, and apt prints the reason.
+
+use std::fmt;
+
+use crate::url::HttpUrl;
+
+/// URLs in these errors are for messages: credentials masked.
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// The name does not resolve.
+    HostNotFound { url: String, source: BoxError },
+    /// Refused, unreachable, or reset while connecting.
+    Connect { url: String, source: BoxError },
+    /// No connection, or no response head, within `NetworkTimeout`.
+    Timeout { url: String },
+    /// The connection broke before a response arrived.
+    Closed { url: String, source: BoxError },
+    /// More redirects than `RedirMax`.
+    RedirectLoop { url: String },
+    /// A redirect without a usable `Location`.
+    BadRedirect { url: String, location: String },
+    /// The URL cannot be put in a request line.
+    Unrequestable { url: String },
+    /// An https URL, before debcache speaks TLS upstream.
+    TlsUnavailable { url: String },
+    /// Every backend is failing.
+    AllBackendsFailed,
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl UpstreamError {
+    /// The reason phrase of the `503` clients get.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UpstreamError::HostNotFound { .. } => "Host not found",
+            UpstreamError::Connect { .. } => "Connection refused",
+            UpstreamError::Timeout { .. } => "Connection timeout",
+            UpstreamError::Closed { .. } => "Connection closed, check DlMaxRetries",
+            UpstreamError::RedirectLoop { .. } => "Redirection loop",
+            UpstreamError::BadRedirect { .. } => "Bad redirection",
+            UpstreamError::Unrequestable { .. } => "Invalid URL",
+            UpstreamError::TlsUnavailable { .. } => "HTTPS/// needs TLS support",
+            UpstreamError::AllBackendsFailed => "Mirror blocked due to repeated errors",
+        }
+    }
+
+    /// Failures of a backend as a whole (rather than of this file): the next
+    /// backend is worth trying, and this one worth avoiding for a while.
+    pub fn is_backend_failure(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::HostNotFound { .. }
+                | UpstreamError::Connect { .. }
+                | UpstreamError::Timeout { .. }
+                | UpstreamError::Closed { .. }
+        )
+    }
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamError::HostNotFound { url, .. } => write!(f, "{url}: host not found"),
+            UpstreamError::Connect { url, .. } => write!(f, "{url}: cannot connect"),
+            UpstreamError::Timeout { url } => write!(f, "{url}: no answer in time"),
+            UpstreamError::Closed { url, .. } => write!(f, "{url}: connection closed"),
+            UpstreamError::RedirectLoop { url } => write!(f, "{url}: too many redirects"),
+            UpstreamError::BadRedirect { url, location } => {
+                write!(f, "{url}: unusable redirect to {location:?}")
+            }
+            UpstreamError::Unrequestable { url } => write!(f, "{url}: cannot be requested"),
+            UpstreamError::TlsUnavailable { url } => {
+                write!(f, "{url}: https is not supported yet")
+            }
+            UpstreamError::AllBackendsFailed => f.write_str("every backend failed"),
+        }
+    }
+}
+
+impl std::error::Error for UpstreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UpstreamError::HostNotFound { source, .. }
+            | UpstreamError::Connect { source, .. }
+            | UpstreamError::Closed { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// Sorts a hyper client error into the cases above.
+pub fn classify(url: &HttpUrl, error: hyper_util::client::legacy::Error) -> UpstreamError {
+    let url = url.masked();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    let (mut dns, mut timed_out) = (false, false);
+    while let Some(c) = cause {
+        dns |= c.to_string() == "dns error";
+        timed_out |= c
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
+        cause = c.source();
+    }
+    if dns {
+        UpstreamError::HostNotFound {
+            url,
+            source: Box::new(error),
+        }
+    } else if timed_out {
+        UpstreamError::Timeout { url }
+    } else if error.is_connect() {
+        UpstreamError::Connect {
+            url,
+            source: Box::new(error),
+        }
+    } else {
+        UpstreamError::Closed {
+            url,
+            source: Box::new(error),
+        }
+    }
+}

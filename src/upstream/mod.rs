@@ -1,0 +1,314 @@
+//! Fetching from mirrors: one pooled hyper client per way out (direct, the
+//! global `Proxy`, each remap's `proxy=`), the request apt-cacher-ng would
+//! send (spec §4.2, with the `Host` port and relative redirects fixed),
+//! redirects up to `RedirMax`, and failover among a repository's backends
+//! before any byte of a response has been used.
+
+mod connect;
+mod error;
+mod failover;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::config::{Config, RemapProxy};
+use crate::url::{HttpUrl, Scheme};
+use connect::Connector;
+pub use error::UpstreamError;
+pub use failover::{Avoid, AVOID_FOR};
+
+/// How long an idle upstream connection is kept for reuse (as acng).
+const POOL_IDLE: Duration = Duration::from_secs(33);
+
+type HttpClient = Client<Connector, Empty<Bytes>>;
+
+/// Per-request upstream settings.
+#[derive(Debug)]
+pub struct Ask<'a> {
+    pub method: Method,
+    /// Range, If-Range, conditional and cache-control headers.
+    pub headers: HeaderMap,
+    pub proxy: &'a RemapProxy,
+    /// `X-Forwarded-For` to send with `ExposeOrigin`.
+    pub forwarded_for: Option<String>,
+}
+
+impl<'a> Ask<'a> {
+    pub fn get(proxy: &'a RemapProxy) -> Ask<'a> {
+        Ask {
+            method: Method::GET,
+            headers: HeaderMap::new(),
+            proxy,
+            forwarded_for: None,
+        }
+    }
+}
+
+/// A response, and where it came from.
+#[derive(Debug)]
+pub struct Fetched {
+    pub response: Response<Incoming>,
+    /// The URL that answered, after redirects.
+    pub url: HttpUrl,
+    pub redirected: bool,
+}
+
+pub struct Upstream {
+    clients: HashMap<Option<String>, (HttpClient, Option<HttpUrl>)>,
+    global_proxy: Option<HttpUrl>,
+    avoid: Avoid,
+    timeout: Duration,
+    redir_max: u32,
+    user_agent: Option<HeaderValue>,
+    appendix: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("ways_out", &self.clients.len())
+            .finish()
+    }
+}
+
+impl Upstream {
+    pub fn new(config: &Config) -> Upstream {
+        let mut proxies: Vec<Option<HttpUrl>> = vec![None, config.proxy.clone()];
+        proxies.extend(config.remaps.iter().filter_map(|r| match &r.flags.proxy {
+            RemapProxy::Via(p) => Some(Some(p.clone())),
+            _ => None,
+        }));
+        let mut clients = HashMap::new();
+        for proxy in proxies {
+            let connector = Connector::new(proxy.as_ref(), config.network_timeout, config.fast_timeout);
+            let client = Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE)
+                .pool_max_idle_per_host(if config.reuse_connections { 32 } else { 0 })
+                .pool_timer(TokioTimer::new())
+                .build(connector);
+            clients.insert(proxy.as_ref().map(HttpUrl::to_string), (client, proxy));
+        }
+        Upstream {
+            clients,
+            global_proxy: config.proxy.clone(),
+            avoid: Avoid::default(),
+            timeout: config.network_timeout,
+            redir_max: config.redir_max,
+            user_agent: config
+                .user_agent
+                .as_deref()
+                .and_then(|ua| HeaderValue::from_str(ua).ok()),
+            appendix: config
+                .request_appendix
+                .iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        HeaderName::from_bytes(k.as_bytes()).ok()?,
+                        HeaderValue::from_str(v).ok()?,
+                    ))
+                })
+                .collect(),
+        }
+    }
+
+    pub fn network_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Tries `backends` in failover order until one gives a response that is
+    /// not a backend failure; `keyfile` makes a 4xx count as one too.
+    pub async fn fetch(
+        &self,
+        backends: &[HttpUrl],
+        ask: &Ask<'_>,
+        keyfile: bool,
+    ) -> Result<Fetched, UpstreamError> {
+        let order = self.avoid.order(backends);
+        let mut last: Option<Result<Fetched, UpstreamError>> = None;
+        for (n, &i) in order.iter().enumerate() {
+            let more = n + 1 < order.len();
+            let backend = &backends[i];
+            match self.fetch_one(backend, ask).await {
+                Ok(f) if f.response.status().is_server_error() => {
+                    self.avoid.mark(backend, &f.response.status());
+                    last = Some(Ok(f));
+                }
+                Ok(f) if keyfile && f.response.status().is_client_error() && more => {
+                    self.avoid.mark(
+                        backend,
+                        &format_args!("key file answered {}", f.response.status()),
+                    );
+                    last = Some(Ok(f));
+                }
+                Ok(f) => return Ok(f),
+                Err(e) if e.is_backend_failure() => {
+                    self.avoid.mark(backend, &e);
+                    last = Some(Err(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        last.unwrap_or(Err(UpstreamError::AllBackendsFailed))
+    }
+
+    /// One URL, following redirects; no failover (resuming stays on the
+    /// backend that sent the first bytes).
+    pub async fn fetch_one(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Fetched, UpstreamError> {
+        let mut current = url.clone();
+        let mut hops = 0;
+        loop {
+            let response = self.send(&current, ask).await?;
+            if !is_redirect(response.status()) || self.redir_max == 0 {
+                return Ok(Fetched {
+                    response,
+                    url: current,
+                    redirected: hops > 0,
+                });
+            }
+            hops += 1;
+            if hops > self.redir_max {
+                return Err(UpstreamError::RedirectLoop {
+                    url: current.masked(),
+                });
+            }
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            current = current
+                .resolve(&location)
+                .map_err(|_| UpstreamError::BadRedirect {
+                    url: current.masked(),
+                    location,
+                })?;
+            tracing::debug!("redirected to {}", current.masked());
+        }
+    }
+
+    async fn send(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Response<Incoming>, UpstreamError> {
+        if url.scheme == Scheme::Https {
+            return Err(UpstreamError::TlsUnavailable { url: url.masked() });
+        }
+        let (client, proxy) = self.client(ask.proxy);
+        let request = self.request(url, ask, proxy.as_ref())?;
+        match tokio::time::timeout(self.timeout, client.request(request)).await {
+            Err(_) => Err(UpstreamError::Timeout { url: url.masked() }),
+            Ok(Err(e)) => Err(error::classify(url, e)),
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+
+    fn client(&self, choice: &RemapProxy) -> &(HttpClient, Option<HttpUrl>) {
+        let proxy = match choice {
+            RemapProxy::Global => self.global_proxy.as_ref(),
+            RemapProxy::Direct => None,
+            RemapProxy::Via(p) => Some(p),
+        };
+        let key = proxy.map(HttpUrl::to_string);
+        self.clients
+            .get(&key)
+            .or_else(|| self.clients.get(&None))
+            .unwrap_or_else(|| unreachable!("the direct client always exists"))
+    }
+
+    /// The request apt-cacher-ng sends (spec §4.2).
+    fn request(
+        &self,
+        url: &HttpUrl,
+        ask: &Ask<'_>,
+        proxy: Option<&HttpUrl>,
+    ) -> Result<Request<Empty<Bytes>>, UpstreamError> {
+        let uri = format!(
+            "{}://{}{}",
+            url.scheme.as_str(),
+            url.authority(),
+            url.encoded_path()
+        );
+        let mut builder = Request::builder().method(ask.method.clone()).uri(uri);
+        let headers = builder
+            .headers_mut()
+            .ok_or_else(|| UpstreamError::Unrequestable { url: url.masked() })?;
+        if let Some(ua) = &self.user_agent {
+            headers.insert(header::USER_AGENT, ua.clone());
+        }
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        // Stored bytes must be the file itself, never a compressed transfer.
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        if let Some(c) = &url.credentials {
+            headers.insert(header::AUTHORIZATION, basic(&c.user, &c.password));
+        }
+        if let Some(c) = proxy.and_then(|p| p.credentials.as_ref()) {
+            headers.insert(header::PROXY_AUTHORIZATION, basic(&c.user, &c.password));
+        }
+        for (k, v) in &self.appendix {
+            headers.append(k.clone(), v.clone());
+        }
+        if let Some(xff) = ask
+            .forwarded_for
+            .as_deref()
+            .and_then(|x| HeaderValue::from_str(x).ok())
+        {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), xff);
+        }
+        for (k, v) in &ask.headers {
+            headers.insert(k.clone(), v.clone());
+        }
+        builder
+            .body(Empty::new())
+            .map_err(|_| UpstreamError::Unrequestable { url: url.masked() })
+    }
+}
+
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+fn basic(user: &str, password: &str) -> HeaderValue {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    HeaderValue::from_str(&format!("Basic {token}")).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `X-Forwarded-For` for `ExposeOrigin`: the incoming chain plus the client.
+pub fn forwarded_for(incoming: Option<&str>, client: Option<IpAddr>) -> Option<String> {
+    let client = client?.to_canonical().to_string();
+    Some(match incoming.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(chain) => format!("{chain}, {client}"),
+        None => client,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_base64() {
+        assert_eq!(
+            basic("Aladdin", "open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn forwarded_for_appends_the_client() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(forwarded_for(None, Some(ip)).unwrap(), "192.0.2.1");
+        assert_eq!(
+            forwarded_for(Some("198.51.100.7"), Some(ip)).unwrap(),
+            "198.51.100.7, 192.0.2.1"
+        );
+        assert_eq!(forwarded_for(Some("x"), None), None);
+    }
+}

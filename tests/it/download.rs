@@ -1,0 +1,293 @@
+//! The download path: one upstream transfer per file however many clients
+//! wait, streamed to all of them as it arrives; cut connections resumed,
+//! restarts never served as clean short bodies, crashes never leaving a file
+//! that passes for complete.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::support::http::{sha256_hex, Conn};
+use crate::support::origin::{etag_of, Fault, Origin};
+use crate::support::{Daemon, Setup};
+
+const MB: usize = 1 << 20;
+const PATH: &str = "/debian/pool/main/b/big/big_1.0_all.deb";
+const URL: &str = "/m/pool/main/b/big/big_1.0_all.deb";
+
+fn data(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn remap(origin: &Origin) -> String {
+    format!("Remap-m: /m ; {}\n", origin.url("/debian"))
+}
+
+/// A client that reports when it has the headers, then reads the body.
+/// Returns the status and the body bytes it got before the end or a cut.
+fn client(
+    addr: std::net::SocketAddr,
+    headers_seen: mpsc::Sender<()>,
+) -> thread::JoinHandle<(u16, Vec<u8>, usize)> {
+    thread::spawn(move || {
+        let mut c = Conn::open(addr);
+        c.send("GET", URL, &[]);
+        let head = c.read_head().expect("headers");
+        let _ = headers_seen.send(());
+        let len: usize = head
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = c.read_body(len).unwrap_or_default();
+        (head.status, body, len)
+    })
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..6000 {
+        if ready() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn thirty_two_clients_cause_one_upstream_download() {
+    let origin = Origin::start();
+    let file = data(50 * MB);
+    origin.put(PATH, file.clone());
+    let gate = origin.fault(PATH, Fault::PauseAt(0), 1).unwrap();
+    let daemon = Daemon::start(&remap(&origin));
+    let (tx, rx) = mpsc::channel();
+    let clients: Vec<_> = (0..32).map(|_| client(daemon.addr, tx.clone())).collect();
+    for _ in 0..32 {
+        rx.recv_timeout(Duration::from_secs(60))
+            .expect("every client gets headers at 0 %");
+    }
+    gate.release();
+    let want = sha256_hex(&file);
+    for c in clients {
+        let (status, body, len) = c.join().unwrap();
+        assert_eq!((status, len, body.len()), (200, file.len(), file.len()));
+        assert_eq!(sha256_hex(&body), want);
+    }
+    assert_eq!(origin.requests(PATH), 1, "exactly one request upstream");
+}
+
+#[test]
+fn clients_joining_midway_and_after_completion_get_the_whole_file() {
+    let origin = Origin::start();
+    let file = data(50 * MB);
+    origin.put(PATH, file.clone());
+    let gate = origin.fault(PATH, Fault::PauseAt(25 * MB as u64), 1).unwrap();
+    let daemon = Daemon::start(&remap(&origin));
+    let (tx, rx) = mpsc::channel();
+    let first = client(daemon.addr, tx.clone());
+    gate.wait_reached();
+    let midway = client(daemon.addr, tx.clone());
+    rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    gate.release();
+    for c in [first, midway] {
+        let (status, body, _) = c.join().unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(sha256_hex(&body), sha256_hex(&file));
+    }
+    let after = client(daemon.addr, tx).join().unwrap();
+    assert_eq!(sha256_hex(&after.1), sha256_hex(&file));
+    assert_eq!(origin.requests(PATH), 1);
+}
+
+#[test]
+fn a_cut_connection_is_resumed_and_clients_notice_nothing() {
+    let origin = Origin::start();
+    let file = data(8 * MB);
+    origin.put(PATH, file.clone());
+    origin.fault(PATH, Fault::CutAt(3 * MB as u64), 1);
+    let daemon = Daemon::start(&remap(&origin));
+    let r = Conn::open(daemon.addr).get(URL, &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(sha256_hex(&r.body), sha256_hex(&file));
+    let seen: Vec<_> = origin.seen().into_iter().filter(|s| s.path == PATH).collect();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[1].header("range"),
+        Some(format!("bytes={}-", 3 * MB).as_str())
+    );
+    assert_eq!(seen[1].header("if-range"), Some(etag_of(&file).as_str()));
+    // Complete on disk: served again without asking upstream.
+    assert_eq!(
+        sha256_hex(&Conn::open(daemon.addr).get(URL, &[]).body),
+        sha256_hex(&file)
+    );
+    assert_eq!(origin.requests(PATH), 2);
+}
+
+#[test]
+fn a_full_answer_to_a_resume_restarts_and_aborts_clients_that_had_bytes() {
+    let origin = Origin::start();
+    let file = data(8 * MB);
+    origin.put(PATH, file.clone());
+    let gate = origin.fault(PATH, Fault::PauseAt(2 * MB as u64), 1).unwrap();
+    origin.fault(PATH, Fault::CutAt(3 * MB as u64), 1);
+    origin.fault(PATH, Fault::IgnoreRange, 1);
+    let daemon = Daemon::start(&remap(&origin));
+    let mut early = Conn::open(daemon.addr);
+    early.send("GET", URL, &[]);
+    let head = early.read_head().unwrap();
+    assert_eq!(head.status, 200);
+    let first_bytes = early.read_body(MB).unwrap();
+    assert_eq!(
+        first_bytes,
+        &file[..MB],
+        "the early client has bytes of the first attempt"
+    );
+    gate.release();
+    origin.wait_requests(PATH, 2);
+    let rest = early.read_body(file.len()).unwrap_or_default();
+    assert!(
+        MB + rest.len() < file.len(),
+        "the early client is cut off, never handed a clean short body"
+    );
+    assert_eq!(&rest[..], &file[MB..MB + rest.len()], "and what it got was right");
+    let later = Conn::open(daemon.addr).get(URL, &[]);
+    assert_eq!(
+        sha256_hex(&later.body),
+        sha256_hex(&file),
+        "a later client gets the whole file"
+    );
+}
+
+#[test]
+fn a_daemon_killed_mid_download_leaves_a_partial_file_that_is_resumed() {
+    let origin = Origin::start();
+    let file = data(20 * MB);
+    origin.put(PATH, file.clone());
+    let gate = origin.fault(PATH, Fault::PauseAt(8 * MB as u64), 1).unwrap();
+    let cache_root = tempfile::tempdir().unwrap();
+    let cache = cache_root.path().join("cache");
+    let data_file = cache.join("m/pool/main/b/big/big_1.0_all.deb");
+    let conf = remap(&origin);
+    let mut first = Daemon::start_with(Setup {
+        conf: &conf,
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    let mut c = Conn::open(first.addr);
+    c.send("GET", URL, &[]);
+    gate.wait_reached();
+    wait_for("8 MB on disk", || {
+        std::fs::metadata(&data_file).map(|m| m.len()).unwrap_or(0) == 8 * MB as u64
+    });
+    first.signal(libc::SIGKILL);
+    first.wait(Duration::from_secs(20)).expect("killed");
+    gate.release();
+    let head = std::fs::read_to_string(cache.join("m/pool/main/b/big/big_1.0_all.deb.head")).unwrap();
+    assert!(
+        !head.contains("Content-Length"),
+        "a partial file never says it is complete: {head}"
+    );
+
+    let offline = Daemon::start_with(Setup {
+        conf: &format!("{conf}OfflineMode: 1\n"),
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    assert_eq!(
+        Conn::open(offline.addr).get(URL, &[]).status,
+        503,
+        "not served as complete"
+    );
+    drop(offline);
+
+    let second = Daemon::start_with(Setup {
+        conf: &conf,
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    let r = Conn::open(second.addr).get(URL, &[]);
+    assert_eq!(sha256_hex(&r.body), sha256_hex(&file));
+    let last = origin.seen().into_iter().rev().find(|s| s.path == PATH).unwrap();
+    assert_eq!(
+        last.header("range"),
+        Some(format!("bytes={}-", 8 * MB).as_str()),
+        "resumed, not refetched"
+    );
+}
+
+#[test]
+fn a_dead_first_backend_fails_over_to_the_next() {
+    let origin = Origin::start();
+    origin.put(PATH, data(1000));
+    let conf = format!(
+        "Remap-m: /m ; http://127.0.0.1:1/debian {}\n",
+        origin.url("/debian")
+    );
+    let daemon = Daemon::start(&conf);
+    let r = Conn::open(daemon.addr).get(URL, &[]);
+    assert_eq!((r.status, r.body.len()), (200, 1000));
+    wait_for("the avoidance log line", || {
+        daemon.stderr().contains("avoiding 127.0.0.1:1")
+    });
+}
+
+#[test]
+fn a_full_disk_is_503_and_nothing_is_marked_complete() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let mount = root.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mount)
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let origin = Origin::start();
+    origin.put(PATH, data(3 * MB));
+    let cache = mount.join("cache");
+    let daemon = Daemon::start_with(Setup {
+        conf: &remap(&origin),
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    let mut c = Conn::open(daemon.addr);
+    c.send("GET", URL, &[]);
+    let head = c.read_head().unwrap();
+    if head.status == 200 {
+        let len: usize = head.header("content-length").unwrap().parse().unwrap();
+        let got = c.read_body(len).unwrap_or_default();
+        assert!(
+            got.len() < len,
+            "a body that cannot be stored is cut, not completed"
+        );
+    } else {
+        assert_eq!((head.status, head.reason.as_str()), (503, "Cache disk full"));
+    }
+    let sidecar =
+        std::fs::read_to_string(cache.join("m/pool/main/b/big/big_1.0_all.deb.head")).unwrap_or_default();
+    assert!(!sidecar.contains("Content-Length"), "{sidecar}");
+    drop(daemon);
+}
