@@ -36,13 +36,24 @@ pub struct Job {
     pub kind: FileKind,
     pub backends: Vec<HttpUrl>,
     pub flags: Arc<crate::config::RemapFlags>,
-    /// A complete copy exists: ask whether it changed.
-    pub revalidate: bool,
+    /// What to do with a complete copy found on disk.
+    pub revalidate: Revalidate,
     /// `X-Forwarded-For` for `ExposeOrigin`.
     pub forwarded_for: Option<String>,
     /// The client that started the flight, whose transfer log gets the
     /// bytes received (`I` records).
     pub origin: Option<Origin>,
+}
+
+/// Whether a complete cached copy is asked about upstream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revalidate {
+    /// It is served as it is (a download for a miss found it done).
+    Never,
+    /// Unless revalidated within `FreshIndexMaxAge` (a stale index).
+    IfStale,
+    /// Whatever the clock says (a client's `no-cache`).
+    Always,
 }
 
 /// The requester of a download, for the transfer log.
@@ -189,8 +200,12 @@ impl Task<'_> {
         let on_disk = self.cache.inspect(&self.job.key).map_err(|e| disk_failure(&e))?;
         Ok(match on_disk {
             Some((head, len)) if head.is_complete(len) => {
-                let fresh = self.cache.fresh.is_fresh(&self.job.key);
-                if !self.job.revalidate || fresh {
+                let current = match self.job.revalidate {
+                    Revalidate::Never => true,
+                    Revalidate::IfStale => self.cache.fresh.is_fresh(&self.job.key),
+                    Revalidate::Always => false,
+                };
+                if current {
                     return Ok(None);
                 }
                 Some(Plan::Conditional {
@@ -333,6 +348,11 @@ impl Task<'_> {
         self.validator = strong_validator(etag, last_modified);
         let head = self.head_for(&response, Some(&url), total);
         self.source = Some(url);
+        if self.job.kind == FileKind::Volatile && fresh::suite_dir(&self.job.key).is_some() {
+            // A new Release: the suite's other indexes are stale from now on,
+            // before any client can have a byte of it.
+            self.cache.fresh.invalidate_suite(&self.job.key);
+        }
         let writer = match self.job.kind {
             FileKind::Solid => EntryWriter::start_solid(&self.cache.storage, &self.job.key, head),
             FileKind::Volatile => EntryWriter::start_volatile(&self.cache.storage, &self.job.key, head),
@@ -400,7 +420,7 @@ impl Task<'_> {
                 tokio::select! {
                     f = next => f,
                     _ = tokio::time::sleep(PUBLISH_EVERY.saturating_sub(last_publish.elapsed())) => {
-                        self.leader.committed(self.written(), false);
+                        self.leader.committed(self.written());
                         published = self.written();
                         last_publish = Instant::now();
                         continue;
@@ -428,7 +448,7 @@ impl Task<'_> {
             writer.append(&data).map_err(BodyError::Disk)?;
             self.count_in(data.len() as u64);
             if self.written() - published >= PUBLISH_BYTES || last_publish.elapsed() >= PUBLISH_EVERY {
-                self.leader.committed(self.written(), false);
+                self.leader.committed(self.written());
                 published = self.written();
                 last_publish = Instant::now();
             }
@@ -442,13 +462,10 @@ impl Task<'_> {
     /// Every byte is written: clients may finish; then make it durable.
     fn commit(&mut self) -> Result<Done, Failure> {
         let writer = self.writer.take().ok_or(Failure::Storage)?;
-        self.leader.committed(writer.len(), true);
+        self.leader.all_written(writer.len());
         writer.finish(&self.cache.storage).map_err(|e| disk_failure(&e))?;
         self.cache.forget(&self.job.key);
         if self.job.kind == FileKind::Volatile {
-            if fresh::suite_dir(&self.job.key).is_some() {
-                self.cache.fresh.invalidate_suite(&self.job.key);
-            }
             self.cache.fresh.mark(&self.job.key);
         }
         Ok(Done::Written)

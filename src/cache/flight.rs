@@ -186,17 +186,35 @@ impl Leader {
         generation
     }
 
-    /// `committed` bytes are written; `done` when they are all of them.
-    pub fn committed(&self, committed: u64, done: bool) {
+    /// `committed` bytes are written.
+    pub fn committed(&self, committed: u64) {
+        self.tx.send_modify(|p| {
+            if let State::Streaming { committed: c, .. } = &mut p.state {
+                *c = committed;
+            }
+        });
+    }
+
+    /// Every byte is written: clients may finish. A body whose length was
+    /// unknown (chunked) now announces it, for clients joining during the
+    /// commit.
+    pub fn all_written(&self, len: u64) {
         self.tx.send_modify(|p| {
             if let State::Streaming {
-                committed: c,
-                done: d,
-                ..
+                body,
+                committed,
+                done,
             } = &mut p.state
             {
-                *c = committed;
-                *d = done;
+                if body.total.is_none() {
+                    *body = Arc::new(Body {
+                        file: Arc::clone(&body.file),
+                        meta: Arc::clone(&body.meta),
+                        total: Some(len),
+                    });
+                }
+                *committed = len;
+                *done = true;
             }
         });
     }
@@ -266,7 +284,7 @@ mod tests {
             })
         };
         assert_eq!(leader.start_body(body(), 0), 0);
-        leader.committed(5, false);
+        leader.committed(5);
         assert_eq!(leader.start_body(body(), 0), 1);
         assert_eq!(rx.borrow().generation, 1);
         leader.finish(None);

@@ -27,7 +27,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::upstream::Upstream;
-pub use download::{Job, Origin};
+pub use download::{Job, Origin, Revalidate};
 use flight::Flights;
 pub use flight::{Failure, Progress, State};
 use fresh::Freshness;
@@ -145,12 +145,31 @@ impl Cache {
     }
 
     /// Joins the download of `job.key`, starting it when none is running.
-    pub fn fetch(self: &Arc<Self>, job: Job) -> watch::Receiver<Progress> {
-        let (leader, rx) = self.flights.join(&job.key);
-        if let Some(leader) = leader {
-            tokio::spawn(download::run(Arc::clone(self), job, leader));
+    /// A revalidation does not join a flight that already has its answer
+    /// (it was asked before this request came): it waits for that flight to
+    /// end and asks again.
+    pub async fn fetch(self: &Arc<Self>, job: Job) -> watch::Receiver<Progress> {
+        loop {
+            let (leader, mut rx) = self.flights.join(&job.key);
+            if let Some(leader) = leader {
+                tokio::spawn(download::run(Arc::clone(self), job, leader));
+                return rx;
+            }
+            let answered = match &rx.borrow().state {
+                // Every byte committed: clients already got the whole body.
+                State::Streaming {
+                    done,
+                    committed,
+                    body,
+                } => *done || body.total.is_some_and(|t| *committed >= t),
+                State::Unchanged | State::Failed(_) => true,
+                State::Connecting => false,
+            };
+            if job.revalidate == Revalidate::Never || !answered {
+                return rx;
+            }
+            while rx.changed().await.is_ok() {}
         }
-        rx
     }
 
     /// The download of `key`, if one is running.

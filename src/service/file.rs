@@ -25,7 +25,7 @@ use super::{account, serve_hit, Client, Outcome, ServeError};
 use crate::body::ResponseBody;
 use crate::cache::flight::Body;
 use crate::cache::follow::Follow;
-use crate::cache::{CacheKey, Hit, Job, Lookup, Origin, Progress, State};
+use crate::cache::{CacheKey, Hit, Job, Lookup, Origin, Progress, Revalidate, State};
 use crate::remap::Resolved;
 use crate::request::{self, FileKind, FileRequest, Reject};
 use crate::state::AppState;
@@ -88,14 +88,18 @@ async fn through_flight<B>(
         kind: file.kind,
         backends: resolved.backends.clone(),
         flags: Arc::clone(&resolved.flags),
-        revalidate: stale.is_some(),
+        revalidate: match (&stale, file.no_cache) {
+            (None, _) => Revalidate::Never,
+            (Some(_), true) => Revalidate::Always,
+            (Some(_), false) => Revalidate::IfStale,
+        },
         forwarded_for: forwarded_for(state, client, req),
         origin: Some(Origin {
             log: Arc::clone(&client.log),
             fetched: Arc::clone(&fetched),
         }),
     };
-    let rx = state.cache.fetch(job);
+    let rx = state.cache.fetch(job).await;
     let progress = first_answer(rx.clone()).await;
     match progress.state {
         State::Streaming { body, .. } => Ok(from_flight(

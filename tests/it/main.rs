@@ -4,8 +4,10 @@
 mod apt_selftest;
 mod cli;
 mod download;
+mod freshness;
 mod lifecycle;
 mod origin_selftest;
 mod serving;
 mod support;
 mod traversal;
+mod upstream;

@@ -59,7 +59,11 @@ impl Conn {
         if head_only || response.status == 304 || response.status == 204 {
             return Ok(response);
         }
+        let chunked = response
+            .header("transfer-encoding")
+            .is_some_and(|v| v.contains("chunked"));
         match response.header("content-length").map(|v| v.parse::<usize>()) {
+            _ if chunked => response.body = self.read_chunked()?,
             Some(Ok(len)) => {
                 let mut body = vec![0; len];
                 self.reader.read_exact(&mut body)?;
@@ -70,6 +74,24 @@ impl Conn {
             }
         }
         Ok(response)
+    }
+
+    fn read_chunked(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            self.reader.read_line(&mut size)?;
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+            let start = body.len();
+            body.resize(start + size, 0);
+            self.reader.read_exact(&mut body[start..])?;
+            let mut crlf = String::new();
+            self.reader.read_line(&mut crlf)?;
+            if size == 0 {
+                return Ok(body);
+            }
+        }
     }
 
     /// Reads a status line and headers, leaving the body unread.

@@ -1,0 +1,517 @@
+#!/usr/bin/env bash
+# Downloading: debcache against nginx serving the same files directly (and
+# apt-cacher-ng 3.7.4 when installed), with an nginx "origin" behind the
+# caches (Remap-synth: /synth ; http://127.0.0.1:ORIGIN/debian).
+#
+#   benches/download.sh [seconds per wrk run, default 10; or DURATION=...]
+#
+#   1. cache hits: wrk at 1, 16 and 64 keep-alive connections on a ~2 KB
+#      Release, a 100 KB and a 10 MB .deb, after one warming request each;
+#   2. cold-miss coalescing: 32 curls request the same uncached 50 MB file at
+#      once; origin requests, time to first byte of the first and last client;
+#   3. one uncached 1 GB file: wall time and the cache's peak RSS (VmHWM);
+#   4. cold `apt-get update && apt-get install --download-only` of 50 small
+#      packages, against nginx and against an origin that answers each .deb
+#      request 50 ms after it arrives (pipelined requests overlap, as over a
+#      50 ms link), which shows whether a cache serialises pipelined misses.
+#
+# Every cache run in sections 2-4 starts on an empty cache directory. Servers
+# (nginx, the slow origin, the caches) run pinned to CPU 0, clients (wrk,
+# curl, apt-get) to CPU 1 (taskset), all on loopback. Needs: nginx, wrk, curl,
+# python3, dpkg-deb, apt-ftparchive (apt-utils), apt-get, bc; apt-cacher-ng
+# optional. Disk: about 5 GB in $TMPDIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${1:-${DURATION:-10}}
+APT_RUNS=${APT_RUNS:-3}        # cold apt runs per server; the median is shown
+CLIENTS=${CLIENTS:-32}         # section 2
+DELAY_MS=${DELAY_MS:-50}       # section 4, slow origin
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+for tool in nginx wrk curl taskset python3 dpkg-deb apt-ftparchive apt-get bc; do
+  command -v "$tool" >/dev/null || {
+    echo "missing $tool (apt-get install nginx wrk curl python3 dpkg apt-utils bc)" >&2; exit 1; }
+done
+HAVE_ACNG=""
+command -v apt-cacher-ng >/dev/null && HAVE_ACNG=1
+
+cargo build --release --quiet
+BIN=$PWD/target/release/debcache
+WORK=$(mktemp -d)
+chmod 755 "$WORK"  # nginx workers run as nobody
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${KEEP_LOGS:-}" ] && { mkdir -p "$KEEP_LOGS"; cp "$WORK"/nginx/access.log "$WORK"/slow.log "$KEEP_LOGS"/ 2>/dev/null || true; }
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Ports below 32768: apt-cacher-ng 3.7.4 cannot use higher ones.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+while True:
+    p = random.randint(20000, 32000)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+PY
+}
+# wait_port PORT PID LOGFILE NAME: until PORT accepts, or fail showing LOGFILE.
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$4 did not start (port $1); its output:" >&2; cat "$3" >&2 || true; exit 1
+}
+stop() {  # stop PID: SIGTERM, SIGKILL after 3 s
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 60); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+now() { date +%s.%N; }
+calc() { echo "$1" | bc -l; }
+ratio() { if [ -n "$1" ] && [ -n "$2" ]; then printf '%.2f' "$(calc "$1 / $2")"; else printf -- '-'; fi; }
+vmhwm() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }  # MB
+
+# ---------------------------------------------------------------------------
+# The origin's files: a synthetic repository (50 packages built with dpkg-deb,
+# deterministic content, no dependencies) and a few large blobs.
+ORIGIN=$WORK/origin
+REPO=$ORIGIN/debian
+mkdir -p "$REPO/pool/main/b/blobs" "$REPO/dists/synth/main/binary-amd64" "$REPO/dists/synth/main/binary-all"
+PKGS=()
+python3 - "$WORK/pkgsrc" <<'PY'
+import os, random, sys
+root = sys.argv[1]
+for i in range(1, 51):
+    name = "bench-pkg-%02d" % i
+    d = os.path.join(root, name)
+    os.makedirs(os.path.join(d, "DEBIAN"))
+    os.makedirs(os.path.join(d, "usr/share", name))
+    size = 20000 + (i - 1) * 180000 // 49          # 20 KB .. 200 KB, incompressible
+    with open(os.path.join(d, "usr/share", name, "data"), "wb") as f:
+        f.write(random.Random(i).randbytes(size))
+    with open(os.path.join(d, "DEBIAN/control"), "w") as f:
+        f.write("Package: %s\nVersion: 1.0\nArchitecture: all\n"
+                "Maintainer: debcache bench <bench@example.org>\n"
+                "Section: misc\nPriority: optional\n"
+                "Description: synthetic package %d for benches/download.sh\n" % (name, i))
+PY
+for i in $(seq -w 1 50); do
+  PKGS+=("bench-pkg-$i")
+  find "$WORK/pkgsrc/bench-pkg-$i" -exec touch -h -d @1700000000 {} +
+  SOURCE_DATE_EPOCH=1700000000 dpkg-deb --root-owner-group -Zgzip -z1 -b \
+    "$WORK/pkgsrc/bench-pkg-$i" "$REPO/pool/main/b/bench-pkg-${i}_1.0_all.deb" >/dev/null
+done
+(
+  cd "$REPO"
+  apt-ftparchive packages pool/main/b > dists/synth/main/binary-amd64/Packages
+  cp dists/synth/main/binary-amd64/Packages dists/synth/main/binary-all/Packages
+  for a in amd64 all; do gzip -9nk "dists/synth/main/binary-$a/Packages"; done
+  apt-ftparchive -o APT::FTPArchive::Release::Origin=debcache-bench \
+    -o APT::FTPArchive::Release::Suite=synth -o APT::FTPArchive::Release::Codename=synth \
+    -o "APT::FTPArchive::Release::Architectures=amd64 all" \
+    -o APT::FTPArchive::Release::Components=main release dists/synth > "$WORK/Release"
+  mv "$WORK/Release" dists/synth/Release
+)
+PKG_BYTES=$(cat "$REPO"/pool/main/b/bench-pkg-*.deb | wc -c)
+head -c 102400 /dev/urandom > "$REPO/pool/main/b/blobs/f100k.deb"
+head -c 10485760 /dev/urandom > "$REPO/pool/main/b/blobs/f10m.deb"
+head -c 52428800 /dev/urandom > "$REPO/pool/main/b/blobs/f50m.deb"
+head -c 1073741824 /dev/urandom > "$REPO/pool/main/b/blobs/f1g.deb"
+chmod -R a+rX "$ORIGIN"
+
+# nginx: port ORIGIN_PORT is the caches' origin (access log on: it counts the
+# caches' requests), DIRECT_PORT serves the same files to the clients for the
+# baseline, without logging. One worker, pinned like the caches.
+ORIGIN_PORT=$(free_port)
+DIRECT_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+error_log $WORK/nginx/error.log;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  log_format origin '\$request_method \$uri \$status \$body_bytes_sent';
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_requests 1000000;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
+  uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  server { listen 127.0.0.1:$ORIGIN_PORT; root $ORIGIN; access_log $WORK/nginx/access.log origin; }
+  server { listen 127.0.0.1:$DIRECT_PORT; root $ORIGIN; access_log off; }
+}
+CONF
+taskset -c "$SERVER_CPU" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/stderr" &
+PIDS+=($!)
+NGINX_PID=$!
+wait_port "$ORIGIN_PORT" "$NGINX_PID" "$WORK/nginx/stderr" nginx
+wait_port "$DIRECT_PORT" "$NGINX_PID" "$WORK/nginx/stderr" nginx
+ACCESS_LOG=$WORK/nginx/access.log
+
+# The slow origin (section 4): a static server on the same tree that answers
+# each .deb request DELAY_MS after the request arrived; pipelined requests
+# are read as they come and answered in order, so they overlap like requests
+# over a link with that latency. Logs "METHOD PATH STATUS BYTES" per request.
+cat > "$WORK/slow_origin.py" <<'PY'
+import asyncio, email.utils, os, sys, time, urllib.parse
+
+port, root, delay, log_path = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]) / 1000, sys.argv[4]
+log = open(log_path, "a", buffering=1)
+
+async def respond(writer, method, path, headers, keep):
+    fs = os.path.normpath(os.path.join(root, urllib.parse.unquote(path).lstrip("/")))
+    if not fs.startswith(root + "/") or not os.path.isfile(fs):
+        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n%s\r\n"
+                     % (b"" if keep else b"Connection: close\r\n"))
+        log.write("%s %s 404 0\n" % (method, path))
+        return
+    st = os.stat(fs)
+    start, end, status = 0, st.st_size - 1, "200 OK"
+    rng = headers.get("range", "")
+    if rng.startswith("bytes=") and "," not in rng:
+        a, _, b = rng[6:].partition("-")
+        if a.isdigit() and int(a) < st.st_size:
+            start, end, status = int(a), min(int(b), end) if b.isdigit() else end, "206 Partial Content"
+    length = end - start + 1
+    head = ["HTTP/1.1 " + status, "Content-Length: %d" % length,
+            "Content-Type: application/octet-stream",
+            "Date: " + email.utils.formatdate(usegmt=True),
+            "Last-Modified: " + email.utils.formatdate(st.st_mtime, usegmt=True)]
+    if status.startswith("206"):
+        head.append("Content-Range: bytes %d-%d/%d" % (start, end, st.st_size))
+    if not keep:
+        head.append("Connection: close")
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+    if method != "HEAD":
+        with open(fs, "rb") as f:
+            f.seek(start)
+            left = length
+            while left:
+                chunk = f.read(min(left, 1 << 20))
+                writer.write(chunk)
+                left -= len(chunk)
+                await writer.drain()
+    log.write("%s %s %s %d\n" % (method, path, status[:3], 0 if method == "HEAD" else length))
+
+async def handle(reader, writer):
+    queue = asyncio.Queue()
+
+    async def read_requests():
+        try:
+            while True:
+                raw = await reader.readuntil(b"\r\n\r\n")
+                arrived = time.monotonic()
+                lines = raw.decode("latin-1").split("\r\n")
+                method, target, version = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if ":" in line:
+                        k, v = line.split(":", 1)
+                        headers[k.strip().lower()] = v.strip()
+                path = urllib.parse.urlsplit(target).path or "/"
+                conn = headers.get("connection", "").lower()
+                keep = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
+                await queue.put((arrived, method, path, headers, keep))
+                if not keep:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        await queue.put(None)
+
+    reading = asyncio.create_task(read_requests())
+    try:
+        while (item := await queue.get()) is not None:
+            arrived, method, path, headers, keep = item
+            if path.endswith(".deb"):
+                await asyncio.sleep(max(0.0, arrived + delay - time.monotonic()))
+            await respond(writer, method, path, headers, keep)
+            await writer.drain()
+            if not keep:
+                break
+    except ConnectionError:
+        pass
+    finally:
+        reading.cancel()
+        writer.close()
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
+    async with server:
+        await server.serve_forever()
+
+asyncio.run(main())
+PY
+SLOW_PORT=$(free_port)
+taskset -c "$SERVER_CPU" python3 "$WORK/slow_origin.py" "$SLOW_PORT" "$ORIGIN" "$DELAY_MS" "$WORK/slow.log" \
+  2>"$WORK/slow.stderr" &
+PIDS+=($!)
+wait_port "$SLOW_PORT" "$!" "$WORK/slow.stderr" "slow origin"
+touch "$WORK/slow.log"
+
+# ---------------------------------------------------------------------------
+# Caches. start_cache KIND ORIGIN_URL: a fresh instance on an empty cache
+# directory; sets CACHE_PORT, CACHE_PID, CACHE_DIR, CACHE_ERR.
+N_CACHE=0
+start_cache() {
+  N_CACHE=$((N_CACHE + 1))
+  local dir=$WORK/$1.$N_CACHE
+  CACHE_DIR=$dir
+  CACHE_ERR=$dir/stderr
+  CACHE_PORT=$(free_port)
+  mkdir -p "$dir/conf" "$dir/cache" "$dir/log"
+  if [ "$1" = debcache ]; then
+    printf 'CacheDir: %s\nLogDir: %s\nRemap-synth: /synth ; %s\n' \
+      "$dir/cache" "$dir/log" "$2" > "$dir/conf/acng.conf"
+    RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" -c "$dir/conf" "BindAddress=127.0.0.1:$CACHE_PORT" \
+      2>"$CACHE_ERR" &
+    CACHE_PID=$!
+    PIDS+=("$CACHE_PID")
+    for _ in $(seq 200); do
+      grep -q "debcache: listening on" "$CACHE_ERR" && return 0
+      kill -0 "$CACHE_PID" 2>/dev/null || break
+      sleep 0.05
+    done
+    echo "debcache did not start; its stderr:" >&2; cat "$CACHE_ERR" >&2; exit 1
+  else
+    printf 'CacheDir: %s\nLogDir: %s\nPort: %s\nBindAddress: 127.0.0.1\nForeGround: 1\nRemap-synth: /synth ; %s\n' \
+      "$dir/cache" "$dir/log" "$CACHE_PORT" "$2" > "$dir/conf/acng.conf"
+    taskset -c "$SERVER_CPU" apt-cacher-ng -c "$dir/conf" SocketPath="$dir/sock" >"$CACHE_ERR" 2>&1 &
+    CACHE_PID=$!
+    PIDS+=("$CACHE_PID")
+    wait_port "$CACHE_PORT" "$CACHE_PID" "$CACHE_ERR" apt-cacher-ng
+  fi
+}
+stop_cache() { stop "$CACHE_PID"; }
+CACHES=(debcache)
+[ -n "$HAVE_ACNG" ] && CACHES+=(apt-cacher-ng)
+ORIGIN_URL=http://127.0.0.1:$ORIGIN_PORT/debian
+SLOW_URL=http://127.0.0.1:$SLOW_PORT/debian
+DIRECT_URL=http://127.0.0.1:$DIRECT_PORT/debian
+log_lines() { wc -l < "$1"; }
+# origin_since LOG LINE [PATH]: "requests MB" logged after line LINE (for PATH).
+origin_since() {
+  tail -n +"$(($2 + 1))" "$1" | awk -v p="${3:-}" 'p == "" || $2 ~ p {n++; b += $4} END {printf "%d %.1f\n", n, b / 1048576}'
+}
+# fetch_check URL FILE: fetches URL (a hit by now) and compares with FILE.
+fetch_check() {
+  if curl -fsS "$1" | cmp -s - "$2"; then echo ok; else echo DIFFERENT; fi
+}
+# Any curl to the caches: no proxy from the environment.
+unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY ftp_proxy FTP_PROXY
+
+printf 'debcache %s, nginx %s, apt-cacher-ng %s; %s CPUs, servers on CPU %s, clients on CPU %s\n' \
+  "$(git describe --always --dirty 2>/dev/null || echo '?')" \
+  "$(nginx -v 2>&1 | sed 's|.*/||')" \
+  "$([ -n "$HAVE_ACNG" ] && dpkg-query -W -f '${Version}' apt-cacher-ng 2>/dev/null || echo absent)" \
+  "$(nproc)" "$SERVER_CPU" "$CLIENT_CPU"
+
+# ---------------------------------------------------------------------------
+echo
+echo "== 1. Cache hits: wrk -t1, ${DURATION} s per run, keep-alive =="
+HIT_FILES=(dists/synth/Release pool/main/b/blobs/f100k.deb pool/main/b/blobs/f10m.deb)
+declare -A HIT_PORT HIT_PID
+for c in "${CACHES[@]}"; do
+  start_cache "$c" "$ORIGIN_URL"
+  HIT_PORT[$c]=$CACHE_PORT
+  HIT_PID[$c]=$CACHE_PID
+  for f in "${HIT_FILES[@]}"; do  # warm: one request per file
+    got=$(curl -sS -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$CACHE_PORT/synth/$f")
+    want="200 $(stat -c %s "$REPO/$f")"
+    [ "$got" = "$want" ] || { echo "$c: warming $f gave '$got', want '$want'; stderr:" >&2; cat "$CACHE_ERR" >&2; }
+  done
+done
+
+# Prints "requests/s MB/s errors" for one wrk run (errors: non-2xx responses
+# and socket errors, spelled out when there are any).
+run() {
+  local out rps mbs errs
+  out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$1" -d"${DURATION}s" --timeout 30s "$2")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  mbs=$(awk '/^Transfer\/sec:/ {v=$2; if (v ~ /GB/) {sub("GB","",v); v*=1024} else if (v ~ /KB/) {sub("KB","",v); v/=1024} else if (v ~ /MB/) {sub("MB","",v)} else {sub("B","",v); v/=1048576}; print v}' <<<"$out")
+  errs=$(awk '/requests in/ {n = $1} /Non-2xx/ {e = $NF " of " n " responses non-2xx"}
+    /Socket errors/ {s = $0; sub(/^ *Socket errors: /, "", s); if (s != "connect 0, read 0, write 0, timeout 0") e = e (e ? "; " : "") "socket errors " s}
+    END {print e}' <<<"$out")
+  echo "${rps:-0} ${mbs:-0} ${errs}"
+}
+hdr=$(printf '%-8s %5s %10s %8s' file conns "nginx r/s" "MB/s")
+for c in "${CACHES[@]}"; do hdr+=$(printf ' | %14s %8s %7s' "$c r/s" "MB/s" "x nginx"); done
+echo "$hdr"
+declare -A HIT_ORIGIN
+NOTES=()
+for f in "${HIT_FILES[@]}"; do
+  name=$(basename "$f"); name=${name%.deb}
+  for conns in 1 16 64; do
+    read -r n_rps n_mbs errs <<<"$(run "$conns" "$DIRECT_URL/$f")"
+    [ -z "$errs" ] || NOTES+=("nginx, $name at $conns connections: $errs")
+    line=$(printf '%-8s %5s %10.0f %8.1f' "$name" "$conns" "$n_rps" "$n_mbs")
+    for c in "${CACHES[@]}"; do
+      before=$(log_lines "$ACCESS_LOG")
+      read -r rps mbs errs <<<"$(run "$conns" "http://127.0.0.1:${HIT_PORT[$c]}/synth/$f")"
+      read -r reqs _ <<<"$(origin_since "$ACCESS_LOG" "$before")"
+      HIT_ORIGIN[$c]=$(( ${HIT_ORIGIN[$c]:-0} + reqs ))
+      mark=" "
+      [ -n "$errs" ] && { NOTES+=("$c, $name at $conns connections: $errs"); mark="*"; }
+      line+=$(printf ' | %14.0f %8.1f %6s%s' "$rps" "$mbs" "$(ratio "$rps" "$n_rps")" "$mark")
+    done
+    echo "$line"
+  done
+done
+for n in "${NOTES[@]}"; do echo "* $n"; done
+for c in "${CACHES[@]}"; do
+  printf '%s: %s origin requests during the wrk runs (Release revalidations), peak RSS %s MB\n' \
+    "$c" "${HIT_ORIGIN[$c]}" "$(vmhwm "${HIT_PID[$c]}")"
+  stop "${HIT_PID[$c]}"
+done
+
+# ---------------------------------------------------------------------------
+echo
+echo "== 2. Cold-miss coalescing: $CLIENTS curls at once on the same uncached 50 MB file =="
+F50=pool/main/b/blobs/f50m.deb
+# swarm URL: prints "ttfb_first ttfb_last wall errors" for CLIENTS curls at once.
+swarm() {
+  local out=$WORK/swarm t0 t1 i
+  rm -rf "$out"; mkdir -p "$out"
+  t0=$(now)
+  for i in $(seq "$CLIENTS"); do
+    taskset -c "$CLIENT_CPU" curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_starttransfer}\n' \
+      "$1" > "$out/$i" &
+  done
+  wait  # a subshell: its only children are the curls
+  t1=$(now)
+  cat "$out"/* | awk -v want="$(stat -c %s "$REPO/$F50")" -v wall="$(calc "$t1 - $t0")" '
+    { if ($1 != 200 || $2 != want) bad++; if (min == "" || $3 < min) min = $3; if ($3 > max) max = $3 }
+    END { printf "%.3f %.3f %.3f %d\n", min, max, wall, bad + 0 }'
+}
+printf '%-14s %11s %10s %11s %10s %8s %8s %8s\n' server "origin reqs" "origin MB" "TTFB first" "TTFB last" "wall s" "x nginx" errors
+read -r ff fl nw nerr <<<"$(swarm "$DIRECT_URL/$F50")"
+printf '%-14s %11s %10s %11.3f %10.3f %8.3f %8s %8s\n' nginx - - "$ff" "$fl" "$nw" 1.00 "$nerr"
+for c in "${CACHES[@]}"; do
+  start_cache "$c" "$ORIGIN_URL"
+  before=$(log_lines "$ACCESS_LOG")
+  read -r ff fl w err <<<"$(swarm "http://127.0.0.1:$CACHE_PORT/synth/$F50")"
+  read -r reqs mb <<<"$(origin_since "$ACCESS_LOG" "$before" f50m)"
+  printf '%-14s %11s %10s %11.3f %10.3f %8.3f %8s %8s\n' "$c" "$reqs" "$mb" "$ff" "$fl" "$w" "$(ratio "$w" "$nw")" "$err"
+  ok=$(fetch_check "http://127.0.0.1:$CACHE_PORT/synth/$F50" "$REPO/$F50")
+  [ "$ok" = ok ] || echo "  $c: the cached 50 MB file differs from the origin's" >&2
+  [ "$err" = 0 ] || { echo "  $c: $err clients got a wrong status or size; stderr:" >&2; tail -20 "$CACHE_ERR" >&2; }
+  stop_cache
+done
+
+# ---------------------------------------------------------------------------
+echo
+echo "== 3. One uncached 1 GB file: curl -o /dev/null, cold =="
+F1G=pool/main/b/blobs/f1g.deb
+SIZE_1G=$(stat -c %s "$REPO/$F1G")
+get_1g() {  # prints "seconds bytes http_code"
+  taskset -c "$CLIENT_CPU" curl -s -o /dev/null -w '%{time_total} %{size_download} %{http_code}\n' "$1"
+}
+printf '%-14s %8s %8s %8s %11s %9s %10s %9s\n' server "wall s" "x nginx" "MB/s" "origin reqs" "origin MB" "RSS before" "RSS peak"
+cat "$REPO/$F1G" > /dev/null  # in the page cache for everyone
+read -r nt nb ncode <<<"$(get_1g "$DIRECT_URL/$F1G")"
+printf '%-14s %8.2f %8s %8.0f %11s %9s %10s %9s\n' nginx "$nt" 1.00 "$(calc "$nb / 1048576 / $nt")" - - - -
+[ "$nb $ncode" = "$SIZE_1G 200" ] || echo "  nginx: got $nb bytes, status $ncode" >&2
+for c in "${CACHES[@]}"; do
+  start_cache "$c" "$ORIGIN_URL"
+  before=$(log_lines "$ACCESS_LOG")
+  rss0=$(vmhwm "$CACHE_PID")
+  read -r t b code <<<"$(get_1g "http://127.0.0.1:$CACHE_PORT/synth/$F1G")"
+  rss1=$(vmhwm "$CACHE_PID")
+  read -r reqs mb <<<"$(origin_since "$ACCESS_LOG" "$before" f1g)"
+  printf '%-14s %8.2f %8s %8.0f %11s %9s %10s %9s\n' "$c" "$t" "$(ratio "$t" "$nt")" \
+    "$(calc "$b / 1048576 / $t")" "$reqs" "$mb" "$rss0 MB" "$rss1 MB"
+  [ "$b $code" = "$SIZE_1G 200" ] || { echo "  $c: got $b bytes, status $code; stderr:" >&2; tail -20 "$CACHE_ERR" >&2; }
+  ok=$(fetch_check "http://127.0.0.1:$CACHE_PORT/synth/$F1G" "$REPO/$F1G")
+  [ "$ok" = ok ] || echo "  $c: the cached 1 GB file differs from the origin's" >&2
+  stop_cache
+  rm -rf "$CACHE_DIR/cache"
+done
+
+# ---------------------------------------------------------------------------
+echo
+printf '== 4. Cold apt-get update && apt-get install --download-only, %d packages (%.1f MB), median of %d ==\n' \
+  "${#PKGS[@]}" "$(calc "$PKG_BYTES / 1048576")" "$APT_RUNS"
+N_APT=0
+# apt_run BASE_URL: a cold run with a private apt state; prints its seconds.
+apt_run() {
+  N_APT=$((N_APT + 1))
+  local d=$WORK/apt.$N_APT t0 t1
+  mkdir -p "$d/state/lists/partial" "$d/cache/archives/partial" "$d/empty"
+  : > "$d/status"
+  echo "deb [trusted=yes] $1 synth main" > "$d/sources.list"
+  cat > "$d/apt.conf" <<CONF
+Dir::State "$d/state";
+Dir::State::status "$d/status";
+Dir::Cache "$d/cache";
+Dir::Etc::sourcelist "$d/sources.list";
+Dir::Etc::sourceparts "$d/empty";
+Dir::Etc::parts "$d/empty";
+Dir::Etc::preferencesparts "$d/empty";
+Dir::Etc::trustedparts "$d/empty";
+Acquire::Languages "none";
+Debug::NoLocking "true";
+APT::Architectures { "amd64"; };
+Acquire::http::Pipeline-Depth "10";
+CONF
+  [ "$(id -u)" = 0 ] && echo 'APT::Sandbox::User "root";' >> "$d/apt.conf"
+  t0=$(now)
+  if ! APT_CONFIG=$d/apt.conf taskset -c "$CLIENT_CPU" \
+      sh -c 'apt-get -q update && apt-get -q install --download-only -y "$@"' apt "${PKGS[@]}" > "$d/out" 2>&1; then
+    echo "apt-get failed against $1:" >&2; tail -20 "$d/out" >&2
+  fi
+  t1=$(now)
+  local n
+  n=$(find "$d/cache/archives" -maxdepth 1 -name '*.deb' | wc -l)
+  [ "$n" = "${#PKGS[@]}" ] || { echo "apt-get downloaded $n of ${#PKGS[@]} packages against $1:" >&2; tail -20 "$d/out" >&2; }
+  grep -E '^(W|E):' "$d/out" >&2 || true
+  rm -rf "$d"
+  calc "$t1 - $t0"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# apt_cache KIND ORIGIN_URL LOG: median of fresh-cache runs; sets T, REQS.
+apt_cache() {
+  local times=() i before
+  REQS=""
+  for i in $(seq "$APT_RUNS"); do
+    start_cache "$1" "$2"
+    before=$(log_lines "$3")
+    times+=("$(apt_run "http://127.0.0.1:$CACHE_PORT/synth")")
+    read -r reqs _ <<<"$(origin_since "$3" "$before")"
+    REQS+="${REQS:+/}$reqs"
+    stop_cache
+    rm -rf "$CACHE_DIR"
+  done
+  T=$(median "${times[@]}")
+}
+hdr=$(printf '%-24s %9s' origin "direct s")
+for c in "${CACHES[@]}"; do hdr+=$(printf ' | %16s %7s %11s' "$c s" "x direct" "origin reqs"); done
+echo "$hdr"
+for variant in nginx slow; do
+  if [ "$variant" = nginx ]; then
+    label=nginx; direct=$DIRECT_URL; via=$ORIGIN_URL; log=$ACCESS_LOG
+  else
+    label="${DELAY_MS} ms per .deb (python)"; direct=$SLOW_URL; via=$SLOW_URL; log=$WORK/slow.log
+  fi
+  times=()
+  for i in $(seq "$APT_RUNS"); do times+=("$(apt_run "$direct")"); done
+  dt=$(median "${times[@]}")
+  line=$(printf '%-24s %9.2f' "$label" "$dt")
+  for c in "${CACHES[@]}"; do
+    apt_cache "$c" "$via" "$log"
+    line+=$(printf ' | %16.2f %7s %11s' "$T" "$(ratio "$T" "$dt")" "$REQS")
+  done
+  echo "$line"
+done

@@ -1,0 +1,254 @@
+//! What debcache sends upstream and how it takes the answers: headers,
+//! HEAD, relayed errors, redirects, proxies, pass-through, key files.
+
+use crate::support::http::{self, Conn};
+use crate::support::origin::{Fault, Meta, Origin};
+use crate::support::Daemon;
+
+const PATH: &str = "/debian/pool/main/a/a/a_1.0_all.deb";
+const URL: &str = "/m/pool/main/a/a/a_1.0_all.deb";
+
+fn remap(origin: &Origin) -> String {
+    format!("Remap-m: /m ; {}\n", origin.url("/debian"))
+}
+
+#[test]
+fn the_request_upstream_names_host_port_agent_and_encoding() {
+    let origin = Origin::start();
+    origin.put("/debian/pool/main/g/gcc/g%2B%2B_1%3A12_all.deb", b"gxx".to_vec());
+    let daemon = Daemon::start(&format!("{}ExposeOrigin: 1\n", remap(&origin)));
+    let r = Conn::open(daemon.addr).get(
+        "/m/pool/main/g/gcc/g%2b%2b_1%3a12_all.deb",
+        &[("X-Forwarded-For", "198.51.100.7")],
+    );
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"gxx"[..]));
+    let seen = &origin.seen()[0];
+    assert_eq!(
+        seen.path, "/debian/pool/main/g/gcc/g%2B%2B_1%3A12_all.deb",
+        "re-encoded, uppercase hex"
+    );
+    assert_eq!(
+        seen.header("host"),
+        Some(origin.addr().to_string().as_str()),
+        "with its port"
+    );
+    assert_eq!(
+        seen.header("user-agent"),
+        Some(concat!("Debcache/", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(seen.header("accept-encoding"), Some("identity"));
+    assert_eq!(seen.header("x-forwarded-for"), Some("198.51.100.7, 127.0.0.1"));
+}
+
+#[test]
+fn head_of_an_uncached_file_is_forwarded_and_nothing_is_stored() {
+    let origin = Origin::start();
+    origin.put(PATH, vec![1u8; 1234]);
+    let daemon = Daemon::start(&remap(&origin));
+    let mut c = Conn::open(daemon.addr);
+    c.send("HEAD", URL, &[]);
+    let r = c.read(true).unwrap();
+    assert_eq!((r.status, r.header("content-length")), (200, Some("1234")));
+    assert_eq!(origin.seen()[0].method, "HEAD");
+    assert!(!daemon.cache().join("m/pool/main/a/a/a_1.0_all.deb").exists());
+    assert_eq!(c.get(URL, &[]).body.len(), 1234, "the connection goes on");
+}
+
+#[test]
+fn head_of_a_file_in_flight_comes_from_the_flight() {
+    let origin = Origin::start();
+    origin.put(PATH, vec![2u8; 5000]);
+    let gate = origin.fault(PATH, Fault::PauseAt(0), 1).unwrap();
+    let daemon = Daemon::start(&remap(&origin));
+    let mut getter = Conn::open(daemon.addr);
+    getter.send("GET", URL, &[]);
+    assert_eq!(getter.read_head().unwrap().status, 200);
+    let mut c = Conn::open(daemon.addr);
+    c.send("HEAD", URL, &[]);
+    let r = c.read(true).unwrap();
+    assert_eq!((r.status, r.header("content-length")), (200, Some("5000")));
+    gate.release();
+    assert_eq!(getter.read_body(5000).unwrap().len(), 5000);
+    assert_eq!(origin.requests(PATH), 1, "the HEAD was not sent upstream");
+}
+
+#[test]
+fn upstream_errors_reach_the_client_with_their_status() {
+    let origin = Origin::start();
+    let daemon = Daemon::start(&remap(&origin));
+    let r = http::get(daemon.addr, "/m/pool/main/n/no/no_1_all.deb");
+    assert_eq!((r.status, r.reason.as_str()), (404, "Not Found"));
+    origin.put(PATH, b"x".to_vec());
+    origin.fault(PATH, Fault::Status(502), 1);
+    assert_eq!(http::get(daemon.addr, URL).status, 502);
+    assert_eq!(http::get(daemon.addr, URL).status, 200, "errors are not cached");
+    let unreachable = Daemon::start("Remap-d: /d ; http://127.0.0.1:1/debian\n");
+    let r = http::get(unreachable.addr, "/d/pool/x_1_all.deb");
+    assert_eq!((r.status, r.reason.as_str()), (503, "Connection refused"));
+}
+
+#[test]
+fn redirects_are_followed_relative_or_not_and_cached_under_the_asked_name() {
+    let origin = Origin::start();
+    origin.put("/debian/real/a.deb", b"real".to_vec());
+    origin.fault(PATH, Fault::Redirect(302, "../../../../real/a.deb".into()), 1);
+    origin.fault(
+        "/debian/pool/b.deb",
+        Fault::Redirect(301, "/debian/real/a.deb".into()),
+        2,
+    );
+    origin.fault(
+        "/debian/pool/c.deb",
+        Fault::Redirect(307, origin.url("/debian/pool/b.deb")),
+        1,
+    );
+    let daemon = Daemon::start(&remap(&origin));
+    let mut c = Conn::open(daemon.addr);
+    assert_eq!(c.get(URL, &[]).body, b"real");
+    assert_eq!(
+        c.get("/m/pool/b.deb", &[]).body,
+        b"real",
+        "a path-absolute Location (acng read it as a host)"
+    );
+    assert_eq!(c.get("/m/pool/c.deb", &[]).body, b"real", "a chain");
+    assert_eq!(
+        std::fs::read(daemon.cache().join("m/pool/main/a/a/a_1.0_all.deb")).unwrap(),
+        b"real"
+    );
+    let head = std::fs::read_to_string(daemon.cache().join("m/pool/main/a/a/a_1.0_all.deb.head")).unwrap();
+    assert!(
+        head.contains(&format!(
+            "X-Original-Source: {}",
+            origin.url("/debian/real/a.deb")
+        )),
+        "{head}"
+    );
+}
+
+#[test]
+fn endless_redirects_and_captive_portals_are_refused() {
+    let origin = Origin::start();
+    origin.fault(PATH, Fault::Redirect(302, PATH.into()), 100);
+    origin.put_with(
+        "/portal.html",
+        b"<html>log in</html>".to_vec(),
+        Meta {
+            content_type: Some("text/html; charset=utf-8".into()),
+            ..Meta::default()
+        },
+    );
+    origin.fault(
+        "/debian/pool/p.deb",
+        Fault::Redirect(302, "/portal.html".into()),
+        1,
+    );
+    let daemon = Daemon::start(&remap(&origin));
+    let r = http::get(daemon.addr, URL);
+    assert_eq!((r.status, r.reason.as_str()), (503, "Redirection loop"));
+    let r = http::get(daemon.addr, "/m/pool/p.deb");
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (501, "Redirected to invalid target")
+    );
+    assert!(!daemon.cache().join("m/pool/p.deb").exists());
+}
+
+#[test]
+fn with_redir_max_zero_redirects_are_passed_on() {
+    let origin = Origin::start();
+    origin.fault(
+        PATH,
+        Fault::Redirect(302, "http://elsewhere.example/x.deb".into()),
+        1,
+    );
+    let daemon = Daemon::start(&format!("{}RedirMax: 0\n", remap(&origin)));
+    let r = http::get(daemon.addr, URL);
+    assert_eq!(
+        (r.status, r.header("location")),
+        (302, Some("http://elsewhere.example/x.deb"))
+    );
+}
+
+#[test]
+fn an_upstream_proxy_gets_absolute_form_requests() {
+    let proxy = Origin::start();
+    proxy.put(PATH, b"via proxy".to_vec());
+    let conf = format!(
+        "Proxy: {}\nRemap-m: /m ; http://mirror.invalid/debian\n",
+        proxy.url("")
+    );
+    let daemon = Daemon::start(&conf);
+    assert_eq!(http::get(daemon.addr, URL).body, b"via proxy");
+    assert_eq!(proxy.seen()[0].path, format!("http://mirror.invalid{PATH}"));
+    assert_eq!(proxy.seen()[0].header("host"), Some("mirror.invalid"));
+
+    // proxy= per repository: another proxy, or none at all.
+    let direct = Origin::start();
+    direct.put(PATH, b"direct".to_vec());
+    let conf = format!(
+        "Proxy: http://127.0.0.1:1\nRemap-m: /m ; {} ; proxy=\nRemap-p: /p ; http://mirror.invalid/debian ; proxy={}\n",
+        direct.url("/debian"),
+        proxy.url("")
+    );
+    let daemon = Daemon::start(&conf);
+    assert_eq!(http::get(daemon.addr, URL).body, b"direct");
+    assert_eq!(
+        http::get(daemon.addr, "/p/pool/main/a/a/a_1.0_all.deb").body,
+        b"via proxy"
+    );
+}
+
+#[test]
+fn dont_cache_and_no_store_pass_through_without_storing() {
+    let origin = Origin::start();
+    origin.put("/debian/pool/nocache_1_all.deb", b"fresh every time".to_vec());
+    origin.put(PATH, b"stored?".to_vec());
+    let daemon = Daemon::start(&format!("{}DontCacheRequested: nocache_\n", remap(&origin)));
+    let mut c = Conn::open(daemon.addr);
+    for _ in 0..2 {
+        assert_eq!(c.get("/m/pool/nocache_1_all.deb", &[]).body, b"fresh every time");
+    }
+    assert_eq!(origin.requests("/debian/pool/nocache_1_all.deb"), 2);
+    assert!(!daemon.cache().join("m/pool/nocache_1_all.deb").exists());
+    assert_eq!(c.get(URL, &[("Cache-Control", "no-store")]).body, b"stored?");
+    assert!(!daemon.cache().join("m/pool/main/a/a/a_1.0_all.deb").exists());
+}
+
+#[test]
+fn a_key_file_failure_moves_to_the_next_backend() {
+    let broken = Origin::start();
+    let good = Origin::start();
+    good.put("/debian/dists/x/Release", b"Suite: x\n".to_vec());
+    let backends = format!("{} {}", broken.url("/debian"), good.url("/debian"));
+    let daemon = Daemon::start(&format!("Remap-k: /k ; {backends} ; keyfile=Release\n"));
+    assert_eq!(http::get(daemon.addr, "/k/dists/x/Release").body, b"Suite: x\n");
+    // A separate daemon: the first one now avoids the broken backend.
+    let plain = Daemon::start(&format!("Remap-n: /n ; {backends}\n"));
+    assert_eq!(
+        http::get(plain.addr, "/n/dists/x/Release").status,
+        404,
+        "without keyfile= a 404 is an answer"
+    );
+}
+
+#[test]
+fn a_chunked_upstream_body_is_stored_complete() {
+    let origin = Origin::start();
+    origin.put(PATH, vec![5u8; 300_000]);
+    origin.fault(PATH, Fault::Chunked, 1);
+    let daemon = Daemon::start(&remap(&origin));
+    let first = http::get(daemon.addr, URL);
+    assert_eq!(first.body.len(), 300_000);
+    let second = http::get(daemon.addr, URL);
+    assert_eq!(second.header("content-length"), Some("300000"));
+    assert_eq!(origin.requests(PATH), 1);
+}
+
+#[test]
+fn a_hung_mirror_times_out() {
+    let origin = Origin::start();
+    origin.fault(PATH, Fault::Hang, 1);
+    let daemon = Daemon::start(&format!("{}NetworkTimeout: 5\n", remap(&origin)));
+    let r = http::get(daemon.addr, URL);
+    assert_eq!((r.status, r.reason.as_str()), (503, "Connection timeout"));
+}
