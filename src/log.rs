@@ -94,6 +94,16 @@ impl TransferLog {
     }
 
     fn write(&self, client: &str, record: &Record) {
+        if record.fetched > 0 && record.direction != Direction::In {
+            let fetched = Record {
+                direction: Direction::In,
+                bytes: record.fetched,
+                fetched: 0,
+                path: record.path.clone(),
+                status: 200,
+            };
+            self.write(client, &fetched);
+        }
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let Some(writer) = guard.as_mut() else {
             return;
