@@ -47,13 +47,20 @@ pub fn run(config: Config) -> u8 {
 async fn serve(config: Config) -> Result<(), Fatal> {
     raise_fd_limit();
     let cache_dir = config.cache_dir.display().to_string();
-    let storage = Storage::open(&config.cache_dir).map_err(|e| {
-        fatal(
-            exit::UNAVAILABLE,
-            format!("cannot use the cache directory {cache_dir}: {e}"),
-        )
-    })?;
+    let storage = Storage::open(&config.cache_dir)
+        .map_err(|e| {
+            fatal(
+                exit::UNAVAILABLE,
+                format!("cannot use the cache directory {cache_dir}: {e}"),
+            )
+        })?
+        .with_modes(config.dir_perms, config.file_perms);
     let _lock = storage.lock().map_err(|e| fatal(exit::UNAVAILABLE, e))?;
+    match storage.sweep_tmp() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("removed {n} unfinished download(s) left by an earlier run"),
+        Err(e) => tracing::warn!("cannot clean {cache_dir}/_debcache/tmp: {e}"),
+    }
     let log = TransferLog::open(
         config.log_dir.as_deref(),
         config.verbose_log,

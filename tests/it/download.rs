@@ -291,3 +291,68 @@ fn a_full_disk_is_503_and_nothing_is_marked_complete() {
     assert!(!sidecar.contains("Content-Length"), "{sidecar}");
     drop(daemon);
 }
+
+#[test]
+fn a_cut_index_file_is_fetched_again_whole_never_resumed() {
+    let origin = Origin::start();
+    let index = data(2 * MB);
+    origin.put("/debian/dists/x/main/binary-all/Packages.xz", index.clone());
+    origin.fault(
+        "/debian/dists/x/main/binary-all/Packages.xz",
+        Fault::CutAt(MB as u64),
+        1,
+    );
+    let daemon = Daemon::start(&remap(&origin));
+    let mut c = Conn::open(daemon.addr);
+    c.send("GET", "/m/dists/x/main/binary-all/Packages.xz", &[]);
+    let head = c.read_head().unwrap();
+    let got = c.read_body(index.len()).unwrap_or_default();
+    if got.len() == index.len() {
+        assert_eq!(sha256_hex(&got), sha256_hex(&index));
+    } else {
+        assert_eq!(
+            head.status, 200,
+            "a client that had bytes is cut, never given a short body"
+        );
+    }
+    let seen: Vec<_> = origin
+        .seen()
+        .into_iter()
+        .filter(|s| s.path.ends_with("Packages.xz"))
+        .collect();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[1].header("range"), None, "volatile files are never resumed");
+    let again = Conn::open(daemon.addr).get("/m/dists/x/main/binary-all/Packages.xz", &[]);
+    assert_eq!(sha256_hex(&again.body), sha256_hex(&index));
+}
+
+#[test]
+fn unfinished_downloads_of_an_earlier_run_are_swept_at_start() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    crate::support::put(&cache, "_debcache/tmp/.~debcache.1.0", b"half an index");
+    let daemon = Daemon::start_with(Setup {
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    assert_eq!(
+        std::fs::read_dir(cache.join("_debcache/tmp")).unwrap().count(),
+        0,
+        "{}",
+        daemon.stderr()
+    );
+}
+
+#[test]
+fn stored_files_and_directories_get_the_configured_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let origin = Origin::start();
+    origin.put(PATH, data(1000));
+    let daemon = Daemon::start(&format!("{}DirPerms: 750\nFilePerms: 640\n", remap(&origin)));
+    assert_eq!(Conn::open(daemon.addr).get(URL, &[]).body.len(), 1000);
+    let mode = |p: &str| std::fs::metadata(daemon.cache().join(p)).unwrap().permissions().mode() & 0o777;
+    wait_for("the sidecar", || daemon.cache().join("m/pool/main/b/big/big_1.0_all.deb.head").exists());
+    assert_eq!(mode("m/pool/main/b/big/big_1.0_all.deb"), 0o640);
+    assert_eq!(mode("m/pool/main/b/big/big_1.0_all.deb.head"), 0o640);
+    assert_eq!(mode("m/pool/main/b"), 0o750);
+}
