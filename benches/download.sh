@@ -19,7 +19,7 @@
 # (nginx, the slow origin, the caches) run pinned to CPU 0, clients (wrk,
 # curl, apt-get) to CPU 1 (taskset), all on loopback. Needs: nginx, wrk, curl,
 # python3, dpkg-deb, apt-ftparchive (apt-utils), apt-get, bc; apt-cacher-ng
-# optional. Disk: about 5 GB in $TMPDIR.
+# optional. Disk: about 3 GB in $TMPDIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +44,6 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  [ -n "${KEEP_LOGS:-}" ] && { mkdir -p "$KEEP_LOGS"; cp "$WORK"/nginx/access.log "$WORK"/slow.log "$KEEP_LOGS"/ 2>/dev/null || true; }
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -135,7 +134,7 @@ chmod -R a+rX "$ORIGIN"
 
 # nginx: port ORIGIN_PORT is the caches' origin (access log on: it counts the
 # caches' requests), DIRECT_PORT serves the same files to the clients for the
-# baseline, without logging. One worker, pinned like the caches.
+# baselines, without logging. One worker, pinned like the caches.
 ORIGIN_PORT=$(free_port)
 DIRECT_PORT=$(free_port)
 mkdir -p "$WORK/nginx"
@@ -147,7 +146,7 @@ pid $WORK/nginx/nginx.pid;
 events { worker_connections 4096; }
 http {
   log_format origin '\$request_method \$uri \$status \$body_bytes_sent';
-  sendfile on; tcp_nopush on; tcp_nodelay on;
+  sendfile on; tcp_nodelay on;  # tcp_nopush would cap one connection at ~2500 x 100 KB/s
   keepalive_requests 1000000;
   client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
   uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
@@ -264,38 +263,51 @@ touch "$WORK/slow.log"
 
 # ---------------------------------------------------------------------------
 # Caches. start_cache KIND ORIGIN_URL: a fresh instance on an empty cache
-# directory; sets CACHE_PORT, CACHE_PID, CACHE_DIR, CACHE_ERR.
+# directory; sets CACHE_PORT, CACHE_PID, CACHE_DIR.
 N_CACHE=0
 start_cache() {
   N_CACHE=$((N_CACHE + 1))
   local dir=$WORK/$1.$N_CACHE
   CACHE_DIR=$dir
-  CACHE_ERR=$dir/stderr
   CACHE_PORT=$(free_port)
   mkdir -p "$dir/conf" "$dir/cache" "$dir/log"
   if [ "$1" = debcache ]; then
     printf 'CacheDir: %s\nLogDir: %s\nRemap-synth: /synth ; %s\n' \
       "$dir/cache" "$dir/log" "$2" > "$dir/conf/acng.conf"
     RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" -c "$dir/conf" "BindAddress=127.0.0.1:$CACHE_PORT" \
-      2>"$CACHE_ERR" &
+      2>"$dir/stderr" &
     CACHE_PID=$!
     PIDS+=("$CACHE_PID")
     for _ in $(seq 200); do
-      grep -q "debcache: listening on" "$CACHE_ERR" && return 0
+      grep -q "debcache: listening on" "$dir/stderr" && return 0
       kill -0 "$CACHE_PID" 2>/dev/null || break
       sleep 0.05
     done
-    echo "debcache did not start; its stderr:" >&2; cat "$CACHE_ERR" >&2; exit 1
+    echo "debcache did not start; its stderr:" >&2; cat "$dir/stderr" >&2; exit 1
   else
     printf 'CacheDir: %s\nLogDir: %s\nPort: %s\nBindAddress: 127.0.0.1\nForeGround: 1\nRemap-synth: /synth ; %s\n' \
       "$dir/cache" "$dir/log" "$CACHE_PORT" "$2" > "$dir/conf/acng.conf"
-    taskset -c "$SERVER_CPU" apt-cacher-ng -c "$dir/conf" SocketPath="$dir/sock" >"$CACHE_ERR" 2>&1 &
+    taskset -c "$SERVER_CPU" apt-cacher-ng -c "$dir/conf" SocketPath="$dir/sock" >"$dir/stderr" 2>&1 &
     CACHE_PID=$!
     PIDS+=("$CACHE_PID")
-    wait_port "$CACHE_PORT" "$CACHE_PID" "$CACHE_ERR" apt-cacher-ng
+    wait_port "$CACHE_PORT" "$CACHE_PID" "$dir/stderr" apt-cacher-ng
   fi
 }
-stop_cache() { stop "$CACHE_PID"; }
+# stop_cache KIND PID DIR: stops it and notes what it logged as errors (its
+# stderr, and apt-cacher-ng's apt-cacher.err).
+stop_cache() {
+  stop "$2"
+  local msgs
+  msgs=$( { grep -v "debcache: listening on" "$3/stderr" || true
+            [ "$1" = debcache ] || sed 's/^[^|]*|//' "$3/log/apt-cacher.err" 2>/dev/null || true; } |
+          sed -E "s|$3/cache/||g; s/[0-9]{6,}/N/g" | cut -c1-150 | sort | uniq -c | sort -rn | head -3 |
+          sed 's/^ *\([0-9]*\) /\1 x /')
+  [ -z "$msgs" ] || note "$1 logged: $(echo "$msgs" | paste -sd ';' | sed 's/;/; /g')"
+}
+# Remarks for the current table, printed after it; a file, so subshells can add.
+note() { echo "$*" >> "$WORK/notes"; }
+flush_notes() { [ -s "$WORK/notes" ] && sed 's/^/  * /' "$WORK/notes"; : > "$WORK/notes"; }
+: > "$WORK/notes"
 CACHES=(debcache)
 [ -n "$HAVE_ACNG" ] && CACHES+=(apt-cacher-ng)
 ORIGIN_URL=http://127.0.0.1:$ORIGIN_PORT/debian
@@ -304,13 +316,14 @@ DIRECT_URL=http://127.0.0.1:$DIRECT_PORT/debian
 log_lines() { wc -l < "$1"; }
 # origin_since LOG LINE [PATH]: "requests MB" logged after line LINE (for PATH).
 origin_since() {
-  tail -n +"$(($2 + 1))" "$1" | awk -v p="${3:-}" 'p == "" || $2 ~ p {n++; b += $4} END {printf "%d %.1f\n", n, b / 1048576}'
+  tail -n +"$(($2 + 1))" "$1" |
+    awk -v p="${3:-}" 'p == "" || $2 ~ p {n++; b += $4} END {printf "%d %.1f\n", n, b / 1048576}'
 }
-# fetch_check URL FILE: fetches URL (a hit by now) and compares with FILE.
-fetch_check() {
-  if curl -fsS "$1" | cmp -s - "$2"; then echo ok; else echo DIFFERENT; fi
+# check_copy KIND URL FILE: fetches URL again (a hit by now), compares with FILE.
+check_copy() {
+  curl -fsS "$2" 2>/dev/null | cmp -s - "$3" || note "$1: a second fetch of $(basename "$3") differs from the origin's file"
 }
-# Any curl to the caches: no proxy from the environment.
+# No proxy from the environment for curl and apt.
 unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY ftp_proxy FTP_PROXY
 
 printf 'debcache %s, nginx %s, apt-cacher-ng %s; %s CPUs, servers on CPU %s, clients on CPU %s\n' \
@@ -321,17 +334,16 @@ printf 'debcache %s, nginx %s, apt-cacher-ng %s; %s CPUs, servers on CPU %s, cli
 
 # ---------------------------------------------------------------------------
 echo
-echo "== 1. Cache hits: wrk -t1, ${DURATION} s per run, keep-alive =="
+echo "== 1. Cache hits: wrk -t1, ${DURATION} s per run, keep-alive; x nginx: requests/s ratio =="
 HIT_FILES=(dists/synth/Release pool/main/b/blobs/f100k.deb pool/main/b/blobs/f10m.deb)
-declare -A HIT_PORT HIT_PID
+declare -A HIT_PORT HIT_PID HIT_DIR HIT_ORIGIN
 for c in "${CACHES[@]}"; do
   start_cache "$c" "$ORIGIN_URL"
-  HIT_PORT[$c]=$CACHE_PORT
-  HIT_PID[$c]=$CACHE_PID
+  HIT_PORT[$c]=$CACHE_PORT HIT_PID[$c]=$CACHE_PID HIT_DIR[$c]=$CACHE_DIR HIT_ORIGIN[$c]=0
   for f in "${HIT_FILES[@]}"; do  # warm: one request per file
-    got=$(curl -sS -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$CACHE_PORT/synth/$f")
+    got=$(curl -sS -o /dev/null -w '%{http_code} %{size_download}' "http://127.0.0.1:$CACHE_PORT/synth/$f" || true)
     want="200 $(stat -c %s "$REPO/$f")"
-    [ "$got" = "$want" ] || { echo "$c: warming $f gave '$got', want '$want'; stderr:" >&2; cat "$CACHE_ERR" >&2; }
+    [ "$got" = "$want" ] || note "$c: warming $f gave status and size '$got', want '$want'"
   done
 done
 
@@ -342,46 +354,43 @@ run() {
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$1" -d"${DURATION}s" --timeout 30s "$2")
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   mbs=$(awk '/^Transfer\/sec:/ {v=$2; if (v ~ /GB/) {sub("GB","",v); v*=1024} else if (v ~ /KB/) {sub("KB","",v); v/=1024} else if (v ~ /MB/) {sub("MB","",v)} else {sub("B","",v); v/=1048576}; print v}' <<<"$out")
-  errs=$(awk '/requests in/ {n = $1} /Non-2xx/ {e = $NF " of " n " responses non-2xx"}
-    /Socket errors/ {s = $0; sub(/^ *Socket errors: /, "", s); if (s != "connect 0, read 0, write 0, timeout 0") e = e (e ? "; " : "") "socket errors " s}
+  errs=$(awk '/requests in/ {n = $1} /Non-2xx/ {e = $NF " of " n " responses not 2xx"}
+    /Socket errors/ {s = $0; sub(/^ *Socket errors: /, "", s); if (s != "connect 0, read 0, write 0, timeout 0") e = e (e ? "; " : "") "socket errors: " s}
     END {print e}' <<<"$out")
   echo "${rps:-0} ${mbs:-0} ${errs}"
 }
 hdr=$(printf '%-8s %5s %10s %8s' file conns "nginx r/s" "MB/s")
-for c in "${CACHES[@]}"; do hdr+=$(printf ' | %14s %8s %7s' "$c r/s" "MB/s" "x nginx"); done
+for c in "${CACHES[@]}"; do hdr+=$(printf ' | %17s %8s %7s' "$c r/s" "MB/s" "x nginx"); done
 echo "$hdr"
-declare -A HIT_ORIGIN
-NOTES=()
 for f in "${HIT_FILES[@]}"; do
   name=$(basename "$f"); name=${name%.deb}
   for conns in 1 16 64; do
     read -r n_rps n_mbs errs <<<"$(run "$conns" "$DIRECT_URL/$f")"
-    [ -z "$errs" ] || NOTES+=("nginx, $name at $conns connections: $errs")
+    [ -z "$errs" ] || note "nginx, $name at $conns connections: $errs"
     line=$(printf '%-8s %5s %10.0f %8.1f' "$name" "$conns" "$n_rps" "$n_mbs")
     for c in "${CACHES[@]}"; do
       before=$(log_lines "$ACCESS_LOG")
       read -r rps mbs errs <<<"$(run "$conns" "http://127.0.0.1:${HIT_PORT[$c]}/synth/$f")"
       read -r reqs _ <<<"$(origin_since "$ACCESS_LOG" "$before")"
-      HIT_ORIGIN[$c]=$(( ${HIT_ORIGIN[$c]:-0} + reqs ))
+      HIT_ORIGIN[$c]=$((${HIT_ORIGIN[$c]} + reqs))
       mark=" "
-      [ -n "$errs" ] && { NOTES+=("$c, $name at $conns connections: $errs"); mark="*"; }
-      line+=$(printf ' | %14.0f %8.1f %6s%s' "$rps" "$mbs" "$(ratio "$rps" "$n_rps")" "$mark")
+      [ -z "$errs" ] || { note "$c, $name at $conns connections: $errs"; mark="*"; }
+      line+=$(printf ' | %17.0f %8.1f %6s%s' "$rps" "$mbs" "$(ratio "$rps" "$n_rps")" "$mark")
     done
     echo "$line"
   done
 done
-for n in "${NOTES[@]}"; do echo "* $n"; done
 for c in "${CACHES[@]}"; do
-  printf '%s: %s origin requests during the wrk runs (Release revalidations), peak RSS %s MB\n' \
-    "$c" "${HIT_ORIGIN[$c]}" "$(vmhwm "${HIT_PID[$c]}")"
-  stop "${HIT_PID[$c]}"
+  note "$c: ${HIT_ORIGIN[$c]} origin requests during its wrk runs, peak RSS $(vmhwm "${HIT_PID[$c]}") MB"
+  stop_cache "$c" "${HIT_PID[$c]}" "${HIT_DIR[$c]}"
 done
+flush_notes
 
 # ---------------------------------------------------------------------------
 echo
 echo "== 2. Cold-miss coalescing: $CLIENTS curls at once on the same uncached 50 MB file =="
 F50=pool/main/b/blobs/f50m.deb
-# swarm URL: prints "ttfb_first ttfb_last wall errors" for CLIENTS curls at once.
+# swarm URL: prints "ttfb_first ttfb_last wall failed" for CLIENTS curls at once.
 swarm() {
   local out=$WORK/swarm t0 t1 i
   rm -rf "$out"; mkdir -p "$out"
@@ -390,40 +399,42 @@ swarm() {
     taskset -c "$CLIENT_CPU" curl -s -o /dev/null -w '%{http_code} %{size_download} %{time_starttransfer}\n' \
       "$1" > "$out/$i" &
   done
-  wait  # a subshell: its only children are the curls
+  wait  # in a subshell: its only children are the curls
   t1=$(now)
   cat "$out"/* | awk -v want="$(stat -c %s "$REPO/$F50")" -v wall="$(calc "$t1 - $t0")" '
     { if ($1 != 200 || $2 != want) bad++; if (min == "" || $3 < min) min = $3; if ($3 > max) max = $3 }
     END { printf "%.3f %.3f %.3f %d\n", min, max, wall, bad + 0 }'
 }
-printf '%-14s %11s %10s %11s %10s %8s %8s %8s\n' server "origin reqs" "origin MB" "TTFB first" "TTFB last" "wall s" "x nginx" errors
-read -r ff fl nw nerr <<<"$(swarm "$DIRECT_URL/$F50")"
-printf '%-14s %11s %10s %11.3f %10.3f %8.3f %8s %8s\n' nginx - - "$ff" "$fl" "$nw" 1.00 "$nerr"
+printf '%-14s %11s %10s %11s %10s %8s %8s %7s\n' \
+  server "origin reqs" "origin MB" "TTFB first" "TTFB last" "wall s" "x nginx" failed
+read -r ff fl nw bad <<<"$(swarm "$DIRECT_URL/$F50")"
+printf '%-14s %11s %10s %11.3f %10.3f %8.3f %8s %7s\n' nginx - - "$ff" "$fl" "$nw" 1.00 "$bad"
 for c in "${CACHES[@]}"; do
   start_cache "$c" "$ORIGIN_URL"
   before=$(log_lines "$ACCESS_LOG")
-  read -r ff fl w err <<<"$(swarm "http://127.0.0.1:$CACHE_PORT/synth/$F50")"
+  read -r ff fl w bad <<<"$(swarm "http://127.0.0.1:$CACHE_PORT/synth/$F50")"
   read -r reqs mb <<<"$(origin_since "$ACCESS_LOG" "$before" f50m)"
-  printf '%-14s %11s %10s %11.3f %10.3f %8.3f %8s %8s\n' "$c" "$reqs" "$mb" "$ff" "$fl" "$w" "$(ratio "$w" "$nw")" "$err"
-  ok=$(fetch_check "http://127.0.0.1:$CACHE_PORT/synth/$F50" "$REPO/$F50")
-  [ "$ok" = ok ] || echo "  $c: the cached 50 MB file differs from the origin's" >&2
-  [ "$err" = 0 ] || { echo "  $c: $err clients got a wrong status or size; stderr:" >&2; tail -20 "$CACHE_ERR" >&2; }
-  stop_cache
+  printf '%-14s %11s %10s %11.3f %10.3f %8.3f %8s %7s\n' "$c" "$reqs" "$mb" "$ff" "$fl" "$w" "$(ratio "$w" "$nw")" "$bad"
+  check_copy "$c" "http://127.0.0.1:$CACHE_PORT/synth/$F50" "$REPO/$F50"
+  stop_cache "$c" "$CACHE_PID" "$CACHE_DIR"
 done
+note "failed: clients with a status other than 200 or a wrong size"
+flush_notes
 
 # ---------------------------------------------------------------------------
 echo
 echo "== 3. One uncached 1 GB file: curl -o /dev/null, cold =="
 F1G=pool/main/b/blobs/f1g.deb
 SIZE_1G=$(stat -c %s "$REPO/$F1G")
-get_1g() {  # prints "seconds bytes http_code"
-  taskset -c "$CLIENT_CPU" curl -s -o /dev/null -w '%{time_total} %{size_download} %{http_code}\n' "$1"
+get_1g() {  # prints "seconds bytes status"
+  taskset -c "$CLIENT_CPU" curl -s -o /dev/null -w '%{time_total} %{size_download} %{http_code}\n' "$1" || true
 }
-printf '%-14s %8s %8s %8s %11s %9s %10s %9s\n' server "wall s" "x nginx" "MB/s" "origin reqs" "origin MB" "RSS before" "RSS peak"
+printf '%-14s %8s %8s %8s %11s %9s %13s %13s\n' \
+  server "wall s" "x nginx" "MB/s" "origin reqs" "origin MB" "VmHWM before" "VmHWM after"
 cat "$REPO/$F1G" > /dev/null  # in the page cache for everyone
 read -r nt nb ncode <<<"$(get_1g "$DIRECT_URL/$F1G")"
-printf '%-14s %8.2f %8s %8.0f %11s %9s %10s %9s\n' nginx "$nt" 1.00 "$(calc "$nb / 1048576 / $nt")" - - - -
-[ "$nb $ncode" = "$SIZE_1G 200" ] || echo "  nginx: got $nb bytes, status $ncode" >&2
+printf '%-14s %8.2f %8s %8.0f %11s %9s %13s %13s\n' nginx "$nt" 1.00 "$(calc "$nb / 1048576 / $nt")" - - - -
+[ "$nb $ncode" = "$SIZE_1G 200" ] || note "nginx: got $nb bytes with status $ncode"
 for c in "${CACHES[@]}"; do
   start_cache "$c" "$ORIGIN_URL"
   before=$(log_lines "$ACCESS_LOG")
@@ -431,24 +442,25 @@ for c in "${CACHES[@]}"; do
   read -r t b code <<<"$(get_1g "http://127.0.0.1:$CACHE_PORT/synth/$F1G")"
   rss1=$(vmhwm "$CACHE_PID")
   read -r reqs mb <<<"$(origin_since "$ACCESS_LOG" "$before" f1g)"
-  printf '%-14s %8.2f %8s %8.0f %11s %9s %10s %9s\n' "$c" "$t" "$(ratio "$t" "$nt")" \
+  printf '%-14s %8.2f %8s %8.0f %11s %9s %13s %13s\n' "$c" "$t" "$(ratio "$t" "$nt")" \
     "$(calc "$b / 1048576 / $t")" "$reqs" "$mb" "$rss0 MB" "$rss1 MB"
-  [ "$b $code" = "$SIZE_1G 200" ] || { echo "  $c: got $b bytes, status $code; stderr:" >&2; tail -20 "$CACHE_ERR" >&2; }
-  ok=$(fetch_check "http://127.0.0.1:$CACHE_PORT/synth/$F1G" "$REPO/$F1G")
-  [ "$ok" = ok ] || echo "  $c: the cached 1 GB file differs from the origin's" >&2
-  stop_cache
+  [ "$b $code" = "$SIZE_1G 200" ] || note "$c: got $b bytes with status $code"
+  check_copy "$c" "http://127.0.0.1:$CACHE_PORT/synth/$F1G" "$REPO/$F1G"
+  stop_cache "$c" "$CACHE_PID" "$CACHE_DIR"
   rm -rf "$CACHE_DIR/cache"
 done
+note "VmHWM: the cache process's peak resident memory, before and after the download"
+flush_notes
 
 # ---------------------------------------------------------------------------
 echo
 printf '== 4. Cold apt-get update && apt-get install --download-only, %d packages (%.1f MB), median of %d ==\n' \
   "${#PKGS[@]}" "$(calc "$PKG_BYTES / 1048576")" "$APT_RUNS"
 N_APT=0
-# apt_run BASE_URL: a cold run with a private apt state; prints its seconds.
+# apt_run BASE_URL: one cold run with a private apt state; prints its seconds.
 apt_run() {
   N_APT=$((N_APT + 1))
-  local d=$WORK/apt.$N_APT t0 t1
+  local d=$WORK/apt.$N_APT t0 t1 n
   mkdir -p "$d/state/lists/partial" "$d/cache/archives/partial" "$d/empty"
   : > "$d/status"
   echo "deb [trusted=yes] $1 synth main" > "$d/sources.list"
@@ -466,24 +478,23 @@ Debug::NoLocking "true";
 APT::Architectures { "amd64"; };
 Acquire::http::Pipeline-Depth "10";
 CONF
-  [ "$(id -u)" = 0 ] && echo 'APT::Sandbox::User "root";' >> "$d/apt.conf"
+  [ "$(id -u)" != 0 ] || echo 'APT::Sandbox::User "root";' >> "$d/apt.conf"
   t0=$(now)
-  if ! APT_CONFIG=$d/apt.conf taskset -c "$CLIENT_CPU" \
-      sh -c 'apt-get -q update && apt-get -q install --download-only -y "$@"' apt "${PKGS[@]}" > "$d/out" 2>&1; then
-    echo "apt-get failed against $1:" >&2; tail -20 "$d/out" >&2
-  fi
+  APT_CONFIG=$d/apt.conf taskset -c "$CLIENT_CPU" \
+    sh -c 'apt-get -q update && apt-get -q install --download-only -y "$@"' apt "${PKGS[@]}" > "$d/out" 2>&1 ||
+    note "apt-get failed against $1: $(grep -E '^(E|W):' "$d/out" | head -3 | paste -sd ' ')"
   t1=$(now)
-  local n
   n=$(find "$d/cache/archives" -maxdepth 1 -name '*.deb' | wc -l)
-  [ "$n" = "${#PKGS[@]}" ] || { echo "apt-get downloaded $n of ${#PKGS[@]} packages against $1:" >&2; tail -20 "$d/out" >&2; }
-  grep -E '^(W|E):' "$d/out" >&2 || true
+  [ "$n" = "${#PKGS[@]}" ] || note "apt-get downloaded $n of ${#PKGS[@]} packages against $1"
+  grep -E '^(W|E):' "$d/out" | head -3 | sed "s|^|apt-get against $1: |" >> "$WORK/notes" || true
   rm -rf "$d"
   calc "$t1 - $t0"
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-# apt_cache KIND ORIGIN_URL LOG: median of fresh-cache runs; sets T, REQS.
+# apt_cache KIND ORIGIN_URL LOG: APT_RUNS runs, each on a fresh cache; sets
+# T (median seconds) and REQS (origin requests of each run).
 apt_cache() {
-  local times=() i before
+  local times=() i before reqs
   REQS=""
   for i in $(seq "$APT_RUNS"); do
     start_cache "$1" "$2"
@@ -491,27 +502,32 @@ apt_cache() {
     times+=("$(apt_run "http://127.0.0.1:$CACHE_PORT/synth")")
     read -r reqs _ <<<"$(origin_since "$3" "$before")"
     REQS+="${REQS:+/}$reqs"
-    stop_cache
+    stop_cache "$1" "$CACHE_PID" "$CACHE_DIR"
     rm -rf "$CACHE_DIR"
   done
   T=$(median "${times[@]}")
 }
-hdr=$(printf '%-24s %9s' origin "direct s")
-for c in "${CACHES[@]}"; do hdr+=$(printf ' | %16s %7s %11s' "$c s" "x direct" "origin reqs"); done
+hdr=$(printf '%-22s %9s' origin "direct s")
+for c in "${CACHES[@]}"; do hdr+=$(printf ' | %17s %8s %11s' "$c s" "x direct" "origin reqs"); done
 echo "$hdr"
 for variant in nginx slow; do
   if [ "$variant" = nginx ]; then
-    label=nginx; direct=$DIRECT_URL; via=$ORIGIN_URL; log=$ACCESS_LOG
+    label=nginx direct=$DIRECT_URL via=$ORIGIN_URL log=$ACCESS_LOG
   else
-    label="${DELAY_MS} ms per .deb (python)"; direct=$SLOW_URL; via=$SLOW_URL; log=$WORK/slow.log
+    label="+${DELAY_MS} ms per .deb" direct=$SLOW_URL via=$SLOW_URL log=$WORK/slow.log
   fi
   times=()
   for i in $(seq "$APT_RUNS"); do times+=("$(apt_run "$direct")"); done
   dt=$(median "${times[@]}")
-  line=$(printf '%-24s %9.2f' "$label" "$dt")
+  line=$(printf '%-22s %9.2f' "$label" "$dt")
   for c in "${CACHES[@]}"; do
     apt_cache "$c" "$via" "$log"
-    line+=$(printf ' | %16.2f %7s %11s' "$T" "$(ratio "$T" "$dt")" "$REQS")
+    line+=$(printf ' | %17.2f %8s %11s' "$T" "$(ratio "$T" "$dt")" "$REQS")
   done
   echo "$line"
 done
+note "+${DELAY_MS} ms per .deb: the python origin answers each .deb request ${DELAY_MS} ms after it arrived;" \
+  "serialising the ${#PKGS[@]} misses costs about $(printf %.1f "$(calc "${#PKGS[@]} * $DELAY_MS / 1000")") s"
+note "origin reqs, per run: a cold run needs $(( ${#PKGS[@]} + 5 )) (InRelease, Release.gpg: 404; Release;" \
+  "2 Packages.gz; the .debs)"
+flush_notes

@@ -12,6 +12,7 @@
 //! - `daemon`: start-up and shutdown of the running daemon.
 //! - `error`: error display shared by the layers.
 //! - `log`: the transfer log, `apt-cacher.log`.
+//! - `readahead`: starts downloads of pipelined requests early.
 //! - `remap`: which repository a URL is cached in, and its backends.
 //! - `request`: what a client request is for (a `Target`), pure.
 //! - `server`: listeners, connections, draining.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod log;
+pub mod readahead;
 pub mod remap;
 pub mod request;
 pub mod server;

@@ -31,6 +31,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{BindAddress, BindHost, Config};
 use crate::log::ConnLog;
+use crate::readahead::{self, ReadAhead};
 use crate::service::{self, Client};
 use crate::state::AppState;
 
@@ -260,11 +261,11 @@ async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
                 backoff.reset();
                 let _ = stream.set_nodelay(true);
                 let local = stream.local_addr().ok();
-                let client = Client {
-                    log: ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip())),
-                    peer: Some(peer.ip()),
+                let client = Client::new(
+                    ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip())),
+                    Some(peer.ip()),
                     local,
-                };
+                );
                 tokio::spawn(serve(stream, client, Arc::clone(&shared), permit));
             }
             Err(e) => backoff.wait(&e).await,
@@ -291,11 +292,8 @@ async fn accept_unix(listener: UnixListener, shared: Arc<Shared>) {
                     let timeout = shared.state.config.network_timeout;
                     match tokio::time::timeout(timeout, identify(stream)).await {
                         Ok(Ok(Some((name, stream)))) => {
-                            let client = Client {
-                                log: ConnLog::new(Arc::clone(&shared.state.log), name),
-                                peer: None,
-                                local: None,
-                            };
+                            let client =
+                                Client::new(ConnLog::new(Arc::clone(&shared.state.log), name), None, None);
                             serve(stream, client, shared, permit).await;
                         }
                         // No identification: closed without a word, as acng.
@@ -334,6 +332,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let client = Arc::new(client);
+    let (ahead_tx, mut ahead_rx) = tokio::sync::mpsc::channel(readahead::QUEUE);
+    let stream = ReadAhead::new(stream, ahead_tx);
+    let (ahead_state, ahead_client) = (shared.state.clone(), Arc::clone(&client));
+    tokio::spawn(async move {
+        while let Some(ahead) = ahead_rx.recv().await {
+            service::prefetch(&ahead_state, &ahead_client, &ahead).await;
+        }
+    });
     let state = shared.state.clone();
     let handler_client = Arc::clone(&client);
     let service = hyper::service::service_fn(move |req| {

@@ -61,7 +61,8 @@ pub enum Revalidate {
 pub struct Origin {
     pub log: Arc<ConnLog>,
     /// Bytes received so far, taken by the requester's record when its
-    /// response ends.
+    /// response ends. Whoever else holds this counter will report it; when
+    /// the download ends holding the only reference, it reports the rest.
     pub fetched: Arc<AtomicU64>,
 }
 
@@ -103,7 +104,9 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
     };
     let outcome = task.download().await;
     drop(task);
-    if let Some(origin) = &job.origin {
+    // Bytes no response record will take (its client left, or the request
+    // read ahead never came) get a record of their own.
+    if let Some(origin) = job.origin.as_ref().filter(|o| Arc::strong_count(&o.fetched) == 1) {
         let late = origin.fetched.swap(0, Ordering::Relaxed);
         if late > 0 {
             origin.log.fetched_late(job.key.to_string(), late);

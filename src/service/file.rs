@@ -21,7 +21,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use super::conditional::{self, Selection};
-use super::{account, serve_hit, Client, Outcome, ServeError};
+use super::{account, failure, serve_hit, Client, Outcome, ServeError};
 use crate::body::ResponseBody;
 use crate::cache::flight::Body;
 use crate::cache::follow::Follow;
@@ -48,7 +48,7 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
             || file.pass_through
             || (!file.no_cache && (file.kind == FileKind::Solid || state.cache.is_fresh(&key)));
         if current {
-            return serve_hit(client, req, &key, hit).map_err(|e| fail(ServeError::Storage(e)));
+            return serve_hit(client, req, &key, hit, None).map_err(|e| fail(ServeError::Storage(e)));
         }
         return through_flight(state, client, req, file, &resolved, &key, Some(hit)).await;
     }
@@ -70,6 +70,35 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
     through_flight(state, client, req, file, &resolved, &key, None).await
 }
 
+/// Starts the download of a miss ahead of its request (`readahead`): the
+/// same decisions as [`serve`], without an answer.
+pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
+    let resolved = state.remap.resolve(&file.url);
+    let Ok(key) = CacheKey::new(&resolved.repo, &resolved.rel_path) else {
+        return;
+    };
+    let config = &state.config;
+    let downloads = !config.offline && (!config.force_managed || resolved.managed) && !file.pass_through;
+    if !downloads || !matches!(state.cache.lookup(&key), Ok(Lookup::Missing | Lookup::Incomplete)) {
+        return;
+    }
+    let fetched = Arc::new(AtomicU64::new(0));
+    client.remember_prefetch(key.clone(), Arc::clone(&fetched));
+    let job = Job {
+        key,
+        kind: file.kind,
+        backends: resolved.backends.clone(),
+        flags: Arc::clone(&resolved.flags),
+        revalidate: Revalidate::Never,
+        forwarded_for: None,
+        origin: Some(Origin {
+            log: Arc::clone(&client.log),
+            fetched,
+        }),
+    };
+    drop(state.cache.fetch(job).await);
+}
+
 /// Joins (or starts) the key's flight and answers from it. `stale` is the
 /// complete copy being revalidated, served if the mirror cannot be reached.
 async fn through_flight<B>(
@@ -81,8 +110,7 @@ async fn through_flight<B>(
     key: &CacheKey,
     stale: Option<Hit>,
 ) -> Outcome {
-    let fail = |err| (err, key.to_string());
-    let fetched = Arc::new(AtomicU64::new(0));
+    let fetched = client.fetched_counter(key);
     let job = Job {
         key: key.clone(),
         kind: file.kind,
@@ -101,39 +129,41 @@ async fn through_flight<B>(
     };
     let rx = state.cache.fetch(job).await;
     let progress = first_answer(rx.clone()).await;
-    match progress.state {
-        State::Streaming { body, .. } => Ok(from_flight(
-            client,
-            req,
-            key,
-            rx,
-            progress.generation,
-            body,
-            fetched,
-        )),
-        State::Unchanged => match state
-            .cache
-            .lookup(key)
-            .map_err(|e| fail(ServeError::Storage(e)))?
-        {
-            Lookup::Complete(hit) => {
-                serve_hit(client, req, key, hit).map_err(|e| fail(ServeError::Storage(e)))
+    let counted = Some(Arc::clone(&fetched));
+    let outcome = match progress.state {
+        State::Streaming { body, .. } => {
+            return Ok(from_flight(
+                client,
+                req,
+                key,
+                rx,
+                progress.generation,
+                body,
+                fetched,
+            ));
+        }
+        State::Unchanged => match state.cache.lookup(key).map_err(ServeError::Storage) {
+            Ok(Lookup::Complete(hit)) => {
+                serve_hit(client, req, key, hit, counted.clone()).map_err(ServeError::Storage)
             }
-            _ => match stale {
-                Some(hit) => serve_hit(client, req, key, hit).map_err(|e| fail(ServeError::Storage(e))),
-                None => Err(fail(ServeError::Download(crate::cache::Failure::Abandoned))),
+            Ok(_) => match stale {
+                Some(hit) => serve_hit(client, req, key, hit, counted.clone()).map_err(ServeError::Storage),
+                None => Err(ServeError::Download(crate::cache::Failure::Abandoned)),
             },
+            Err(e) => Err(e),
         },
         State::Failed(failure) => match stale {
             // The mirror is away: the copy we have is better than an error.
             Some(hit) if failure.is_transient() => {
                 tracing::warn!("{key}: revalidation failed ({failure}); serving the cached copy");
-                serve_hit(client, req, key, hit).map_err(|e| fail(ServeError::Storage(e)))
+                serve_hit(client, req, key, hit, counted.clone()).map_err(ServeError::Storage)
             }
-            _ => Err(fail(ServeError::Download(failure))),
+            _ => Err(ServeError::Download(failure)),
         },
-        State::Connecting => Err(fail(ServeError::Download(crate::cache::Failure::Abandoned))),
-    }
+        State::Connecting => Err(ServeError::Download(crate::cache::Failure::Abandoned)),
+    };
+    // Errors keep the byte count of what upstream sent (an I record).
+    Ok(outcome.unwrap_or_else(|err| failure(client, &err, key.to_string(), counted)))
 }
 
 /// Waits until the flight has headers, or an outcome.

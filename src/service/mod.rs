@@ -36,6 +36,72 @@ pub struct Client {
     pub peer: Option<std::net::IpAddr>,
     /// The local address the connection came in on (TCP only).
     pub local: Option<SocketAddr>,
+    /// Downloads started by reading ahead, with the counters of the bytes
+    /// they receive, claimed by the requests when their turn comes.
+    prefetched: std::sync::Mutex<std::collections::HashMap<CacheKey, Arc<AtomicU64>>>,
+}
+
+impl Client {
+    pub fn new(log: Arc<ConnLog>, peer: Option<std::net::IpAddr>, local: Option<SocketAddr>) -> Client {
+        Client {
+            log,
+            peer,
+            local,
+            prefetched: Default::default(),
+        }
+    }
+
+    fn remember_prefetch(&self, key: CacheKey, fetched: Arc<AtomicU64>) {
+        let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() < crate::readahead::QUEUE * 2 {
+            map.insert(key, fetched);
+        }
+    }
+
+    /// The byte counter of a download read ahead for `key`, or a new one.
+    /// (Unclaimed counters are reported when the connection ends.)
+    fn fetched_counter(&self, key: &CacheKey) -> Arc<AtomicU64> {
+        self.claim_prefetched(key).unwrap_or_default()
+    }
+
+    fn claim_prefetched(&self, key: &CacheKey) -> Option<Arc<AtomicU64>> {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key)
+    }
+}
+
+impl Drop for Client {
+    /// Downloads read ahead for requests that never came: their bytes so far
+    /// get records of their own (the rest when they end).
+    fn drop(&mut self) {
+        let map = std::mem::take(self.prefetched.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for (key, fetched) in map {
+            let bytes = fetched.swap(0, std::sync::atomic::Ordering::Relaxed);
+            if bytes > 0 {
+                self.log.fetched_late(key.to_string(), bytes);
+            }
+        }
+    }
+}
+
+/// Starts the download of a request read ahead in a pipeline, when it is a
+/// GET of a file that must be downloaded.
+pub async fn prefetch(state: &AppState, client: &Client, ahead: &crate::readahead::Ahead) {
+    if ahead.method != "GET" {
+        return;
+    }
+    let line = RequestLine {
+        method: &Method::GET,
+        target: &ahead.target,
+        cache_control: ahead.cache_control.as_deref(),
+    };
+    if let Ok(Target::Proxy(f) | Target::Path(f) | Target::Alias(f)) =
+        request::classify(line, &state.config, &state.remap)
+    {
+        file::prefetch(state, client, &f).await;
+    }
 }
 
 /// Answers one request.
@@ -55,7 +121,7 @@ pub async fn handle<B>(state: &AppState, client: &Client, req: Request<B>) -> Re
     };
     let response = match outcome {
         Ok(response) => response,
-        Err((err, path)) => failure(client, &err, path),
+        Err((err, path)) => failure(client, &err, path, None),
     };
     tracing::debug!(
         client = client.log.client(),
@@ -106,6 +172,7 @@ pub(super) fn serve_hit<B>(
     req: &Request<B>,
     key: &CacheKey,
     hit: Hit,
+    fetched: Option<Arc<AtomicU64>>,
 ) -> std::io::Result<Response<ResponseBody>> {
     let head_only = req.method() == Method::HEAD;
     let selection = conditional::select(req.method(), req.headers(), hit.len, &hit.meta);
@@ -154,7 +221,13 @@ pub(super) fn serve_hit<B>(
         }
     };
     let mut response = builder.body(body).map_err(std::io::Error::other)?;
-    account(client, &mut response, key.to_string(), None);
+    // A download read ahead for this request may have finished first.
+    account(
+        client,
+        &mut response,
+        key.to_string(),
+        fetched.or_else(|| client.claim_prefetched(key)),
+    );
     Ok(response)
 }
 
@@ -189,12 +262,17 @@ fn header_bytes<B>(response: &Response<B>) -> u64 {
     (status_line + date + fields + 2) as u64
 }
 
-fn failure(client: &Client, err: &ServeError, path: String) -> Response<ResponseBody> {
+fn failure(
+    client: &Client,
+    err: &ServeError,
+    path: String,
+    fetched: Option<Arc<AtomicU64>>,
+) -> Response<ResponseBody> {
     if err.is_internal() {
         tracing::error!(client = client.log.client(), path, "{}", Chain(err));
     }
     let mut response = error::response(err);
-    account(client, &mut response, path, None);
+    account(client, &mut response, path, fetched);
     response
 }
 

@@ -350,9 +350,53 @@ fn stored_files_and_directories_get_the_configured_permissions() {
     origin.put(PATH, data(1000));
     let daemon = Daemon::start(&format!("{}DirPerms: 750\nFilePerms: 640\n", remap(&origin)));
     assert_eq!(Conn::open(daemon.addr).get(URL, &[]).body.len(), 1000);
-    let mode = |p: &str| std::fs::metadata(daemon.cache().join(p)).unwrap().permissions().mode() & 0o777;
-    wait_for("the sidecar", || daemon.cache().join("m/pool/main/b/big/big_1.0_all.deb.head").exists());
+    let mode = |p: &str| {
+        std::fs::metadata(daemon.cache().join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    wait_for("the sidecar", || {
+        daemon
+            .cache()
+            .join("m/pool/main/b/big/big_1.0_all.deb.head")
+            .exists()
+    });
     assert_eq!(mode("m/pool/main/b/big/big_1.0_all.deb"), 0o640);
     assert_eq!(mode("m/pool/main/b/big/big_1.0_all.deb.head"), 0o640);
     assert_eq!(mode("m/pool/main/b"), 0o750);
+}
+
+#[test]
+fn pipelined_misses_download_together_not_one_after_the_other() {
+    let origin = Origin::start();
+    let files: Vec<(String, Vec<u8>)> = (0..4)
+        .map(|i| (format!("/debian/pool/p{i}.deb"), data(300_000 + i)))
+        .collect();
+    for (path, bytes) in &files {
+        origin.put(path, bytes.clone());
+    }
+    // The first answer is held back until every other file was asked for.
+    let gate = origin.fault(&files[0].0, Fault::PauseAt(0), 1).unwrap();
+    let mut daemon = Daemon::start(&remap(&origin));
+    let mut c = Conn::open(daemon.addr);
+    let burst: String = files
+        .iter()
+        .map(|(p, _)| crate::support::http::request("GET", &p.replace("/debian/", "/m/"), &[]))
+        .collect();
+    c.send_raw(burst.as_bytes());
+    for (path, _) in &files[1..] {
+        origin.wait_requests(path, 1);
+    }
+    gate.release();
+    for (path, bytes) in &files {
+        let r = c.read(false).unwrap();
+        assert_eq!(sha256_hex(&r.body), sha256_hex(bytes), "{path}, in order");
+    }
+    drop(c);
+    assert!(daemon.stop().unwrap().success());
+    let log = daemon.transfer_log();
+    let kinds: Vec<&str> = log.iter().map(|l| &l[..1]).collect();
+    assert_eq!(kinds, ["I", "O", "I", "O", "I", "O", "I", "O"], "{log:#?}");
 }

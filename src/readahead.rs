@@ -1,0 +1,191 @@
+//! Reading ahead in pipelined requests. apt sends up to ten requests on a
+//! connection before the first answer; hyper answers them one at a time, in
+//! order, and would only look at the second once the first is done, so cold
+//! downloads would run one after the other. This wrapper sees the bytes
+//! hyper reads, picks out the request heads in them, and hands each to a
+//! task that starts the downloads of misses at once. Responses still go out
+//! in order; they just find their downloads under way.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+
+/// Bytes kept while waiting for the end of a request head.
+const MAX_PENDING: usize = 64 * 1024;
+/// Requests waiting to be looked at; more are simply not read ahead.
+pub const QUEUE: usize = 32;
+
+/// A request seen in the byte stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ahead {
+    pub method: String,
+    pub target: String,
+    pub cache_control: Option<String>,
+}
+
+/// A stream whose incoming request heads are reported as they are read.
+pub struct ReadAhead<S> {
+    inner: S,
+    scanner: Scanner,
+    tx: Option<mpsc::Sender<Ahead>>,
+}
+
+impl<S> ReadAhead<S> {
+    pub fn new(inner: S, tx: mpsc::Sender<Ahead>) -> ReadAhead<S> {
+        ReadAhead {
+            inner,
+            scanner: Scanner::default(),
+            tx: Some(tx),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let this = &mut *self;
+        if let Some(tx) = &this.tx {
+            match this.scanner.feed(&buf.filled()[before..]) {
+                Some(heads) => {
+                    for head in heads {
+                        // A full queue means the reader is far behind: the
+                        // rest is served without reading ahead.
+                        let _ = tx.try_send(head);
+                    }
+                }
+                None => this.tx = None,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Finds complete request heads in a byte stream of bodiless requests.
+#[derive(Debug, Default)]
+struct Scanner {
+    pending: Vec<u8>,
+}
+
+impl Scanner {
+    /// The heads completed by `bytes`; `None` when this stream cannot be
+    /// followed (a request with a body, garbage, an oversized head): reading
+    /// ahead stops for the connection, hyper deals with it.
+    fn feed(&mut self, bytes: &[u8]) -> Option<Vec<Ahead>> {
+        self.pending.extend_from_slice(bytes);
+        let mut heads = Vec::new();
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut request = httparse::Request::new(&mut headers);
+            match request.parse(&self.pending) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let has_body = request.headers.iter().any(|h| {
+                        (h.name.eq_ignore_ascii_case("content-length") && h.value != b"0")
+                            || h.name.eq_ignore_ascii_case("transfer-encoding")
+                    });
+                    if has_body {
+                        return None;
+                    }
+                    let cache_control = request
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("cache-control"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok())
+                        .map(str::to_string);
+                    heads.push(Ahead {
+                        method: request.method.unwrap_or_default().to_string(),
+                        target: request.path.unwrap_or_default().to_string(),
+                        cache_control,
+                    });
+                    self.pending.drain(..len);
+                }
+                Ok(httparse::Status::Partial) if self.pending.len() <= MAX_PENDING => return Some(heads),
+                _ => return None,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(target: &str) -> String {
+        format!("GET {target} HTTP/1.1\r\nHost: cache\r\nCache-Control: max-age=0\r\n\r\n")
+    }
+
+    #[test]
+    fn heads_are_found_across_reads() {
+        let mut s = Scanner::default();
+        let burst = format!("{}{}{}", get("/a.deb"), get("/b.deb"), get("/c.deb"));
+        let (first, rest) = burst.as_bytes().split_at(70);
+        let seen = s.feed(first).unwrap();
+        assert_eq!(seen.len(), 1);
+        let more = s.feed(rest).unwrap();
+        let targets: Vec<_> = seen.iter().chain(&more).map(|a| a.target.as_str()).collect();
+        assert_eq!(targets, ["/a.deb", "/b.deb", "/c.deb"]);
+        assert_eq!(more[0].cache_control.as_deref(), Some("max-age=0"));
+    }
+
+    #[test]
+    fn bodies_and_garbage_stop_the_reading_ahead() {
+        let mut s = Scanner::default();
+        assert!(s
+            .feed(b"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+            .is_none());
+        let mut s = Scanner::default();
+        assert!(s.feed(b"\x00\x01 not http\r\n\r\n").is_none());
+        let mut s = Scanner::default();
+        assert!(s.feed(&vec![b'a'; MAX_PENDING + 10]).is_none());
+    }
+
+    #[tokio::test]
+    async fn the_stream_reports_what_it_reads() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(4096);
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let mut stream = ReadAhead::new(server, tx);
+        client
+            .write_all(format!("{}{}", get("/a"), get("/b")).as_bytes())
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        assert_eq!(rx.recv().await.unwrap().target, "/a");
+        assert_eq!(rx.recv().await.unwrap().target, "/b");
+    }
+}
