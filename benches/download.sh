@@ -137,6 +137,7 @@ chmod -R a+rX "$ORIGIN"
 # baselines, without logging. One worker, pinned like the caches.
 ORIGIN_PORT=$(free_port)
 DIRECT_PORT=$(free_port)
+while [ "$DIRECT_PORT" = "$ORIGIN_PORT" ]; do DIRECT_PORT=$(free_port); done
 mkdir -p "$WORK/nginx"
 cat > "$WORK/nginx/nginx.conf" <<CONF
 worker_processes 1;
@@ -435,6 +436,16 @@ cat "$REPO/$F1G" > /dev/null  # in the page cache for everyone
 read -r nt nb ncode <<<"$(get_1g "$DIRECT_URL/$F1G")"
 printf '%-14s %8.2f %8s %8.0f %11s %9s %13s %13s\n' nginx "$nt" 1.00 "$(calc "$nb / 1048576 / $nt")" - - - -
 [ "$nb $ncode" = "$SIZE_1G 200" ] || note "nginx: got $nb bytes with status $ncode"
+# What storing the file costs on this machine: curl saving it next to the
+# cache directory, pinned with the servers (a cache does this work there).
+STORE_AT=$WORK/stored.deb
+read -r st sb scode <<<"$(taskset -c "$SERVER_CPU" curl -s -o "$STORE_AT" \
+  -w '%{time_total} %{size_download} %{http_code}\n' "$DIRECT_URL/$F1G" || true)"
+rm -f "$STORE_AT"
+printf '%-14s %8.2f %8s %8.0f %11s %9s %13s %13s
+' "curl -o file" "$st" "$(ratio "$st" "$nt")" \
+  "$(calc "$sb / 1048576 / $st")" - - - -
+note "curl -o file: the same download saved to disk by curl on the servers' CPU: the floor for any cache"
 for c in "${CACHES[@]}"; do
   start_cache "$c" "$ORIGIN_URL"
   before=$(log_lines "$ACCESS_LOG")

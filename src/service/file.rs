@@ -52,22 +52,61 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
         }
         return through_flight(state, client, req, file, &resolved, &key, Some(hit)).await;
     }
-    if config.offline {
-        return Err(fail(ServeError::Offline));
+    match miss(state, file, &resolved) {
+        Miss::Offline => Err(fail(ServeError::Offline)),
+        Miss::Refused => Err(fail(ServeError::Rejected(Reject::Forbidden))),
+        Miss::Relay => relay(state, client, req, &resolved, &key).await,
+        Miss::Download if head_only && state.cache.in_flight(&key).is_none() => {
+            relay(state, client, req, &resolved, &key).await
+        }
+        Miss::Download => through_flight(state, client, req, file, &resolved, &key, None).await,
     }
-    // ForceManaged (spec §2.4 step 14): only repositories with backends
-    // download anything.
-    if config.force_managed && !resolved.managed {
-        return Err(fail(ServeError::Rejected(Reject::Forbidden)));
-    }
+}
+
+/// What a file that is not complete in the cache gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Miss {
+    /// `OfflineMode`: nothing is downloaded.
+    Offline,
+    /// `ForceManaged` and no backends (spec §2.4 step 14).
+    Refused,
+    /// Fetched and passed on, not stored (`DontCache*`, `no-store`,
+    /// directory listings).
+    Relay,
+    Download,
+}
+
+fn miss(state: &AppState, file: &FileRequest, resolved: &Resolved) -> Miss {
+    let config = &state.config;
     let dont_cache = resolved.backends.first().is_some_and(|b| {
         let text = request::dont_cache_text(b);
         config.dont_cache_resolved.iter().any(|r| r.is_match(&text))
     });
-    if file.pass_through || dont_cache || (head_only && state.cache.in_flight(&key).is_none()) {
-        return relay(state, client, req, &resolved, &key).await;
+    if config.offline {
+        Miss::Offline
+    } else if config.force_managed && !resolved.managed {
+        Miss::Refused
+    } else if file.pass_through || dont_cache {
+        Miss::Relay
+    } else {
+        Miss::Download
     }
-    through_flight(state, client, req, file, &resolved, &key, None).await
+}
+
+/// The download of `key` for `client`.
+fn job(client: &Client, file: &FileRequest, resolved: &Resolved, key: &CacheKey) -> Job {
+    Job {
+        key: key.clone(),
+        kind: file.kind,
+        backends: resolved.backends.clone(),
+        flags: Arc::clone(&resolved.flags),
+        revalidate: Revalidate::Never,
+        forwarded_for: None,
+        origin: Some(Origin {
+            log: Arc::clone(&client.log),
+            fetched: Arc::default(),
+        }),
+    }
 }
 
 /// Starts the download of a miss ahead of its request (`readahead`): the
@@ -77,25 +116,14 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
     let Ok(key) = CacheKey::new(&resolved.repo, &resolved.rel_path) else {
         return;
     };
-    let config = &state.config;
-    let downloads = !config.offline && (!config.force_managed || resolved.managed) && !file.pass_through;
-    if !downloads || !matches!(state.cache.lookup(&key), Ok(Lookup::Missing | Lookup::Incomplete)) {
+    let missing = matches!(state.cache.lookup(&key), Ok(Lookup::Missing | Lookup::Incomplete));
+    if !missing || miss(state, file, &resolved) != Miss::Download {
         return;
     }
-    let fetched = Arc::new(AtomicU64::new(0));
-    client.remember_prefetch(key.clone(), Arc::clone(&fetched));
-    let job = Job {
-        key,
-        kind: file.kind,
-        backends: resolved.backends.clone(),
-        flags: Arc::clone(&resolved.flags),
-        revalidate: Revalidate::Never,
-        forwarded_for: None,
-        origin: Some(Origin {
-            log: Arc::clone(&client.log),
-            fetched,
-        }),
-    };
+    let job = job(client, file, &resolved, &key);
+    if let Some(origin) = &job.origin {
+        client.remember_prefetch(key, Arc::clone(&origin.fetched));
+    }
     drop(state.cache.fetch(job).await);
 }
 
@@ -111,22 +139,17 @@ async fn through_flight<B>(
     stale: Option<Hit>,
 ) -> Outcome {
     let fetched = client.fetched_counter(key);
-    let job = Job {
-        key: key.clone(),
-        kind: file.kind,
-        backends: resolved.backends.clone(),
-        flags: Arc::clone(&resolved.flags),
-        revalidate: match (&stale, file.no_cache) {
-            (None, _) => Revalidate::Never,
-            (Some(_), true) => Revalidate::Always,
-            (Some(_), false) => Revalidate::IfStale,
-        },
-        forwarded_for: forwarded_for(state, client, req),
-        origin: Some(Origin {
-            log: Arc::clone(&client.log),
-            fetched: Arc::clone(&fetched),
-        }),
+    let mut job = job(client, file, resolved, key);
+    job.forwarded_for = forwarded_for(state, client, req);
+    job.revalidate = match (&stale, file.no_cache) {
+        (None, _) => Revalidate::Never,
+        (Some(_), true) => Revalidate::Always,
+        (Some(_), false) => Revalidate::IfStale,
     };
+    job.origin = Some(Origin {
+        log: Arc::clone(&client.log),
+        fetched: Arc::clone(&fetched),
+    });
     let rx = state.cache.fetch(job).await;
     let progress = first_answer(rx.clone()).await;
     let counted = Some(Arc::clone(&fetched));

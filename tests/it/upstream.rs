@@ -252,3 +252,22 @@ fn a_hung_mirror_times_out() {
     let r = http::get(daemon.addr, URL);
     assert_eq!((r.status, r.reason.as_str()), (503, "Connection timeout"));
 }
+
+#[test]
+fn reading_ahead_respects_dont_cache() {
+    let origin = Origin::start();
+    origin.put(PATH, b"first".to_vec());
+    origin.put("/debian/pool/nocache_2_all.deb", b"second".to_vec());
+    let daemon = Daemon::start(&format!("{}DontCacheResolved: nocache_\n", remap(&origin)));
+    let mut c = Conn::open(daemon.addr);
+    let burst = format!(
+        "{}{}",
+        http::request("GET", URL, &[]),
+        http::request("GET", "/m/pool/nocache_2_all.deb", &[])
+    );
+    c.send_raw(burst.as_bytes());
+    assert_eq!(c.read(false).unwrap().body, b"first");
+    assert_eq!(c.read(false).unwrap().body, b"second");
+    assert!(!daemon.cache().join("m/pool/nocache_2_all.deb").exists());
+    assert_eq!(origin.requests("/debian/pool/nocache_2_all.deb"), 1);
+}
