@@ -93,7 +93,8 @@ fn miss(state: &AppState, file: &FileRequest, resolved: &Resolved) -> Miss {
     }
 }
 
-/// The download of `key` for `client`.
+/// The download of `key` for `client`, counting its bytes in the
+/// connection's counter for the key.
 fn job(client: &Client, file: &FileRequest, resolved: &Resolved, key: &CacheKey) -> Job {
     Job {
         key: key.clone(),
@@ -104,7 +105,7 @@ fn job(client: &Client, file: &FileRequest, resolved: &Resolved, key: &CacheKey)
         forwarded_for: None,
         origin: Some(Origin {
             log: Arc::clone(&client.log),
-            fetched: Arc::default(),
+            fetched: client.counter(key),
         }),
     }
 }
@@ -120,11 +121,7 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
     if !missing || miss(state, file, &resolved) != Miss::Download {
         return;
     }
-    let job = job(client, file, &resolved, &key);
-    if let Some(origin) = &job.origin {
-        client.remember_prefetch(key, Arc::clone(&origin.fetched));
-    }
-    drop(state.cache.fetch(job).await);
+    drop(state.cache.fetch(job(client, file, &resolved, &key)).await);
 }
 
 /// Joins (or starts) the key's flight and answers from it. `stale` is the
@@ -138,7 +135,6 @@ async fn through_flight<B>(
     key: &CacheKey,
     stale: Option<Hit>,
 ) -> Outcome {
-    let fetched = client.fetched_counter(key);
     let mut job = job(client, file, resolved, key);
     job.forwarded_for = forwarded_for(state, client, req);
     job.revalidate = match (&stale, file.no_cache) {
@@ -146,11 +142,9 @@ async fn through_flight<B>(
         (Some(_), true) => Revalidate::Always,
         (Some(_), false) => Revalidate::IfStale,
     };
-    job.origin = Some(Origin {
-        log: Arc::clone(&client.log),
-        fetched: Arc::clone(&fetched),
-    });
     let rx = state.cache.fetch(job).await;
+    // The answer's record takes the counter; the connection lets it go.
+    let fetched = client.take_counter(key).unwrap_or_default();
     let progress = first_answer(rx.clone()).await;
     let counted = Some(Arc::clone(&fetched));
     let outcome = match progress.state {

@@ -51,20 +51,23 @@ impl Client {
         }
     }
 
-    fn remember_prefetch(&self, key: CacheKey, fetched: Arc<AtomicU64>) {
+    /// This connection's counter of the bytes downloaded for `key`: one
+    /// per key, whether reading ahead or the request itself started the
+    /// download (either may get there first). Kept until the request's
+    /// answer takes it ([`Client::take_counter`]), or the connection ends.
+    fn counter(&self, key: &CacheKey) -> Arc<AtomicU64> {
         let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() < crate::readahead::QUEUE * 2 {
-            map.insert(key, fetched);
+        if let Some(counter) = map.get(key) {
+            return Arc::clone(counter);
         }
+        let counter = Arc::<AtomicU64>::default();
+        if map.len() < crate::readahead::QUEUE * 2 {
+            map.insert(key.clone(), Arc::clone(&counter));
+        }
+        counter
     }
 
-    /// The byte counter of a download read ahead for `key`, or a new one.
-    /// (Unclaimed counters are reported when the connection ends.)
-    fn fetched_counter(&self, key: &CacheKey) -> Arc<AtomicU64> {
-        self.claim_prefetched(key).unwrap_or_default()
-    }
-
-    fn claim_prefetched(&self, key: &CacheKey) -> Option<Arc<AtomicU64>> {
+    fn take_counter(&self, key: &CacheKey) -> Option<Arc<AtomicU64>> {
         self.prefetched
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -226,7 +229,7 @@ pub(super) fn serve_hit<B>(
         client,
         &mut response,
         key.to_string(),
-        fetched.or_else(|| client.claim_prefetched(key)),
+        fetched.or_else(|| client.take_counter(key)),
     );
     Ok(response)
 }

@@ -400,3 +400,162 @@ fn pipelined_misses_download_together_not_one_after_the_other() {
     let kinds: Vec<&str> = log.iter().map(|l| &l[..1]).collect();
     assert_eq!(kinds, ["I", "O", "I", "O", "I", "O", "I", "O"], "{log:#?}");
 }
+
+#[test]
+fn a_range_of_bytes_not_yet_downloaded_waits_for_them_and_gets_206() {
+    let origin = Origin::start();
+    let file = data(8 * MB);
+    origin.put(PATH, file.clone());
+    let gate = origin.fault(PATH, Fault::PauseAt(MB as u64), 1).unwrap();
+    let daemon = Daemon::start(&remap(&origin));
+    let mut first = Conn::open(daemon.addr);
+    first.send("GET", URL, &[]);
+    gate.wait_reached();
+    let (tx, rx) = mpsc::channel();
+    let ranged = thread::spawn({
+        let addr = daemon.addr;
+        move || {
+            let mut c = Conn::open(addr);
+            c.send("GET", URL, &[("Range", "bytes=6000000-6000099")]);
+            let head = c.read_head().unwrap();
+            tx.send((head.status, head.header("content-range").map(str::to_string)))
+                .unwrap();
+            c.read_body(100).unwrap()
+        }
+    });
+    // The headers come while the bytes are still on their way.
+    let (status, range) = rx.recv_timeout(Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        (status, range.as_deref()),
+        (206, Some("bytes 6000000-6000099/8388608"))
+    );
+    gate.release();
+    assert_eq!(ranged.join().unwrap(), &file[6_000_000..6_000_100]);
+    assert_eq!(first.read(false).unwrap().body.len(), file.len());
+    assert_eq!(origin.requests(PATH), 1);
+}
+
+#[test]
+fn a_client_that_leaves_does_not_stop_the_download() {
+    let origin = Origin::start();
+    let file = data(8 * MB);
+    origin.put(PATH, file.clone());
+    let gate = origin.fault(PATH, Fault::PauseAt(MB as u64), 1).unwrap();
+    let daemon = Daemon::start(&remap(&origin));
+    let mut leaver = Conn::open(daemon.addr);
+    leaver.send("GET", URL, &[]);
+    assert_eq!(leaver.read_head().unwrap().status, 200);
+    gate.wait_reached();
+    drop(leaver);
+    gate.release();
+    let sidecar = daemon.cache().join("m/pool/main/b/big/big_1.0_all.deb.head");
+    wait_for("the download to complete", || {
+        std::fs::read_to_string(&sidecar)
+            .is_ok_and(|h| h.contains(&format!("Content-Length: {}", file.len())))
+    });
+    assert_eq!(
+        sha256_hex(&Conn::open(daemon.addr).get(URL, &[]).body),
+        sha256_hex(&file)
+    );
+    assert_eq!(origin.requests(PATH), 1);
+}
+
+#[test]
+fn a_stalled_mirror_is_resumed_after_the_network_timeout() {
+    let origin = Origin::start();
+    let file = data(4 * MB);
+    origin.put(PATH, file.clone());
+    // Never released: the first response stalls for good after 1 MB.
+    let _gate = origin.fault(PATH, Fault::PauseAt(MB as u64), 1).unwrap();
+    let daemon = Daemon::start(&format!("{}NetworkTimeout: 5\n", remap(&origin)));
+    let r = Conn::open(daemon.addr).get(URL, &[]);
+    assert_eq!(sha256_hex(&r.body), sha256_hex(&file));
+    let last = origin.seen().into_iter().rev().find(|s| s.path == PATH).unwrap();
+    assert!(
+        last.header("range").is_some_and(|r| r.starts_with("bytes=")),
+        "resumed where it stalled"
+    );
+}
+
+#[test]
+fn a_resume_that_does_not_fit_the_file_starts_over() {
+    // A mirror that answers If-Range with the same tag for a different file
+    // (the "mixed stale and fresh index" failure of spec §14 #8): the total
+    // in Content-Range gives it away.
+    let origin = Origin::start();
+    let old = data(4 * MB);
+    let new: Vec<u8> = data(5 * MB).into_iter().map(|b| b ^ 0x5a).collect();
+    let meta = || crate::support::origin::Meta {
+        etag: Some("\"same-tag\"".into()),
+        ..Default::default()
+    };
+    origin.put_with(PATH, old.clone(), meta());
+    let gate = origin.fault(PATH, Fault::PauseAt(MB as u64), 1).unwrap();
+    origin.fault(PATH, Fault::CutAt(2 * MB as u64), 1);
+    let daemon = Daemon::start(&remap(&origin));
+    let mut early = Conn::open(daemon.addr);
+    early.send("GET", URL, &[]);
+    gate.wait_reached();
+    origin.put_with(PATH, new.clone(), meta());
+    gate.release();
+    let head = early.read_head().unwrap();
+    let got = early
+        .read_body(head.header("content-length").unwrap().parse().unwrap())
+        .unwrap_or_default();
+    assert!(got.len() < old.len(), "the client of the old file is cut");
+    assert_eq!(&got[..], &old[..got.len()]);
+    let seen: Vec<_> = origin.seen().into_iter().filter(|s| s.path == PATH).collect();
+    assert!(
+        seen.len() >= 3,
+        "cut, a resume refused, a full download: {seen:#?}"
+    );
+    let later = Conn::open(daemon.addr).get(URL, &[]);
+    assert_eq!(
+        sha256_hex(&later.body),
+        sha256_hex(&new),
+        "never a mix of the two"
+    );
+}
+
+#[test]
+fn a_repository_on_another_file_system_still_gets_atomic_index_files() {
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let repo = cache.join("m");
+    std::fs::create_dir_all(&repo).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(&repo)
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(repo.clone());
+    let origin = Origin::start();
+    origin.put("/debian/dists/x/InRelease", b"release on another device".to_vec());
+    let daemon = Daemon::start_with(Setup {
+        conf: &remap(&origin),
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    let r = Conn::open(daemon.addr).get("/m/dists/x/InRelease", &[]);
+    assert_eq!(r.body, b"release on another device");
+    wait_for("the commit", || repo.join("dists/x/InRelease.head").exists());
+    assert_eq!(
+        std::fs::read(repo.join("dists/x/InRelease")).unwrap(),
+        b"release on another device"
+    );
+    assert_eq!(std::fs::read_dir(cache.join("_debcache/tmp")).unwrap().count(), 0);
+    drop(daemon);
+}
