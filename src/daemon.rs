@@ -92,7 +92,11 @@ async fn serve(config: Config) -> Result<(), Fatal> {
     }
     tracing::info!("cache directory {cache_dir}");
     let flusher = tokio::spawn(flush_every_second(Arc::clone(&log)));
-    let socket_path = listeners.unix.as_ref().map(|(_, p)| p.clone());
+    let socket_path = listeners
+        .unix
+        .as_ref()
+        .filter(|_| !listeners.inherited)
+        .map(|(_, p)| p.clone());
     let config = Arc::new(config);
     let state = AppState {
         remap: Arc::new(RemapTable::new(&config.remaps)),

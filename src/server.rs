@@ -16,6 +16,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
@@ -40,6 +41,8 @@ use crate::state::AppState;
 pub struct Listeners {
     pub tcp: Vec<TcpListener>,
     pub unix: Option<(UnixListener, PathBuf)>,
+    /// Passed by systemd: its socket files are not ours to remove.
+    pub inherited: bool,
 }
 
 impl Listeners {
@@ -78,8 +81,12 @@ impl std::error::Error for BindError {
     }
 }
 
-/// Binds every configured address.
+/// Binds every configured address, or takes the sockets systemd passed
+/// (socket activation).
 pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
+    if let Some(inherited) = systemd_sockets()? {
+        return Ok(inherited);
+    }
     let mut tcp = Vec::new();
     if config.bind_addresses.is_empty() {
         if config.port != 0 {
@@ -115,7 +122,58 @@ pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
     if tcp.is_empty() && unix.is_none() {
         return Err(BindError::NothingBound);
     }
-    Ok(Listeners { tcp, unix })
+    Ok(Listeners {
+        tcp,
+        unix,
+        inherited: false,
+    })
+}
+
+/// Sockets passed by systemd (`LISTEN_FDS`, descriptors from 3 on, for
+/// this process when `LISTEN_PID` says so): they replace the configured
+/// addresses.
+fn systemd_sockets() -> Result<Option<Listeners>, BindError> {
+    let count: i32 = match std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()) {
+        Some(n) if n > 0 => n,
+        _ => return Ok(None),
+    };
+    if std::env::var("LISTEN_PID").is_ok_and(|pid| pid != std::process::id().to_string()) {
+        return Ok(None);
+    }
+    let mut listeners = Listeners {
+        tcp: Vec::new(),
+        unix: None,
+        inherited: true,
+    };
+    for fd in 3..3 + count {
+        let failed = |source| BindError::Failed {
+            what: format!("inherited descriptor {fd}"),
+            source,
+        };
+        // SAFETY: systemd hands these descriptors to this process, which
+        // owns them from here on; nothing else in it uses them.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let family = rustix::net::getsockname(&owned)
+            .map_err(|e| failed(e.into()))?
+            .address_family();
+        if family == rustix::net::AddressFamily::UNIX {
+            let std_listener = std::os::unix::net::UnixListener::from(owned);
+            std_listener.set_nonblocking(true).map_err(failed)?;
+            let path = std_listener
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(PathBuf::from))
+                .unwrap_or_default();
+            listeners.unix = Some((UnixListener::from_std(std_listener).map_err(failed)?, path));
+        } else {
+            let std_listener = std::net::TcpListener::from(owned);
+            std_listener.set_nonblocking(true).map_err(failed)?;
+            listeners
+                .tcp
+                .push(TcpListener::from_std(std_listener).map_err(failed)?);
+        }
+    }
+    Ok(Some(listeners))
 }
 
 fn lacks_family(e: &io::Error) -> bool {

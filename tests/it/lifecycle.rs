@@ -248,3 +248,46 @@ fn sigusr1_reopens_the_transfer_log() {
         "the second transfer went to the new file"
     );
 }
+
+#[test]
+fn sockets_passed_by_systemd_are_used_instead_of_binding() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acng.conf"),
+        format!(
+            "CacheDir: {}\nLogDir:\nPort: 1\n",
+            dir.path().join("cache").display()
+        ),
+    )
+    .unwrap();
+    let fd = listener.as_raw_fd();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"));
+    command
+        .arg("-c")
+        .arg(dir.path())
+        .env("LISTEN_FDS", "1")
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only dup2 and fcntl, async-signal-safe, run between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut c = Conn::open(addr);
+    assert_eq!(
+        c.get("/", &[]).status,
+        200,
+        "served on the inherited socket, port 1 never bound"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
