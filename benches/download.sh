@@ -49,21 +49,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Ports below 32768: apt-cacher-ng 3.7.4 cannot use higher ones.
-free_port() {
-  python3 - <<'PY'
-import random, socket
-while True:
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-PY
-}
+# shellcheck source=benches/common.sh
+source benches/common.sh  # the working directory is the repository
 # wait_port PORT PID LOGFILE NAME: until PORT accepts, or fail showing LOGFILE.
 wait_port() {
   for _ in $(seq 200); do

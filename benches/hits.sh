@@ -25,21 +25,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# Ports below 32768: apt-cacher-ng 3.7.4 cannot use higher ones.
-free_port() {
-  python3 - <<'PY'
-import random, socket
-while True:
-    p = random.randint(20000, 32000)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-PY
-}
+# shellcheck source=benches/common.sh
+source benches/common.sh  # the working directory is the repository
 wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
 
 # The files: a ~2 KB index-sized file and a 100 KB package, cached as acng

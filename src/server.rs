@@ -27,7 +27,7 @@ use bytes::{Buf, Bytes};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpSocket, UnixListener, UnixStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{BindAddress, BindHost, Config};
@@ -269,11 +269,9 @@ pub async fn run(listeners: Listeners, state: AppState, shutdown: impl Future<Ou
         phase: phase_rx,
     });
     let mut loops = Vec::new();
-    for listener in listeners.tcp {
-        loops.push(tokio::spawn(accept_tcp(listener, Arc::clone(&shared))));
-    }
-    if let Some((listener, _)) = listeners.unix {
-        loops.push(tokio::spawn(accept_unix(listener, Arc::clone(&shared))));
+    let unix = listeners.unix.map(|(l, _)| Listener::Unix(l));
+    for listener in listeners.tcp.into_iter().map(Listener::Tcp).chain(unix) {
+        loops.push(tokio::spawn(accept_loop(listener, Arc::clone(&shared))));
     }
     drop(shared);
     shutdown.await;
@@ -303,7 +301,29 @@ fn http_builder(config: &Config) -> http1::Builder {
     http
 }
 
-async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
+/// A listening socket of either kind.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// A connection just accepted.
+enum Accepted {
+    Tcp(TcpStream, SocketAddr),
+    Unix(UnixStream),
+}
+
+impl Listener {
+    async fn accept(&self) -> io::Result<Accepted> {
+        match self {
+            Listener::Tcp(l) => l.accept().await.map(|(s, peer)| Accepted::Tcp(s, peer)),
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
+        }
+    }
+}
+
+/// Accepts until the daemon stops; errors slow it down, never end it.
+async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
     let mut phase = shared.phase.clone();
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -315,53 +335,36 @@ async fn accept_tcp(listener: TcpListener, shared: Arc<Shared>) {
             _ = phase.changed() => return,
         };
         match accepted {
-            Ok((stream, peer)) => {
+            Ok(conn) => {
                 backoff.reset();
-                let _ = stream.set_nodelay(true);
-                let local = stream.local_addr().ok();
-                let client = Client::new(
-                    ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip())),
-                    Some(peer.ip()),
-                    local,
-                );
-                tokio::spawn(serve(stream, client, Arc::clone(&shared), permit));
+                tokio::spawn(start(conn, Arc::clone(&shared), permit));
             }
             Err(e) => backoff.wait(&e).await,
         }
     }
 }
 
-async fn accept_unix(listener: UnixListener, shared: Arc<Shared>) {
-    let mut phase = shared.phase.clone();
-    let mut backoff = AcceptBackoff::default();
-    loop {
-        let Some(permit) = acquire(&shared, &mut phase).await else {
-            return;
-        };
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = phase.changed() => return,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                backoff.reset();
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let timeout = shared.state.config.network_timeout;
-                    match tokio::time::timeout(timeout, identify(stream)).await {
-                        Ok(Ok(Some((name, stream)))) => {
-                            let client =
-                                Client::new(ConnLog::new(Arc::clone(&shared.state.log), name), None, None);
-                            serve(stream, client, shared, permit).await;
-                        }
-                        // No identification: closed without a word, as acng.
-                        Ok(Ok(None)) => tracing::debug!("unix socket client sent no X-Original-Source"),
-                        Ok(Err(e)) => tracing::debug!("unix socket client: {e}"),
-                        Err(_) => tracing::debug!("unix socket client did not identify itself in time"),
-                    }
-                });
+/// Names the client of a new connection, then serves it.
+async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSemaphorePermit>) {
+    match conn {
+        Accepted::Tcp(stream, peer) => {
+            let _ = stream.set_nodelay(true);
+            let log = ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip()));
+            let client = Client::new(log, Some(peer.ip()), stream.local_addr().ok());
+            serve(stream, client, shared, permit).await;
+        }
+        Accepted::Unix(stream) => {
+            let timeout = shared.state.config.network_timeout;
+            match tokio::time::timeout(timeout, identify(stream)).await {
+                Ok(Ok(Some((name, stream)))) => {
+                    let client = Client::new(ConnLog::new(Arc::clone(&shared.state.log), name), None, None);
+                    serve(stream, client, shared, permit).await;
+                }
+                // No identification: closed without a word, as acng.
+                Ok(Ok(None)) => tracing::debug!("unix socket client sent no X-Original-Source"),
+                Ok(Err(e)) => tracing::debug!("unix socket client: {e}"),
+                Err(_) => tracing::debug!("unix socket client did not identify itself in time"),
             }
-            Err(e) => backoff.wait(&e).await,
         }
     }
 }

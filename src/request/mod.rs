@@ -254,7 +254,7 @@ fn connect(target: &str) -> Result<Target, Reject> {
 }
 
 /// reportbug's SOAP POST to bugs.debian.org gets a redirect to https when
-/// `ForwardBtsSoap` is on (spec §2.2); any other POST is not implemented.
+/// `ForwardBtsSoap` is on (spec §2.2); any other POST gets a 501.
 fn bts_soap(target: &str, config: &Config) -> Result<Target, Reject> {
     let rest = target
         .strip_prefix("http://bugs.debian.org:80/")

@@ -243,28 +243,11 @@ fn a_dead_first_backend_fails_over_to_the_next() {
 
 #[test]
 fn a_full_disk_is_503_and_nothing_is_marked_complete() {
-    if rustix::process::geteuid().as_raw() != 0 {
-        eprintln!("skipped: mounting a small tmpfs needs root");
-        return;
-    }
     let root = tempfile::tempdir().unwrap();
     let mount = root.path().join("small");
-    std::fs::create_dir(&mount).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&mount)
-        .status();
-    if !mounted.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: cannot mount a tmpfs here");
+    let Some(_mounted) = crate::support::Tmpfs::mount(&mount, "1m") else {
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.clone());
+    };
     let origin = Origin::start();
     origin.put(PATH, data(3 * MB));
     let cache = mount.join("cache");
@@ -519,29 +502,12 @@ fn a_resume_that_does_not_fit_the_file_starts_over() {
 
 #[test]
 fn a_repository_on_another_file_system_still_gets_atomic_index_files() {
-    if rustix::process::geteuid().as_raw() != 0 {
-        eprintln!("skipped: mounting a tmpfs needs root");
-        return;
-    }
     let root = tempfile::tempdir().unwrap();
     let cache = root.path().join("cache");
     let repo = cache.join("m");
-    std::fs::create_dir_all(&repo).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "tmpfs"])
-        .arg(&repo)
-        .status();
-    if !mounted.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: cannot mount a tmpfs here");
+    let Some(_mounted) = crate::support::Tmpfs::mount(&repo, "16m") else {
         return;
-    }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(repo.clone());
+    };
     let origin = Origin::start();
     origin.put("/debian/dists/x/InRelease", b"release on another device".to_vec());
     let daemon = Daemon::start_with(Setup {
