@@ -8,9 +8,11 @@
 //! holds one chunk, never the file.
 
 use std::fs::File;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
@@ -34,7 +36,36 @@ enum Source {
     /// A file still being downloaded.
     Follow(Follow),
     /// An upstream response relayed without storing (pass-through).
-    Upstream(Incoming),
+    Upstream(Relay),
+}
+
+/// An upstream body passed through, cut when the mirror stalls.
+struct Relay {
+    body: Incoming,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Relay {
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>> {
+        match http_body::Body::poll_frame(Pin::new(&mut self.body), cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + self.idle);
+                Poll::Ready(Some(Ok(frame.into_data().unwrap_or_default())))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(std::io::Error::other(e)))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                ready!(self.deadline.as_mut().poll(cx));
+                Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the mirror stopped sending",
+                ))))
+            }
+        }
+    }
 }
 
 /// `[pos, end)` of an open file.
@@ -84,10 +115,15 @@ impl ResponseBody {
         }
     }
 
-    /// An upstream body, relayed as it comes.
-    pub fn upstream(body: Incoming) -> ResponseBody {
+    /// An upstream body, relayed as it comes; `idle` without a byte ends
+    /// it with an error.
+    pub fn upstream(body: Incoming, idle: Duration) -> ResponseBody {
         ResponseBody {
-            source: Source::Upstream(body),
+            source: Source::Upstream(Relay {
+                body,
+                idle,
+                deadline: Box::pin(tokio::time::sleep(idle)),
+            }),
             transfer: None,
         }
     }
@@ -123,11 +159,11 @@ impl http_body::Body for ResponseBody {
                 }
                 None => return Poll::Ready(None),
             },
-            Source::Upstream(body) => match ready!(Pin::new(body).poll_frame(cx)) {
-                Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+            Source::Upstream(relay) => match ready!(relay.poll_data(cx)) {
+                Some(Ok(b)) => b,
                 Some(Err(e)) => {
                     this.source = Source::Empty;
-                    return Poll::Ready(Some(Err(std::io::Error::other(e))));
+                    return Poll::Ready(Some(Err(e)));
                 }
                 None => return Poll::Ready(None),
             },
@@ -159,7 +195,7 @@ impl http_body::Body for ResponseBody {
             Source::Full(b) => b.is_none(),
             Source::File(r) => r.pos >= r.end,
             Source::Follow(f) => f.remaining() == Some(0),
-            Source::Upstream(b) => b.is_end_stream(),
+            Source::Upstream(r) => r.body.is_end_stream(),
         }
     }
 
@@ -169,7 +205,7 @@ impl http_body::Body for ResponseBody {
             Source::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Source::File(r) => SizeHint::with_exact(r.end.saturating_sub(r.pos)),
             Source::Follow(f) => f.remaining().map_or_else(SizeHint::default, SizeHint::with_exact),
-            Source::Upstream(b) => b.size_hint(),
+            Source::Upstream(r) => r.body.size_hint(),
         }
     }
 }

@@ -307,7 +307,7 @@ async fn relay<B>(
     let body = if method == Method::HEAD {
         ResponseBody::empty()
     } else {
-        ResponseBody::upstream(upstream_response.into_body())
+        ResponseBody::upstream(upstream_response.into_body(), state.config.network_timeout)
     };
     let mut response = builder
         .body(body)

@@ -271,3 +271,26 @@ fn reading_ahead_respects_dont_cache() {
     assert!(!daemon.cache().join("m/pool/nocache_2_all.deb").exists());
     assert_eq!(origin.requests("/debian/pool/nocache_2_all.deb"), 1);
 }
+
+#[test]
+fn a_pass_through_body_is_cut_when_the_mirror_stalls() {
+    let origin = Origin::start();
+    let path = "/debian/pool/nocache_3_all.deb";
+    origin.put(path, vec![7u8; 2_000_000]);
+    // Never released: the mirror stops after 500 kB and holds the socket.
+    let _gate = origin.fault(path, Fault::PauseAt(500_000), 1).unwrap();
+    let daemon = Daemon::start(&format!(
+        "{}DontCacheRequested: nocache_\nNetworkTimeout: 2\n",
+        remap(&origin)
+    ));
+    let mut c = Conn::open(daemon.addr);
+    c.send("GET", "/m/pool/nocache_3_all.deb", &[]);
+    let head = c.read_head().unwrap();
+    assert_eq!(head.header("content-length"), Some("2000000"));
+    // The daemon closes the connection instead of holding it as long as
+    // the mirror does (the client's read timeout is 30 s).
+    let body = c
+        .read_body(2_000_000)
+        .expect("the connection ends, not times out");
+    assert_eq!(body.len(), 500_000, "what came before the stall, then the end");
+}
