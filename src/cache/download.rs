@@ -127,7 +127,7 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
 }
 
 struct Task<'a> {
-    cache: &'a Cache,
+    cache: &'a Arc<Cache>,
     job: &'a Job,
     leader: &'a Leader,
     writer: Option<EntryWriter>,
@@ -174,7 +174,7 @@ impl Task<'_> {
                 Accepted::Body(body) => {
                     let before = self.written();
                     match self.stream(body).await {
-                        Ok(()) => return self.commit(),
+                        Ok(()) => return self.commit().await,
                         Err(BodyError::Disk(e)) => return Err(disk_failure(&e)),
                         Err(BodyError::Upstream(why)) => {
                             if self.written() > before {
@@ -463,10 +463,20 @@ impl Task<'_> {
     }
 
     /// Every byte is written: clients may finish; then make it durable.
-    fn commit(&mut self) -> Result<Done, Failure> {
+    /// The syncs run on the blocking pool: a gigabyte's `fdatasync` takes
+    /// seconds, and on a runtime worker it would stall every client that
+    /// worker serves, the ones still sending this very file included.
+    async fn commit(&mut self) -> Result<Done, Failure> {
         let writer = self.writer.take().ok_or(Failure::Storage)?;
         self.leader.all_written(writer.len());
-        writer.finish(&self.cache.storage).map_err(|e| disk_failure(&e))?;
+        let cache = Arc::clone(self.cache);
+        tokio::task::spawn_blocking(move || writer.finish(&cache.storage))
+            .await
+            .map_err(|e| {
+                tracing::error!("{}: commit: {e}", self.job.key);
+                Failure::Storage
+            })?
+            .map_err(|e| disk_failure(&e))?;
         self.cache.forget(&self.job.key);
         if self.job.kind == FileKind::Volatile {
             self.cache.fresh.mark(&self.job.key);
