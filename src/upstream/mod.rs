@@ -64,7 +64,10 @@ pub struct Fetched {
 }
 
 pub struct Upstream {
-    clients: HashMap<Option<String>, (HttpClient, Option<HttpUrl>)>,
+    /// Straight to the mirrors.
+    direct: HttpClient,
+    /// Through each proxy the configuration names (`Proxy`, `proxy=`).
+    proxied: HashMap<HttpUrl, HttpClient>,
     global_proxy: Option<HttpUrl>,
     avoid: Avoid,
     timeout: Duration,
@@ -76,30 +79,30 @@ pub struct Upstream {
 impl std::fmt::Debug for Upstream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upstream")
-            .field("ways_out", &self.clients.len())
+            .field("proxies", &self.proxied.len())
             .finish()
     }
 }
 
 impl Upstream {
     pub fn new(config: &Config) -> Upstream {
-        let mut proxies: Vec<Option<HttpUrl>> = vec![None, config.proxy.clone()];
-        proxies.extend(config.remaps.iter().filter_map(|r| match &r.flags.proxy {
-            RemapProxy::Via(p) => Some(Some(p.clone())),
-            _ => None,
-        }));
-        let mut clients = HashMap::new();
-        for proxy in proxies {
-            let connector = Connector::new(proxy.as_ref(), config.network_timeout, config.fast_timeout);
-            let client = Client::builder(TokioExecutor::new())
+        let client = |proxy: Option<&HttpUrl>| {
+            Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(POOL_IDLE)
                 .pool_max_idle_per_host(if config.reuse_connections { 32 } else { 0 })
                 .pool_timer(TokioTimer::new())
-                .build(connector);
-            clients.insert(proxy.as_ref().map(HttpUrl::to_string), (client, proxy));
-        }
+                .build(Connector::new(proxy, config.network_timeout, config.fast_timeout))
+        };
+        let proxies = config
+            .proxy
+            .iter()
+            .chain(config.remaps.iter().filter_map(|r| match &r.flags.proxy {
+                RemapProxy::Via(p) => Some(p),
+                _ => None,
+            }));
         Upstream {
-            clients,
+            direct: client(None),
+            proxied: proxies.map(|p| (p.clone(), client(Some(p)))).collect(),
             global_proxy: config.proxy.clone(),
             avoid: Avoid::default(),
             timeout: config.network_timeout,
@@ -202,7 +205,7 @@ impl Upstream {
             return Err(UpstreamError::TlsUnavailable { url: url.masked() });
         }
         let (client, proxy) = self.client(ask.proxy);
-        let request = self.request(url, ask, proxy.as_ref())?;
+        let request = self.request(url, ask, proxy)?;
         match tokio::time::timeout(self.timeout, client.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout { url: url.masked() }),
             Ok(Err(e)) => Err(error::classify(url, e)),
@@ -210,17 +213,17 @@ impl Upstream {
         }
     }
 
-    fn client(&self, choice: &RemapProxy) -> &(HttpClient, Option<HttpUrl>) {
+    /// The client for a repository's way out, and the proxy it goes through.
+    fn client(&self, choice: &RemapProxy) -> (&HttpClient, Option<&HttpUrl>) {
         let proxy = match choice {
             RemapProxy::Global => self.global_proxy.as_ref(),
             RemapProxy::Direct => None,
             RemapProxy::Via(p) => Some(p),
         };
-        let key = proxy.map(HttpUrl::to_string);
-        self.clients
-            .get(&key)
-            .or_else(|| self.clients.get(&None))
-            .unwrap_or_else(|| unreachable!("the direct client always exists"))
+        // Every proxy of the configuration has its client (`new`).
+        proxy
+            .and_then(|p| self.proxied.get_key_value(p))
+            .map_or((&self.direct, None), |(url, client)| (client, Some(url)))
     }
 
     /// The request apt-cacher-ng sends (spec §4.2).
