@@ -15,3 +15,26 @@ while True:
         s.close()
 PY
 }
+
+# start_nginx HTTP_LINES: one nginx worker pinned to $SERVER_CPU, its files
+# in $WORK/nginx, with HTTP_LINES (the servers and their settings) in its
+# http block. Sets NGINX_PID and adds it to PIDS.
+start_nginx() {
+  mkdir -p "$WORK/nginx"
+  cat > "$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+error_log $WORK/nginx/error.log;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 4096; }
+http {
+  keepalive_requests 1000000;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
+  uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+$1
+}
+CONF
+  taskset -c "$SERVER_CPU" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/stderr" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+}

@@ -125,26 +125,10 @@ chmod -R a+rX "$ORIGIN"
 ORIGIN_PORT=$(free_port)
 DIRECT_PORT=$(free_port)
 while [ "$DIRECT_PORT" = "$ORIGIN_PORT" ]; do DIRECT_PORT=$(free_port); done
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-error_log $WORK/nginx/error.log;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  log_format origin '\$request_method \$uri \$status \$body_bytes_sent';
+start_nginx "  log_format origin '\$request_method \$uri \$status \$body_bytes_sent';
   sendfile on; tcp_nodelay on;  # tcp_nopush would cap one connection at ~2500 x 100 KB/s
-  keepalive_requests 1000000;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
-  uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
   server { listen 127.0.0.1:$ORIGIN_PORT; root $ORIGIN; access_log $WORK/nginx/access.log origin; }
-  server { listen 127.0.0.1:$DIRECT_PORT; root $ORIGIN; access_log off; }
-}
-CONF
-taskset -c "$SERVER_CPU" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/stderr" &
-PIDS+=($!)
-NGINX_PID=$!
+  server { listen 127.0.0.1:$DIRECT_PORT; root $ORIGIN; access_log off; }"
 wait_port "$ORIGIN_PORT" "$NGINX_PID" "$WORK/nginx/stderr" nginx
 wait_port "$DIRECT_PORT" "$NGINX_PID" "$WORK/nginx/stderr" nginx
 ACCESS_LOG=$WORK/nginx/access.log

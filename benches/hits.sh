@@ -43,24 +43,9 @@ done
 
 # nginx: the same files from disk, as fast as it serves static files.
 NGINX_PORT=$(free_port)
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-error_log $WORK/nginx/error.log;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
+start_nginx "  access_log off;
   sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 1000000;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx; fastcgi_temp_path $WORK/nginx;
-  uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
-  server { listen 127.0.0.1:$NGINX_PORT; root $CACHE; }
-}
-CONF
-taskset -c "$SERVER_CPU" nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>/dev/null &
-PIDS+=($!)
+  server { listen 127.0.0.1:$NGINX_PORT; root $CACHE; }"
 
 # debcache on the cache, path style.
 DC_PORT=$(free_port)
