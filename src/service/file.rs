@@ -17,11 +17,10 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::header::{self, HeaderMap};
+use http::{Method, Request, Response};
 
-use super::conditional::{self, Selection};
-use super::{account, failure, serve_hit, Client, Outcome, ServeError};
+use super::{account, failure, file_answer, serve_hit, Client, Outcome, ServeError};
 use crate::body::ResponseBody;
 use crate::cache::flight::Body;
 use crate::cache::follow::Follow;
@@ -204,50 +203,12 @@ fn from_flight<B>(
     body: Arc<Body>,
     fetched: Arc<AtomicU64>,
 ) -> Response<ResponseBody> {
-    let selection = match body.total {
-        Some(total) => conditional::select(req.method(), req.headers(), total, &body.meta),
-        // Unknown length (a chunked upstream): the whole body, chunked.
-        None => Selection::Whole,
-    };
-    let (status, start, end) = match selection {
-        Selection::Whole => (StatusCode::OK, 0, body.total),
-        Selection::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, Some(end)),
-        Selection::NotModified => (StatusCode::NOT_MODIFIED, 0, Some(0)),
-        Selection::Unsatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, 0, Some(0)),
-    };
-    let mut builder = Response::builder().status(status);
-    if let Some((lm, _)) = &body.meta.last_modified {
-        builder = builder.header(header::LAST_MODIFIED, lm.clone());
-    }
-    if let Some(etag) = &body.meta.etag {
-        builder = builder.header(header::ETAG, etag.clone());
-    }
-    let sends_body = matches!(status, StatusCode::OK | StatusCode::PARTIAL_CONTENT);
-    if sends_body {
-        builder = builder.header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        );
-        if let Some(total) = body.total {
-            builder = builder.header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-            if status == StatusCode::PARTIAL_CONTENT {
-                let last = end.unwrap_or(total).saturating_sub(1);
-                builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{last}/{total}"));
-            }
+    let (builder, range) = file_answer(req, body.total, &body.meta);
+    let response_body = match range {
+        Some((start, end)) if req.method() != Method::HEAD => {
+            ResponseBody::follow(Follow::new(rx, generation, body, start, end))
         }
-    } else if status == StatusCode::RANGE_NOT_SATISFIABLE {
-        builder = builder.header(
-            header::CONTENT_RANGE,
-            format!("bytes */{}", body.total.unwrap_or(0)),
-        );
-    }
-    if let Some(end) = end {
-        builder = builder.header(header::CONTENT_LENGTH, end - start);
-    }
-    let response_body = if sends_body && req.method() != Method::HEAD {
-        ResponseBody::follow(Follow::new(rx, generation, body, start, end))
-    } else {
-        ResponseBody::empty()
+        _ => ResponseBody::empty(),
     };
     let mut response = builder
         .body(response_body)

@@ -16,7 +16,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use crate::admin::help;
 use crate::body::{self, ResponseBody};
-use crate::cache::{CacheKey, Hit};
+use crate::cache::{CacheKey, Hit, Meta};
 use crate::error::Chain;
 use crate::log::ConnLog;
 use crate::request::{self, RequestLine, Target};
@@ -177,51 +177,16 @@ pub(super) fn serve_hit<B>(
     hit: Hit,
     fetched: Option<Arc<AtomicU64>>,
 ) -> std::io::Result<Response<ResponseBody>> {
-    let head_only = req.method() == Method::HEAD;
-    let selection = conditional::select(req.method(), req.headers(), hit.len, &hit.meta);
-    let mut builder = Response::builder();
-    let (status, start, end) = match selection {
-        Selection::Whole => (StatusCode::OK, 0, hit.len),
-        Selection::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end),
-        Selection::NotModified => (StatusCode::NOT_MODIFIED, 0, 0),
-        Selection::Unsatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, 0, 0),
-    };
-    builder = builder.status(status);
-    if let Some((lm, _)) = &hit.meta.last_modified {
-        builder = builder.header(header::LAST_MODIFIED, lm.clone());
-    }
-    if let Some(etag) = &hit.meta.etag {
-        builder = builder.header(header::ETAG, etag.clone());
-    }
-    let body = match selection {
-        Selection::NotModified => ResponseBody::empty(),
-        Selection::Unsatisfiable => {
-            builder = builder.header(header::CONTENT_RANGE, format!("bytes */{}", hit.len));
-            builder = builder.header(header::CONTENT_LENGTH, 0);
-            ResponseBody::empty()
-        }
-        Selection::Whole | Selection::Part { .. } => {
-            if status == StatusCode::PARTIAL_CONTENT {
-                builder = builder.header(
-                    header::CONTENT_RANGE,
-                    format!("bytes {start}-{}/{}", end - 1, hit.len),
-                );
-            }
-            builder = builder
-                .header(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/octet-stream"),
-                )
-                .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
-                .header(header::CONTENT_LENGTH, end - start);
-            if head_only {
-                ResponseBody::empty()
-            } else if end - start <= SMALL_FILE {
+    let (builder, range) = file_answer(req, Some(hit.len), &hit.meta);
+    let body = match range {
+        Some((start, Some(end))) if req.method() != Method::HEAD => {
+            if end - start <= SMALL_FILE {
                 ResponseBody::full(body::read_range(&hit.file, start, end)?)
             } else {
                 ResponseBody::file(Arc::new(hit.file), start, end)
             }
         }
+        _ => ResponseBody::empty(),
     };
     let mut response = builder.body(body).map_err(std::io::Error::other)?;
     // A download read ahead for this request may have finished first.
@@ -232,6 +197,58 @@ pub(super) fn serve_hit<B>(
         fetched.or_else(|| client.take_counter(key)),
     );
     Ok(response)
+}
+
+/// The status and headers answering `req` from a file of `total` bytes
+/// (`None`: arriving chunked, length unknown), and the bytes `[start, end)`
+/// to send when the answer has a body (`end` unknown while chunked).
+fn file_answer<B>(
+    req: &Request<B>,
+    total: Option<u64>,
+    meta: &Meta,
+) -> (http::response::Builder, Option<(u64, Option<u64>)>) {
+    let mut builder = Response::builder();
+    if let Some((lm, _)) = &meta.last_modified {
+        builder = builder.header(header::LAST_MODIFIED, lm.clone());
+    }
+    if let Some(etag) = &meta.etag {
+        builder = builder.header(header::ETAG, etag.clone());
+    }
+    let octets = |builder: http::response::Builder| {
+        builder.header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        )
+    };
+    let Some(total) = total else {
+        return (octets(builder.status(StatusCode::OK)), Some((0, None)));
+    };
+    let with_body = |builder: http::response::Builder, start: u64, end: u64| {
+        octets(builder)
+            .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
+            .header(header::CONTENT_LENGTH, end - start)
+    };
+    match conditional::select(req.method(), req.headers(), total, meta) {
+        Selection::Whole => (
+            with_body(builder.status(StatusCode::OK), 0, total),
+            Some((0, Some(total))),
+        ),
+        Selection::Part { start, end } => (
+            with_body(builder.status(StatusCode::PARTIAL_CONTENT), start, end).header(
+                header::CONTENT_RANGE,
+                format!("bytes {start}-{}/{total}", end - 1),
+            ),
+            Some((start, Some(end))),
+        ),
+        Selection::NotModified => (builder.status(StatusCode::NOT_MODIFIED), None),
+        Selection::Unsatisfiable => (
+            builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{total}"))
+                .header(header::CONTENT_LENGTH, 0),
+            None,
+        ),
+    }
 }
 
 /// The transfer-log record of a response, written when its body is done;

@@ -525,3 +525,23 @@ fn a_repository_on_another_file_system_still_gets_atomic_index_files() {
     assert_eq!(std::fs::read_dir(cache.join("_debcache/tmp")).unwrap().count(), 0);
     drop(daemon);
 }
+
+#[test]
+fn a_304_from_a_download_in_progress_has_no_content_length() {
+    let origin = Origin::start();
+    origin.put(PATH, data(MB));
+    // Held at half the file until the answer is checked.
+    let gate = origin.fault(PATH, Fault::PauseAt(MB as u64 / 2), 1).unwrap();
+    let daemon = Daemon::start(&remap(&origin));
+    let mut c = Conn::open(daemon.addr);
+    let r = c.get(
+        URL,
+        &[("If-Modified-Since", crate::support::origin::LAST_MODIFIED)],
+    );
+    assert_eq!(r.status, 304);
+    eprintln!("HEADERS {:?}", r.headers);
+    assert_eq!(r.header("content-length"), None, "RFC 9110 §8.6");
+    gate.release();
+    // The connection is still in step: the next answer is whole.
+    assert_eq!(c.get(URL, &[]).body.len(), MB);
+}
