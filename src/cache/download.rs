@@ -17,7 +17,7 @@ use super::entry::EntryWriter;
 use super::flight::{Body, Failure, Leader, State};
 use super::key::CacheKey;
 use super::meta::Head;
-use super::{fresh, Cache, Meta};
+use super::{Cache, Meta};
 use crate::config::RemapFlags;
 use crate::log::ConnLog;
 use crate::request::FileKind;
@@ -83,11 +83,10 @@ enum Plan {
         etag: Option<String>,
         last_modified: Option<String>,
     },
-    /// Continue a partial file at `offset`, guarded by `validator`.
+    /// Continue a partial file at `offset`, guarded by the task's
+    /// validator, expecting its total.
     Resume {
         offset: u64,
-        total: u64,
-        validator: String,
     },
 }
 
@@ -221,13 +220,9 @@ impl Task<'_> {
                 let validator = strong_validator(head.etag.as_deref(), head.last_modified.as_deref());
                 match (total, validator) {
                     (Some(total), Some(validator)) if len < total => {
-                        self.validator = Some(validator.clone());
+                        self.validator = Some(validator);
                         self.total = Some(total);
-                        Some(Plan::Resume {
-                            offset: len,
-                            total,
-                            validator,
-                        })
+                        Some(Plan::Resume { offset: len })
                     }
                     _ => Some(Plan::Whole),
                 }
@@ -240,11 +235,9 @@ impl Task<'_> {
     /// response can be resumed, else start over.
     fn resume_plan(&self) -> Plan {
         match (self.job.kind, &self.validator, self.total, self.written()) {
-            (FileKind::Solid, Some(v), Some(total), offset) if offset > 0 && offset < total => Plan::Resume {
-                offset,
-                total,
-                validator: v.clone(),
-            },
+            (FileKind::Solid, Some(_), Some(total), offset) if offset > 0 && offset < total => {
+                Plan::Resume { offset }
+            }
             _ => Plan::Whole,
         }
     }
@@ -266,12 +259,10 @@ impl Task<'_> {
                     headers.insert(header::IF_MODIFIED_SINCE, v);
                 }
             }
-            Plan::Resume {
-                offset, validator, ..
-            } => {
-                if let (Ok(range), Ok(v)) = (
+            Plan::Resume { offset } => {
+                if let (Ok(range), Some(Ok(v))) = (
                     HeaderValue::from_str(&format!("bytes={offset}-")),
-                    HeaderValue::from_str(validator),
+                    self.validator.as_deref().map(HeaderValue::from_str),
                 ) {
                     headers.insert(header::RANGE, range);
                     headers.insert(header::IF_RANGE, v);
@@ -316,18 +307,22 @@ impl Task<'_> {
                 self.cache.fresh.mark(&self.job.key);
                 return Ok(Accepted::NotModified);
             }
-            (StatusCode::PARTIAL_CONTENT, Plan::Resume { offset, total, .. }) => {
-                if content_range(response.headers()) != Some((*offset, *total)) {
+            (StatusCode::PARTIAL_CONTENT, Plan::Resume { offset }) => {
+                let Some(total) = self
+                    .total
+                    .filter(|&t| content_range(response.headers()) == Some((*offset, t)))
+                else {
                     return Ok(Accepted::Restart);
-                }
-                self.source = Some(url);
+                };
                 if self.writer.is_none() {
-                    let head = self.head_for(&response, self.source.as_ref(), Some(*total));
-                    let writer = EntryWriter::resume_solid(&self.cache.storage, &self.job.key, head, *offset)
-                        .map_err(|e| disk_failure(&e))?;
-                    self.publish_new(&writer, &response, Some(*total));
+                    let head = head_for(&response, &url, Some(total));
+                    let writer =
+                        EntryWriter::resume_solid(&self.cache.storage, &self.job.key, head.clone(), *offset)
+                            .map_err(|e| disk_failure(&e))?;
+                    self.publish_new(&writer, head, Some(total));
                     self.writer = Some(writer);
                 }
+                self.source = Some(url);
                 return Ok(Accepted::Body(response));
             }
             (StatusCode::RANGE_NOT_SATISFIABLE, Plan::Resume { .. }) => return Ok(Accepted::Restart),
@@ -349,22 +344,24 @@ impl Task<'_> {
             .get(header::LAST_MODIFIED)
             .and_then(|v| v.to_str().ok());
         self.validator = strong_validator(etag, last_modified);
-        let head = self.head_for(&response, Some(&url), total);
+        let head = head_for(&response, &url, total);
         self.source = Some(url);
-        if self.job.kind == FileKind::Volatile && fresh::suite_dir(&self.job.key).is_some() {
+        if self.job.kind == FileKind::Volatile {
             // A new Release: the suite's other indexes are stale from now on,
             // before any client can have a byte of it.
             self.cache.fresh.invalidate_suite(&self.job.key);
         }
         let writer = match self.job.kind {
-            FileKind::Solid => EntryWriter::start_solid(&self.cache.storage, &self.job.key, head),
-            FileKind::Volatile => EntryWriter::start_volatile(&self.cache.storage, &self.job.key, head),
+            FileKind::Solid => EntryWriter::start_solid(&self.cache.storage, &self.job.key, head.clone()),
+            FileKind::Volatile => {
+                EntryWriter::start_volatile(&self.cache.storage, &self.job.key, head.clone())
+            }
         }
         .map_err(|e| disk_failure(&e))?;
         if let Some(total) = total {
             writer.reserve(total).map_err(|e| disk_failure(&e))?;
         }
-        self.publish_new(&writer, &response, total);
+        self.publish_new(&writer, head, total);
         self.writer = Some(writer);
         Ok(Accepted::Body(response))
     }
@@ -379,30 +376,7 @@ impl Task<'_> {
                 .is_some_and(|ct| ct.contains(mime.as_str()))
     }
 
-    fn head_for(&self, response: &Response<Incoming>, source: Option<&HttpUrl>, total: Option<u64>) -> Head {
-        let text = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .map(str::to_string)
-        };
-        Head {
-            content_length: None,
-            expected_length: total,
-            last_modified: text(header::LAST_MODIFIED),
-            etag: text(header::ETAG),
-            original_source: source.map(|u| {
-                let mut plain = u.clone();
-                plain.credentials = None;
-                plain.to_string()
-            }),
-            other: Vec::new(),
-        }
-    }
-
-    fn publish_new(&self, writer: &EntryWriter, response: &Response<Incoming>, total: Option<u64>) {
-        let head = self.head_for(response, self.source.as_ref(), total);
+    fn publish_new(&self, writer: &EntryWriter, head: Head, total: Option<u64>) {
         let body = Arc::new(Body {
             file: Arc::clone(writer.file()),
             meta: Arc::new(Meta::new(head)),
@@ -515,6 +489,27 @@ fn content_range(headers: &HeaderMap) -> Option<(u64, u64)> {
     let (range, total) = spec.split_once('/')?;
     let (start, _) = range.split_once('-')?;
     Some((start.trim().parse().ok()?, total.trim().parse().ok()?))
+}
+
+/// The sidecar of a response from `source` while its body arrives.
+fn head_for(response: &Response<Incoming>, source: &HttpUrl, total: Option<u64>) -> Head {
+    let text = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let mut plain = source.clone();
+    plain.credentials = None;
+    Head {
+        content_length: None,
+        expected_length: total,
+        last_modified: text(header::LAST_MODIFIED),
+        etag: text(header::ETAG),
+        original_source: Some(plain.to_string()),
+        other: Vec::new(),
+    }
 }
 
 /// Only bodies whose end is known can be stored: a length, or chunks (a

@@ -53,14 +53,7 @@ impl Freshness {
             return;
         };
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let stale: Vec<String> = checked
-            .range(dir.to_string()..)
-            .take_while(|(k, _)| k.starts_with(dir))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in stale {
-            checked.remove(&k);
-        }
+        checked.retain(|k, _| !k.starts_with(dir));
     }
 }
 

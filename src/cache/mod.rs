@@ -75,8 +75,11 @@ pub struct Hit {
 pub enum Lookup {
     Complete(Hit),
     /// Data without a matching complete `.head`: partial, damaged, or an
-    /// error head.
-    Incomplete,
+    /// error head. `head` is the sidecar when it parses; `len` the data's.
+    Incomplete {
+        head: Option<Head>,
+        len: u64,
+    },
     Missing,
 }
 
@@ -179,16 +182,11 @@ impl Cache {
 
     /// The sidecar and data length of a key, whatever their state.
     fn inspect(&self, key: &CacheKey) -> io::Result<Option<(Head, u64)>> {
-        let len = match self.storage.open_data(key) {
-            Ok(file) => file.metadata()?.len(),
-            Err(e) if is_absent(&e) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        match self.storage.read_head(key) {
-            Ok(bytes) => Ok(Head::parse(&bytes).ok().map(|h| (h, len))),
-            Err(e) if is_absent(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(match self.lookup(key)? {
+            Lookup::Complete(hit) => Some((hit.meta.head.clone(), hit.len)),
+            Lookup::Incomplete { head, len } => head.map(|h| (h, len)),
+            Lookup::Missing => None,
+        })
     }
 
     fn warn_disk_full(&self) {
@@ -240,7 +238,10 @@ impl Cache {
                     meta,
                 }))
             }
-            _ => Ok(Lookup::Incomplete),
+            head => Ok(Lookup::Incomplete {
+                head,
+                len: stamp.size,
+            }),
         }
     }
 
@@ -333,7 +334,10 @@ mod tests {
             ),
         ]);
         for path in ["h/short.deb", "h/nohead.deb", "h/gone.deb", "h/nolen.deb"] {
-            assert!(matches!(lookup(&cache, path), Lookup::Incomplete), "{path}");
+            assert!(
+                matches!(lookup(&cache, path), Lookup::Incomplete { .. }),
+                "{path}"
+            );
         }
         assert!(matches!(lookup(&cache, "h/none.deb"), Lookup::Missing));
         assert!(matches!(lookup(&cache, "h/a.deb/below"), Lookup::Missing));
@@ -344,7 +348,7 @@ mod tests {
         let (dir, cache) = cache_with(&[("h/a.deb", b"12345"), ("h/a.deb.head", HEAD5)]);
         assert!(matches!(lookup(&cache, "h/a.deb"), Lookup::Complete(_)));
         fs::write(dir.path().join("h/a.deb"), b"123456").unwrap();
-        assert!(matches!(lookup(&cache, "h/a.deb"), Lookup::Incomplete));
+        assert!(matches!(lookup(&cache, "h/a.deb"), Lookup::Incomplete { .. }));
         // Replaced as writers do it: a new inode renamed into place.
         fs::write(dir.path().join("h/new"), b"54321").unwrap();
         fs::rename(dir.path().join("h/new"), dir.path().join("h/a.deb")).unwrap();

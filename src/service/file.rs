@@ -116,7 +116,10 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
     let Ok(key) = CacheKey::new(&resolved.repo, &resolved.rel_path) else {
         return;
     };
-    let missing = matches!(state.cache.lookup(&key), Ok(Lookup::Missing | Lookup::Incomplete));
+    let missing = matches!(
+        state.cache.lookup(&key),
+        Ok(Lookup::Missing | Lookup::Incomplete { .. })
+    );
     if !missing || miss(state, file, &resolved) != Miss::Download {
         return;
     }
