@@ -265,7 +265,8 @@ pub enum Lookup {
 
 /// Looks a key up case-insensitively, as acng does.
 pub fn lookup(key: &str) -> Lookup {
-    if key.len() >= 6 && key[..6].eq_ignore_ascii_case("remap-") {
+    // `get`: the sixth byte may fall inside a character (`Remapé`).
+    if key.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("remap-")) {
         return Lookup::Remap(key[6..].to_string());
     }
     if let Some(dir) = directive(key) {
@@ -350,6 +351,8 @@ mod tests {
     fn remap_keys_carry_their_name() {
         assert_eq!(lookup("Remap-debrep"), Lookup::Remap("debrep".into()));
         assert_eq!(lookup("remap-"), Lookup::Remap(String::new()));
+        // The sixth byte inside a character is no `Remap-` prefix.
+        assert_eq!(lookup("Remapé"), Lookup::Unknown(Some("Remap-")));
     }
 
     #[test]
