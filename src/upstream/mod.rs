@@ -184,18 +184,22 @@ impl Upstream {
                     url: current.masked(),
                 });
             }
+            // A missing or empty Location would resolve to the same URL
+            // and spend the hops on it.
             let location = response
                 .headers()
                 .get(header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .unwrap_or_default()
                 .to_string();
-            current = current
-                .resolve(&location)
-                .map_err(|_| UpstreamError::BadRedirect {
-                    url: current.masked(),
-                    location,
-                })?;
+            let next = match location.as_str() {
+                "" => None,
+                l => current.resolve(l).ok(),
+            };
+            current = next.ok_or_else(|| UpstreamError::BadRedirect {
+                url: current.masked(),
+                location,
+            })?;
             tracing::debug!("redirected to {}", current.masked());
         }
     }

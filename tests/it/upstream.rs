@@ -154,6 +154,17 @@ fn endless_redirects_and_captive_portals_are_refused() {
 }
 
 #[test]
+fn a_redirect_without_location_is_a_bad_redirection() {
+    let origin = Origin::start();
+    origin.put(PATH, b"never asked for twice".to_vec());
+    origin.fault(PATH, Fault::Status(302), 1);
+    let daemon = Daemon::start(&remap(&origin));
+    let r = http::get(daemon.addr, URL);
+    assert_eq!((r.status, r.reason.as_str()), (503, "Bad redirection"));
+    assert_eq!(origin.requests(PATH), 1, "no hop to the same URL");
+}
+
+#[test]
 fn with_redir_max_zero_redirects_are_passed_on() {
     let origin = Origin::start();
     origin.fault(
