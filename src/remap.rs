@@ -10,13 +10,14 @@ use std::sync::Arc;
 use crate::config::{Remap, RemapFlags};
 use crate::url::HttpUrl;
 
-/// A repository with its backends, shared by every resolution.
+/// A repository with its backends.
 #[derive(Debug)]
-pub struct Repo {
-    pub name: String,
+struct Repo {
+    name: String,
     /// Failover order; empty means "fetch the URL the client asked for".
-    pub backends: Vec<HttpUrl>,
-    pub flags: RemapFlags,
+    backends: Vec<HttpUrl>,
+    /// Shared by every resolution.
+    flags: Arc<RemapFlags>,
 }
 
 /// Where one request is cached and fetched from.
@@ -46,8 +47,7 @@ struct Prefix {
 pub struct RemapTable {
     /// `(host, port)` → prefixes, longest first.
     hosts: HashMap<(String, u16), Vec<Prefix>>,
-    repos: Vec<Arc<Repo>>,
-    flags: Vec<Arc<RemapFlags>>,
+    repos: Vec<Repo>,
     unmatched_flags: Arc<RemapFlags>,
 }
 
@@ -55,12 +55,11 @@ impl RemapTable {
     pub fn new(remaps: &[Remap]) -> RemapTable {
         let mut table = RemapTable::default();
         for (index, r) in remaps.iter().enumerate() {
-            table.repos.push(Arc::new(Repo {
+            table.repos.push(Repo {
                 name: r.name.clone(),
                 backends: r.backends.clone(),
-                flags: r.flags.clone(),
-            }));
-            table.flags.push(Arc::new(r.flags.clone()));
+                flags: Arc::new(r.flags.clone()),
+            });
             for m in &r.merges {
                 table
                     .hosts
@@ -133,7 +132,7 @@ impl RemapTable {
             repo: repo.name.clone(),
             rel_path: rest.to_string(),
             backends,
-            flags: Arc::clone(&self.flags[index]),
+            flags: Arc::clone(&repo.flags),
             managed: !repo.backends.is_empty(),
         }
     }

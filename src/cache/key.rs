@@ -47,31 +47,13 @@ impl CacheKey {
         path.push_str(repo);
         path.push('/');
         path.push_str(rel_path);
-        CacheKey::parse(&path)
+        validate(&path)?;
+        Ok(CacheKey(path))
     }
 
     /// Validates a relative path as found in the cache.
     pub fn parse(path: &str) -> Result<CacheKey, KeyError> {
-        if path.is_empty() {
-            return Err(KeyError::Empty);
-        }
-        if path.len() > MAX_LEN {
-            return Err(KeyError::TooLong);
-        }
-        if path.starts_with('_') {
-            return Err(KeyError::Reserved);
-        }
-        if path.ends_with(".head") {
-            return Err(KeyError::Sidecar);
-        }
-        for component in path.split('/') {
-            if component.is_empty() || component == "." || component == ".." || component.contains('\0') {
-                return Err(KeyError::BadComponent);
-            }
-            if component.len() > MAX_COMPONENT {
-                return Err(KeyError::TooLong);
-            }
-        }
+        validate(path)?;
         Ok(CacheKey(path.to_string()))
     }
 
@@ -83,6 +65,30 @@ impl CacheKey {
     pub fn head_path(&self) -> String {
         format!("{}.head", self.0)
     }
+}
+
+fn validate(path: &str) -> Result<(), KeyError> {
+    if path.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if path.len() > MAX_LEN {
+        return Err(KeyError::TooLong);
+    }
+    if path.starts_with('_') {
+        return Err(KeyError::Reserved);
+    }
+    if path.ends_with(".head") {
+        return Err(KeyError::Sidecar);
+    }
+    for component in path.split('/') {
+        if component.is_empty() || component == "." || component == ".." || component.contains('\0') {
+            return Err(KeyError::BadComponent);
+        }
+        if component.len() > MAX_COMPONENT {
+            return Err(KeyError::TooLong);
+        }
+    }
+    Ok(())
 }
 
 impl fmt::Display for CacheKey {

@@ -221,8 +221,7 @@ fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Config) -> R
     let no_cache = no_cache && config.cache_control.no_cache;
     let no_store = no_store && config.cache_control.no_store;
     let directory = url.path.ends_with('/');
-    let requested = dont_cache_text(&url);
-    let dont_cache = config.dont_cache_requested.iter().any(|r| r.is_match(&requested));
+    let dont_cache = dont_cache(&config.dont_cache_requested, &url);
     let kind = if directory {
         FileKind::Solid
     } else {
@@ -236,10 +235,15 @@ fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Config) -> R
     })
 }
 
-/// `http(s)://host[:port]/path`, the port only when not the default: what
-/// `DontCacheRequested` patterns are matched against.
-pub fn dont_cache_text(url: &HttpUrl) -> String {
-    format!("{}://{}{}", url.scheme.as_str(), url.authority(), url.path)
+/// Whether one of `patterns` (`DontCacheRequested`, `DontCacheResolved`)
+/// matches `http(s)://host[:port]/path`, the port only when not the
+/// default. Most configurations have none: then nothing is formatted.
+pub fn dont_cache(patterns: &[regex::Regex], url: &HttpUrl) -> bool {
+    if patterns.is_empty() {
+        return false;
+    }
+    let text = format!("{}://{}{}", url.scheme.as_str(), url.authority(), url.path);
+    patterns.iter().any(|r| r.is_match(&text))
 }
 
 fn connect(target: &str) -> Result<Target, Reject> {

@@ -77,10 +77,10 @@ enum Miss {
 
 fn miss(state: &AppState, file: &FileRequest, resolved: &Resolved) -> Miss {
     let config = &state.config;
-    let dont_cache = resolved.backends.first().is_some_and(|b| {
-        let text = request::dont_cache_text(b);
-        config.dont_cache_resolved.iter().any(|r| r.is_match(&text))
-    });
+    let dont_cache = resolved
+        .backends
+        .first()
+        .is_some_and(|b| request::dont_cache(&config.dont_cache_resolved, b));
     if config.offline {
         Miss::Offline
     } else if config.force_managed && !resolved.managed {
@@ -116,11 +116,13 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
     let Ok(key) = CacheKey::new(&resolved.repo, &resolved.rel_path) else {
         return;
     };
-    let missing = matches!(
-        state.cache.lookup(&key),
-        Ok(Lookup::Missing | Lookup::Incomplete { .. })
-    );
-    if !missing || miss(state, file, &resolved) != Miss::Download {
+    // The cheap test first: the lookup costs an open and a stat.
+    if miss(state, file, &resolved) != Miss::Download
+        || !matches!(
+            state.cache.lookup(&key),
+            Ok(Lookup::Missing | Lookup::Incomplete { .. })
+        )
+    {
         return;
     }
     drop(state.cache.fetch(job(client, file, &resolved, &key)).await);
