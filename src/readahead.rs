@@ -10,6 +10,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
@@ -29,14 +30,17 @@ pub struct Ahead {
 /// A stream whose incoming request heads are reported as they are read.
 pub struct ReadAhead<S> {
     inner: S,
+    /// Bytes already read from `inner` (after a handshake), read first.
+    prefix: Bytes,
     scanner: Scanner,
     tx: Option<mpsc::Sender<Ahead>>,
 }
 
 impl<S> ReadAhead<S> {
-    pub fn new(inner: S, tx: mpsc::Sender<Ahead>) -> ReadAhead<S> {
+    pub fn new(inner: S, prefix: Bytes, tx: mpsc::Sender<Ahead>) -> ReadAhead<S> {
         ReadAhead {
             inner,
+            prefix,
             scanner: Scanner::default(),
             tx: Some(tx),
         }
@@ -50,8 +54,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
         let this = &mut *self;
+        if this.prefix.is_empty() {
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        } else {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix.split_to(n));
+        }
         if let Some(tx) = &this.tx {
             match this.scanner.feed(&buf.filled()[before..]) {
                 Some(heads) => {
@@ -181,7 +190,7 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut client, server) = tokio::io::duplex(4096);
         let (tx, mut rx) = mpsc::channel(QUEUE);
-        let mut stream = ReadAhead::new(server, tx);
+        let mut stream = ReadAhead::new(server, Bytes::new(), tx);
         let burst = format!("{}{}{}", get("/a"), get("/b"), get("/c"));
         client.write_all(burst.as_bytes()).await.unwrap();
         let mut buf = vec![0u8; 4096];
@@ -192,5 +201,22 @@ mod tests {
         client.write_all(get("/d").as_bytes()).await.unwrap();
         assert!(stream.read(&mut buf).await.unwrap() > 0);
         assert!(rx.try_recv().is_err(), "a lone request is not read ahead");
+    }
+
+    #[tokio::test]
+    async fn bytes_read_before_come_first_and_are_scanned() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(4096);
+        let (tx, mut rx) = mpsc::channel(QUEUE);
+        let prefix = Bytes::from(format!("{}{}", get("/a"), get("/b")));
+        let mut stream = ReadAhead::new(server, prefix.clone(), tx);
+        let mut buf = vec![0u8; prefix.len()];
+        stream.read_exact(&mut buf).await.unwrap();
+        assert_eq!(buf, prefix);
+        assert_eq!(rx.recv().await.unwrap().target, "/b");
+        client.write_all(b"more").await.unwrap();
+        let mut more = [0u8; 4];
+        stream.read_exact(&mut more).await.unwrap();
+        assert_eq!(&more, b"more");
     }
 }

@@ -18,15 +18,14 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
@@ -145,17 +144,25 @@ fn systemd_sockets() -> Result<Option<Listeners>, BindError> {
         unix: None,
         inherited: true,
     };
-    for fd in 3..3 + count {
+    let end = 3i32.checked_add(count).ok_or_else(|| BindError::Failed {
+        what: format!("LISTEN_FDS={count}"),
+        source: io::ErrorKind::InvalidInput.into(),
+    })?;
+    for fd in 3..end {
         let failed = |source| BindError::Failed {
             what: format!("inherited descriptor {fd}"),
             source,
         };
-        // SAFETY: systemd hands these descriptors to this process, which
-        // owns them from here on; nothing else in it uses them.
-        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        let family = rustix::net::getsockname(&owned)
+        // Looked at before it is taken: a LISTEN_FDS larger than what was
+        // passed must not take over (and close) descriptors in use.
+        // SAFETY: the descriptor is only borrowed for this call; an unused
+        // number gives EBADF.
+        let family = rustix::net::getsockname(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) })
             .map_err(|e| failed(e.into()))?
             .address_family();
+        // SAFETY: a socket systemd handed to this process, which owns it
+        // from here on; nothing else in it uses it.
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
         if family == rustix::net::AddressFamily::UNIX {
             let std_listener = std::os::unix::net::UnixListener::from(owned);
             std_listener.set_nonblocking(true).map_err(failed)?;
@@ -351,14 +358,14 @@ async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSemaphor
             let _ = stream.set_nodelay(true);
             let log = ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip()));
             let client = Client::new(log, Some(peer.ip()), stream.local_addr().ok());
-            serve(stream, client, shared, permit).await;
+            serve(stream, Bytes::new(), client, shared, permit).await;
         }
         Accepted::Unix(stream) => {
             let timeout = shared.state.config.network_timeout;
             match tokio::time::timeout(timeout, identify(stream)).await {
-                Ok(Ok(Some((name, stream)))) => {
+                Ok(Ok(Some((name, stream, rest)))) => {
                     let client = Client::new(ConnLog::new(Arc::clone(&shared.state.log), name), None, None);
-                    serve(stream, client, shared, permit).await;
+                    serve(stream, rest, client, shared, permit).await;
                 }
                 // No identification: closed without a word, as acng.
                 Ok(Ok(None)) => tracing::debug!("unix socket client sent no X-Original-Source"),
@@ -388,13 +395,19 @@ async fn acquire(
 }
 
 /// Serves one connection until it ends or the daemon stops.
-async fn serve<S>(stream: S, client: Client, shared: Arc<Shared>, _permit: Option<OwnedSemaphorePermit>)
-where
+/// `prefix`: what was read of it already.
+async fn serve<S>(
+    stream: S,
+    prefix: Bytes,
+    client: Client,
+    shared: Arc<Shared>,
+    _permit: Option<OwnedSemaphorePermit>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let client = Arc::new(client);
     let (ahead_tx, mut ahead_rx) = tokio::sync::mpsc::channel(readahead::QUEUE);
-    let stream = ReadAhead::new(stream, ahead_tx);
+    let stream = ReadAhead::new(stream, prefix, ahead_tx);
     let (ahead_state, ahead_client) = (shared.state.clone(), Arc::clone(&client));
     tokio::spawn(async move {
         while let Some(ahead) = ahead_rx.recv().await {
@@ -473,8 +486,8 @@ impl AcceptBackoff {
 
 /// The unix-socket handshake (spec §2.1): the first request carries only
 /// `X-Original-Source: <client name>` and gets no answer. Returns the name
-/// and the stream with whatever followed that request.
-async fn identify(mut stream: UnixStream) -> io::Result<Option<(String, Prefixed<UnixStream>)>> {
+/// the stream, and whatever was read of it after that request.
+async fn identify(mut stream: UnixStream) -> io::Result<Option<(String, UnixStream, Bytes)>> {
     const MAX: usize = 32 * 1024;
     let mut buf = Vec::with_capacity(1024);
     let end = loop {
@@ -498,52 +511,9 @@ async fn identify(mut stream: UnixStream) -> io::Result<Option<(String, Prefixed
             .eq_ignore_ascii_case("X-Original-Source")
             .then(|| v.trim().to_string())
     });
-    Ok(name.filter(|n| !n.is_empty() && !n.contains('|')).map(|name| {
-        let rest = Bytes::copy_from_slice(&buf[end..]);
-        (
-            name,
-            Prefixed {
-                prefix: rest,
-                inner: stream,
-            },
-        )
-    }))
-}
-
-/// A stream that first yields bytes already read from it.
-struct Prefixed<S> {
-    prefix: Bytes,
-    inner: S,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.prefix.has_remaining() {
-            let n = self.prefix.len().min(buf.remaining());
-            buf.put_slice(&self.prefix[..n]);
-            self.prefix.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
+    Ok(name
+        .filter(|n| !n.is_empty() && !n.contains('|'))
+        .map(|name| (name, stream, Bytes::copy_from_slice(&buf[end..]))))
 }
 
 #[cfg(test)]
@@ -563,10 +533,12 @@ mod tests {
         a.write_all(b"GET / HTTP/1.0\r\nX-Original-Source: 192.0.2.9\r\n\r\nGET /next HTTP/1.1\r\n")
             .await
             .unwrap();
-        let (name, mut rest) = identify(b).await.unwrap().unwrap();
+        let (name, stream, rest) = identify(b).await.unwrap().unwrap();
         assert_eq!(name, "192.0.2.9");
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let mut served = ReadAhead::new(stream, rest, tx);
         let mut next = [0u8; 10];
-        rest.read_exact(&mut next).await.unwrap();
+        served.read_exact(&mut next).await.unwrap();
         assert_eq!(&next, b"GET /next ");
     }
 
