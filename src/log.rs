@@ -84,26 +84,8 @@ impl TransferLog {
         })
     }
 
-    pub fn disabled() -> TransferLog {
-        TransferLog {
-            path: None,
-            writer: Mutex::new(None),
-            verbose: true,
-            unbuffered: false,
-        }
-    }
-
+    /// Writes `record`, after the `I` line of what it fetched, if anything.
     fn write(&self, client: &str, record: &Record) {
-        if record.fetched > 0 && record.direction != Direction::In {
-            let fetched = Record {
-                direction: Direction::In,
-                bytes: record.fetched,
-                fetched: 0,
-                path: record.path.clone(),
-                status: 200,
-            };
-            self.write(client, &fetched);
-        }
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let Some(writer) = guard.as_mut() else {
             return;
@@ -111,21 +93,36 @@ impl TransferLog {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let letter = record.direction.letter();
-        let result = if !self.verbose {
-            writeln!(writer, "{now}|{letter}|{}", record.bytes)
-        } else if record.direction == Direction::Error {
-            writeln!(
-                writer,
-                "{now}|{letter}|{}|{client}|{} [HTTP error, code: {}]",
-                record.bytes, record.path, record.status
-            )
-        } else {
-            writeln!(writer, "{now}|{letter}|{}|{client}|{}", record.bytes, record.path)
-        };
-        let result = result.and_then(|()| if self.unbuffered { writer.flush() } else { Ok(()) });
+        let fetched = (record.fetched > 0).then(|| Record {
+            direction: Direction::In,
+            bytes: record.fetched,
+            fetched: 0,
+            path: record.path.clone(),
+            status: 200,
+        });
+        let result = fetched
+            .iter()
+            .chain([record])
+            .try_for_each(|r| self.line(writer, now, client, r))
+            .and_then(|()| if self.unbuffered { writer.flush() } else { Ok(()) });
         if let Err(e) = result {
             tracing::error!("transfer log: {e}");
+        }
+    }
+
+    /// One line of spec §9.1.
+    fn line(&self, w: &mut impl Write, now: u64, client: &str, record: &Record) -> io::Result<()> {
+        let (letter, path) = (record.direction.letter(), &record.path);
+        if !self.verbose {
+            writeln!(w, "{now}|{letter}|{}", record.bytes)
+        } else if record.direction == Direction::Error {
+            writeln!(
+                w,
+                "{now}|{letter}|{}|{client}|{path} [HTTP error, code: {}]",
+                record.bytes, record.status
+            )
+        } else {
+            writeln!(w, "{now}|{letter}|{}|{client}|{path}", record.bytes)
         }
     }
 
@@ -148,6 +145,13 @@ impl TransferLog {
         *guard = Some(open_append(path)?);
         Ok(())
     }
+}
+
+/// About what a response head with these fields takes on the wire: the
+/// byte counts of the transfer log.
+pub fn head_bytes(headers: &http::HeaderMap) -> u64 {
+    let fields: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    (fields + "HTTP/1.1 200 OK\r\n\r\n".len()) as u64
 }
 
 fn open_append(path: &std::path::Path) -> io::Result<BufWriter<File>> {
@@ -188,16 +192,20 @@ impl ConnLog {
         }
     }
 
-    /// Bytes a download started by this client received after the client's
-    /// response had ended: an `I` record of its own.
-    pub fn fetched_late(&self, path: String, bytes: u64) {
-        self.finish(Record {
-            direction: Direction::In,
-            bytes,
-            fetched: 0,
-            path,
-            status: 200,
-        });
+    /// Bytes a download started by this client received after the
+    /// response that counted them had ended (`fetched`, emptied here): an
+    /// `I` record of their own.
+    pub fn fetched_late(&self, path: &str, fetched: &AtomicU64) {
+        let bytes = fetched.swap(0, Ordering::Relaxed);
+        if bytes > 0 {
+            self.finish(Record {
+                direction: Direction::In,
+                bytes,
+                fetched: 0,
+                path: path.to_string(),
+                status: 200,
+            });
+        }
     }
 
     fn finish(&self, record: Record) {

@@ -106,10 +106,7 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
     // Bytes no response record will take (its client left, or the request
     // read ahead never came) get a record of their own.
     if let Some(origin) = job.origin.as_ref().filter(|o| Arc::strong_count(&o.fetched) == 1) {
-        let late = origin.fetched.swap(0, Ordering::Relaxed);
-        if late > 0 {
-            origin.log.fetched_late(job.key.to_string(), late);
-        }
+        origin.log.fetched_late(job.key.as_str(), &origin.fetched);
     }
     match outcome {
         Ok(Done::Written) => leader.finish(None),
@@ -301,7 +298,7 @@ impl Task<'_> {
             redirected,
         } = fetched;
         let status = response.status();
-        self.count_in(header_size(&response));
+        self.count_in(crate::log::head_bytes(response.headers()));
         match (status, plan) {
             (StatusCode::NOT_MODIFIED, Plan::Conditional { .. }) => {
                 self.cache.fresh.mark(&self.job.key);
@@ -565,16 +562,6 @@ fn disk_failure(e: &std::io::Error) -> Failure {
 /// the backend as broken.
 fn is_keyfile(key: &CacheKey, flags: &RemapFlags) -> bool {
     flags.keyfiles.iter().any(|k| key.as_str().ends_with(k.as_str()))
-}
-
-/// About what a response head takes on the wire, for `I` records.
-fn header_size(response: &Response<Incoming>) -> u64 {
-    let fields: usize = response
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    (fields + "HTTP/1.1 200 OK\r\n\r\n".len()) as u64
 }
 
 #[cfg(test)]

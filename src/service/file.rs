@@ -92,9 +92,14 @@ fn miss(state: &AppState, file: &FileRequest, resolved: &Resolved) -> Miss {
     }
 }
 
-/// The download of `key` for `client`, counting its bytes in the
-/// connection's counter for the key.
-fn job(client: &Client, file: &FileRequest, resolved: &Resolved, key: &CacheKey) -> Job {
+/// The download of `key` for `client`, counting its bytes in `fetched`.
+fn job(
+    client: &Client,
+    file: &FileRequest,
+    resolved: &Resolved,
+    key: &CacheKey,
+    fetched: Arc<AtomicU64>,
+) -> Job {
     Job {
         key: key.clone(),
         kind: file.kind,
@@ -104,7 +109,7 @@ fn job(client: &Client, file: &FileRequest, resolved: &Resolved, key: &CacheKey)
         forwarded_for: None,
         origin: Some(Origin {
             log: Arc::clone(&client.log),
-            fetched: client.counter(key),
+            fetched,
         }),
     }
 }
@@ -125,7 +130,13 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
     {
         return;
     }
-    drop(state.cache.fetch(job(client, file, &resolved, &key)).await);
+    let fetched = client.counter(&key);
+    drop(
+        state
+            .cache
+            .fetch(job(client, file, &resolved, &key, fetched))
+            .await,
+    );
 }
 
 /// Joins (or starts) the key's flight and answers from it. `stale` is the
@@ -139,7 +150,10 @@ async fn through_flight<B>(
     key: &CacheKey,
     stale: Option<Hit>,
 ) -> Outcome {
-    let mut job = job(client, file, resolved, key);
+    // The answer's record takes the connection's counter for the key (the
+    // one reading ahead may have started with), or starts its own.
+    let fetched = client.take_counter(key).unwrap_or_default();
+    let mut job = job(client, file, resolved, key, Arc::clone(&fetched));
     job.forwarded_for = forwarded_for(state, client, req);
     job.revalidate = match (&stale, file.no_cache) {
         (None, _) => Revalidate::Never,
@@ -147,8 +161,6 @@ async fn through_flight<B>(
         (Some(_), false) => Revalidate::IfStale,
     };
     let rx = state.cache.fetch(job).await;
-    // The answer's record takes the counter; the connection lets it go.
-    let fetched = client.take_counter(key).unwrap_or_default();
     let progress = first_answer(rx.clone()).await;
     let counted = Some(Arc::clone(&fetched));
     let outcome = match progress.state {

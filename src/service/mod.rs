@@ -81,10 +81,7 @@ impl Drop for Client {
     fn drop(&mut self) {
         let map = std::mem::take(self.prefetched.get_mut().unwrap_or_else(|p| p.into_inner()));
         for (key, fetched) in map {
-            let bytes = fetched.swap(0, std::sync::atomic::Ordering::Relaxed);
-            if bytes > 0 {
-                self.log.fetched_late(key.to_string(), bytes);
-            }
+            self.log.fetched_late(key.as_str(), &fetched);
         }
     }
 }
@@ -272,14 +269,8 @@ fn account(
 /// About what the status line and headers take on the wire (hyper adds
 /// `date`), for the transfer log's byte counts.
 fn header_bytes<B>(response: &Response<B>) -> u64 {
-    let status_line = "HTTP/1.1 200 OK\r\n".len();
-    let date = "date: Sun, 22 Nov 2026 02:58:26 GMT\r\n".len();
-    let fields: usize = response
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    (status_line + date + fields + 2) as u64
+    let date = "date: Sun, 22 Nov 2026 02:58:26 GMT\r\n".len() as u64;
+    crate::log::head_bytes(response.headers()) + date
 }
 
 fn failure(
