@@ -150,40 +150,25 @@ impl http_body::Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
-        let chunk = match &mut this.source {
-            Source::Follow(follow) => match ready!(follow.poll_chunk(cx)) {
-                Some(Ok(b)) => b,
-                Some(Err(e)) => {
-                    this.source = Source::Empty;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                None => return Poll::Ready(None),
-            },
-            Source::Upstream(relay) => match ready!(relay.poll_data(cx)) {
-                Some(Ok(b)) => b,
-                Some(Err(e)) => {
-                    this.source = Source::Empty;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                None => return Poll::Ready(None),
-            },
-            Source::Empty => return Poll::Ready(None),
-            Source::Full(bytes) => match bytes.take() {
-                Some(b) => b,
-                None => return Poll::Ready(None),
-            },
-            Source::File(range) if range.pos >= range.end => return Poll::Ready(None),
+        let next = match &mut this.source {
+            Source::Follow(follow) => ready!(follow.poll_chunk(cx)),
+            Source::Upstream(relay) => ready!(relay.poll_data(cx)),
+            Source::Empty => None,
+            Source::Full(bytes) => bytes.take().map(Ok),
+            Source::File(range) if range.pos >= range.end => None,
             // Reads come from the page cache in the common case; a read here
             // costs less than handing it to a blocking thread and back.
-            Source::File(range) => match range.read_chunk() {
-                Ok(b) => b,
-                Err(e) => {
-                    // Ending with an error makes hyper abort the connection:
-                    // the client sees a cut transfer, never a clean short one.
-                    this.source = Source::Empty;
-                    return Poll::Ready(Some(Err(e)));
-                }
-            },
+            Source::File(range) => Some(range.read_chunk()),
+        };
+        let chunk = match next {
+            Some(Ok(chunk)) => chunk,
+            // Ending with an error makes hyper abort the connection: the
+            // client sees a cut transfer, never a clean short one.
+            Some(Err(e)) => {
+                this.source = Source::Empty;
+                return Poll::Ready(Some(Err(e)));
+            }
+            None => return Poll::Ready(None),
         };
         this.count(chunk.len());
         Poll::Ready(Some(Ok(Frame::data(chunk))))

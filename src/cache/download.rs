@@ -114,6 +114,8 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
         Err(failure) => {
             match &failure {
                 Failure::DiskFull => cache.warn_disk_full(),
+                // Logged where it happened, with the cause.
+                Failure::Storage => {}
                 Failure::Status { .. } => tracing::debug!("{}: {failure}", job.key),
                 _ => tracing::warn!("{}: {failure}", job.key),
             }
@@ -438,7 +440,10 @@ impl Task<'_> {
     /// seconds, and on a runtime worker it would stall every client that
     /// worker serves, the ones still sending this very file included.
     async fn commit(&mut self) -> Result<Done, Failure> {
-        let writer = self.writer.take().ok_or(Failure::Storage)?;
+        let Some(writer) = self.writer.take() else {
+            tracing::error!("{}: a body ended without a file to commit", self.job.key);
+            return Err(Failure::Storage);
+        };
         self.leader.all_written(writer.len());
         let cache = Arc::clone(self.cache);
         tokio::task::spawn_blocking(move || writer.finish(&cache.storage))

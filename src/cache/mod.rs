@@ -200,10 +200,6 @@ impl Cache {
         }
     }
 
-    pub fn storage(&self) -> &Storage {
-        &self.storage
-    }
-
     /// Looks a key up. Only I/O errors other than "not there" are errors.
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Lookup> {
         let file = match self.storage.open_data(key) {

@@ -15,7 +15,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -294,10 +294,6 @@ impl Storage {
 }
 
 impl Dir {
-    pub fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
     /// The device this directory lives on: a rename across devices fails.
     pub fn device(&self) -> io::Result<u64> {
         Ok(rustix::fs::fstat(&self.fd)?.st_dev)

@@ -64,9 +64,13 @@ fn none_match_fails(tags: &str, meta: &Meta) -> bool {
     let Some(etag) = meta.head.etag.as_deref() else {
         return false;
     };
-    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
     let ours = opaque(etag);
     tags.split(',').any(|t| opaque(t) == ours)
+}
+
+/// An entity tag without its weakness mark, for weak comparison.
+fn opaque(tag: &str) -> &str {
+    tag.trim().trim_start_matches("W/")
 }
 
 /// `If-Range`: a strong entity tag equal to ours, or exactly our
