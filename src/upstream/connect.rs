@@ -14,15 +14,16 @@ use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use super::error::BoxError;
 use crate::url::HttpUrl;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Connects to the destination, or to `proxy` when set.
 #[derive(Clone, Debug)]
 pub struct Connector {
     tcp: HttpConnector,
-    proxy: Option<Uri>,
+    /// The proxy's address; an error when it cannot be one, which fails
+    /// each connection rather than going around the proxy.
+    proxy: Option<Result<Uri, String>>,
 }
 
 impl Connector {
@@ -32,7 +33,10 @@ impl Connector {
         tcp.set_happy_eyeballs_timeout(Some(fast_timeout));
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
-        let proxy = proxy.and_then(|p| format!("http://{}/", p.authority()).parse().ok());
+        let proxy = proxy.map(|p| {
+            let authority = p.authority();
+            format!("http://{authority}/").parse().map_err(|_| authority)
+        });
         Connector { tcp, proxy }
     }
 }
@@ -48,7 +52,14 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, destination: Uri) -> Self::Future {
         let proxied = self.proxy.is_some();
-        let target = self.proxy.clone().unwrap_or(destination);
+        let target = match &self.proxy {
+            None => destination,
+            Some(Ok(proxy)) => proxy.clone(),
+            Some(Err(proxy)) => {
+                let error = format!("unusable proxy address {proxy}");
+                return Box::pin(async move { Err(error.into()) });
+            }
+        };
         let connecting = self.tcp.call(target);
         Box::pin(async move {
             let io = connecting.await?;

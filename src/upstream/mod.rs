@@ -63,11 +63,17 @@ pub struct Fetched {
     pub redirected: bool,
 }
 
+/// One way out: a client, and what it tells the proxy it goes through.
+struct Route {
+    client: HttpClient,
+    proxy_auth: Option<HeaderValue>,
+}
+
 pub struct Upstream {
     /// Straight to the mirrors.
-    direct: HttpClient,
+    direct: Route,
     /// Through each proxy the configuration names (`Proxy`, `proxy=`).
-    proxied: HashMap<HttpUrl, HttpClient>,
+    proxied: HashMap<HttpUrl, Route>,
     global_proxy: Option<HttpUrl>,
     avoid: Avoid,
     timeout: Duration,
@@ -86,12 +92,15 @@ impl std::fmt::Debug for Upstream {
 
 impl Upstream {
     pub fn new(config: &Config) -> Upstream {
-        let client = |proxy: Option<&HttpUrl>| {
-            Client::builder(TokioExecutor::new())
+        let route = |proxy: Option<&HttpUrl>| Route {
+            client: Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(POOL_IDLE)
                 .pool_max_idle_per_host(if config.reuse_connections { 32 } else { 0 })
                 .pool_timer(TokioTimer::new())
-                .build(Connector::new(proxy, config.network_timeout, config.fast_timeout))
+                .build(Connector::new(proxy, config.network_timeout, config.fast_timeout)),
+            proxy_auth: proxy
+                .and_then(|p| p.credentials.as_ref())
+                .map(|c| basic(&c.user, &c.password)),
         };
         let proxies = config
             .proxy
@@ -101,8 +110,8 @@ impl Upstream {
                 _ => None,
             }));
         Upstream {
-            direct: client(None),
-            proxied: proxies.map(|p| (p.clone(), client(Some(p)))).collect(),
+            direct: route(None),
+            proxied: proxies.map(|p| (p.clone(), route(Some(p)))).collect(),
             global_proxy: config.proxy.clone(),
             avoid: Avoid::default(),
             timeout: config.network_timeout,
@@ -208,26 +217,24 @@ impl Upstream {
         if url.scheme == Scheme::Https {
             return Err(UpstreamError::TlsUnavailable { url: url.masked() });
         }
-        let (client, proxy) = self.client(ask.proxy);
-        let request = self.request(url, ask, proxy)?;
-        match tokio::time::timeout(self.timeout, client.request(request)).await {
+        let route = self.route(ask.proxy);
+        let request = self.request(url, ask, route.proxy_auth.as_ref())?;
+        match tokio::time::timeout(self.timeout, route.client.request(request)).await {
             Err(_) => Err(UpstreamError::Timeout { url: url.masked() }),
             Ok(Err(e)) => Err(error::classify(url, e)),
             Ok(Ok(response)) => Ok(response),
         }
     }
 
-    /// The client for a repository's way out, and the proxy it goes through.
-    fn client(&self, choice: &RemapProxy) -> (&HttpClient, Option<&HttpUrl>) {
+    /// A repository's way out.
+    fn route(&self, choice: &RemapProxy) -> &Route {
         let proxy = match choice {
             RemapProxy::Global => self.global_proxy.as_ref(),
             RemapProxy::Direct => None,
             RemapProxy::Via(p) => Some(p),
         };
-        // Every proxy of the configuration has its client (`new`).
-        proxy
-            .and_then(|p| self.proxied.get_key_value(p))
-            .map_or((&self.direct, None), |(url, client)| (client, Some(url)))
+        // Every proxy of the configuration has its route (`new`).
+        proxy.and_then(|p| self.proxied.get(p)).unwrap_or(&self.direct)
     }
 
     /// The request apt-cacher-ng sends (spec §4.2).
@@ -235,7 +242,7 @@ impl Upstream {
         &self,
         url: &HttpUrl,
         ask: &Ask<'_>,
-        proxy: Option<&HttpUrl>,
+        proxy_auth: Option<&HeaderValue>,
     ) -> Result<Request<Empty<Bytes>>, UpstreamError> {
         let uri = format!(
             "{}://{}{}",
@@ -256,8 +263,8 @@ impl Upstream {
         if let Some(c) = &url.credentials {
             headers.insert(header::AUTHORIZATION, basic(&c.user, &c.password));
         }
-        if let Some(c) = proxy.and_then(|p| p.credentials.as_ref()) {
-            headers.insert(header::PROXY_AUTHORIZATION, basic(&c.user, &c.password));
+        if let Some(auth) = proxy_auth {
+            headers.insert(header::PROXY_AUTHORIZATION, auth.clone());
         }
         for (k, v) in &self.appendix {
             headers.append(k.clone(), v.clone());

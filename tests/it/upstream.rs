@@ -181,6 +181,21 @@ fn with_redir_max_zero_redirects_are_passed_on() {
 }
 
 #[test]
+fn proxy_credentials_go_to_the_proxy_only() {
+    let proxy = Origin::start();
+    proxy.put(PATH, b"via proxy".to_vec());
+    let at = proxy.url("").replacen("http://", "http://apt:s%40cret@", 1);
+    let daemon = Daemon::start(&format!(
+        "Proxy: {at}\nRemap-m: /m ; http://mirror.invalid/debian\n"
+    ));
+    assert_eq!(http::get(daemon.addr, URL).body, b"via proxy");
+    let seen = &proxy.seen()[0];
+    // base64("apt:s@cret")
+    assert_eq!(seen.header("proxy-authorization"), Some("Basic YXB0OnNAY3JldA=="));
+    assert_eq!(seen.header("authorization"), None);
+}
+
+#[test]
 fn an_upstream_proxy_gets_absolute_form_requests() {
     let proxy = Origin::start();
     proxy.put(PATH, b"via proxy".to_vec());
