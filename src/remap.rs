@@ -37,6 +37,7 @@ pub struct Resolved {
 
 #[derive(Debug)]
 struct Prefix {
+    port: u16,
     path: String,
     repo: usize,
     alias: bool,
@@ -45,8 +46,8 @@ struct Prefix {
 /// The lookup table of every `Remap-*` directive.
 #[derive(Debug, Default)]
 pub struct RemapTable {
-    /// `(host, port)` → prefixes, longest first.
-    hosts: HashMap<(String, u16), Vec<Prefix>>,
+    /// host → prefixes (of every port), longest first.
+    hosts: HashMap<String, Vec<Prefix>>,
     repos: Vec<Repo>,
     unmatched_flags: Arc<RemapFlags>,
 }
@@ -61,15 +62,12 @@ impl RemapTable {
                 flags: Arc::new(r.flags.clone()),
             });
             for m in &r.merges {
-                table
-                    .hosts
-                    .entry((m.host.clone(), m.port))
-                    .or_default()
-                    .push(Prefix {
-                        path: m.prefix.clone(),
-                        repo: index,
-                        alias: m.alias,
-                    });
+                table.hosts.entry(m.host.clone()).or_default().push(Prefix {
+                    port: m.port,
+                    path: m.prefix.clone(),
+                    repo: index,
+                    alias: m.alias,
+                });
             }
         }
         for prefixes in table.hosts.values_mut() {
@@ -83,10 +81,20 @@ impl RemapTable {
     /// path-style alias of spec §2.3 item 3, or is a repository's own name
     /// (spec §13 #12: `/debrep/...` then means that repository).
     pub fn is_alias(&self, host: &str, port: u16) -> bool {
-        if let Some(prefixes) = self.hosts.get(&(host.to_string(), port)) {
-            return prefixes.iter().any(|p| p.alias);
+        let mut prefixes = self.prefixes(host, port).peekable();
+        if prefixes.peek().is_some() {
+            return prefixes.any(|p| p.alias);
         }
         port == 80 && self.repo_named(host).is_some()
+    }
+
+    /// The merging URLs' prefixes at `host` and `port`, longest first.
+    fn prefixes<'a>(&'a self, host: &str, port: u16) -> impl Iterator<Item = &'a Prefix> {
+        self.hosts
+            .get(host)
+            .into_iter()
+            .flatten()
+            .filter(move |p| p.port == port)
     }
 
     fn repo_named(&self, name: &str) -> Option<usize> {
@@ -96,14 +104,9 @@ impl RemapTable {
     /// Resolves a requested URL.
     pub fn resolve(&self, url: &HttpUrl) -> Resolved {
         let matched = self
-            .hosts
-            .get(&(url.host.clone(), url.port))
-            .and_then(|prefixes| {
-                prefixes
-                    .iter()
-                    .find(|p| url.path.len() > p.path.len() && url.path.starts_with(&p.path))
-                    .map(|p| (p.repo, &url.path[p.path.len()..]))
-            });
+            .prefixes(&url.host, url.port)
+            .find(|p| url.path.len() > p.path.len() && url.path.starts_with(&p.path))
+            .map(|p| (p.repo, &url.path[p.path.len()..]));
         let matched = matched.or_else(|| {
             // A repository's own name used as a path-style alias.
             let index = self.repo_named(&url.host).filter(|_| url.port == 80)?;

@@ -166,8 +166,9 @@ impl HttpUrl {
     /// relative one. Credentials are kept only on the same host.
     pub fn resolve(&self, reference: &str) -> Result<HttpUrl, UrlError> {
         let reference = reference.trim();
-        let lower = reference.to_ascii_lowercase();
-        let mut url = if lower.starts_with("http://") || lower.starts_with("https://") {
+        let mut url = if strip_prefix_ignore_case(reference, "http://").is_some()
+            || strip_prefix_ignore_case(reference, "https://").is_some()
+        {
             HttpUrl::parse(reference)?
         } else if let Some(rest) = reference.strip_prefix("//") {
             let mut u = HttpUrl::parse(&format!("{}://{rest}", self.scheme.as_str()))?;
@@ -234,13 +235,16 @@ impl fmt::Display for HttpUrl {
     }
 }
 
+/// `s` without `prefix`, compared ASCII case-insensitively (schemes).
+pub fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
 fn split_scheme(input: &str) -> Result<(Scheme, &str), UrlError> {
     for (prefix, scheme) in [("http://", Scheme::Http), ("https://", Scheme::Https)] {
-        if let Some(head) = input
-            .get(..prefix.len())
-            .filter(|h| h.eq_ignore_ascii_case(prefix))
-        {
-            return Ok((scheme, &input[head.len()..]));
+        if let Some(rest) = strip_prefix_ignore_case(input, prefix) {
+            return Ok((scheme, rest));
         }
     }
     let first_slash = input.find('/').unwrap_or(input.len());

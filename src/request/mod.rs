@@ -11,7 +11,7 @@ use http::Method;
 
 use crate::config::Config;
 use crate::remap::RemapTable;
-use crate::url::{HttpUrl, Scheme, UrlError};
+use crate::url::{strip_prefix_ignore_case, HttpUrl, Scheme, UrlError};
 pub use kind::FileKind;
 
 /// Every form of request debcache answers.
@@ -119,17 +119,19 @@ pub fn classify(req: RequestLine<'_>, config: &Config, remap: &RemapTable) -> Re
         UrlError::ReservedHost(_) => Reject::Forbidden,
         e => Reject::BadUrl(e),
     })?;
-    if let Some(name) = config.local_dirs.keys().find(|n| **n == url.host) {
+    if config.local_dirs.contains_key(&url.host) {
         return Ok(Target::LocalDir {
-            name: name.clone(),
             path: path::collapse_slashes(&url.path),
+            name: url.host,
         });
     }
     let https = url.scheme == Scheme::Https;
     if !(config.allow_user_ports.allows(url.port) || https && url.port == 443) {
         return Err(Reject::Port(url.port));
     }
-    url.path = path::collapse_slashes(&url.path);
+    if url.path.contains("//") {
+        url.path = path::collapse_slashes(&url.path);
+    }
     let file = file_request(url, req.cache_control, config)?;
     Ok(match style {
         Style::Proxy if https => Target::HttpsProxy(file),
@@ -176,11 +178,6 @@ impl Style {
             None => UrlError::EmptyHost,
         }))
     }
-}
-
-fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
 }
 
 /// Pages of the daemon itself, recognised in path style only (spec §2.5).
