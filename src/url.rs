@@ -108,20 +108,7 @@ impl HttpUrl {
     /// The `Host` header value: the port only when it is not the scheme's
     /// default (spec §13 #3 fixed), IPv6 literals in brackets.
     pub fn authority(&self) -> String {
-        let host = self.bracketed_host();
-        if self.port == self.scheme.default_port() {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-
-    fn bracketed_host(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        }
+        authority(self.scheme, &self.host, self.port)
     }
 
     /// The URL with any password replaced by `***`, for logs and printouts.
@@ -232,6 +219,17 @@ impl HttpUrl {
 impl fmt::Display for HttpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render(false))
+    }
+}
+
+/// `host[:port]` as a URL writes it: the port only when it is not the
+/// scheme's default, IPv6 literals in brackets.
+pub fn authority(scheme: Scheme, host: &str, port: u16) -> String {
+    match (host.contains(':'), port == scheme.default_port()) {
+        (false, true) => host.to_string(),
+        (false, false) => format!("{host}:{port}"),
+        (true, true) => format!("[{host}]"),
+        (true, false) => format!("[{host}]:{port}"),
     }
 }
 

@@ -236,12 +236,9 @@ impl Block {
     fn field(&mut self, name: &str, value: &str, location: Location) {
         let name = name.to_ascii_lowercase();
         match name.as_str() {
-            "site" | "alias" | "aliases" => self.hosts.extend(
-                value
-                    .split(|c: char| c.is_whitespace() || c == ',')
-                    .filter(|h| !h.is_empty())
-                    .map(|h| (h.to_string(), location.clone())),
-            ),
+            "site" | "alias" | "aliases" => self
+                .hosts
+                .extend(super::values::words(value).map(|h| (h.to_string(), location.clone()))),
             "archive-http" | "x-archive-http" => self.paths.extend(
                 value
                     .split_whitespace()

@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::diag::{Diagnostics, Location, Problem, Severity};
+use super::diag::{Diagnostics, Location, Problem};
 use super::lists::{ListEntry, ListKind, Resolver};
 use super::store::RemapLine;
 use crate::url::{HttpUrl, Scheme};
@@ -42,16 +42,8 @@ pub struct MergeUrl {
 
 impl fmt::Display for MergeUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        write!(f, "{}://{host}", self.scheme.as_str())?;
-        if self.port != self.scheme.default_port() {
-            write!(f, ":{}", self.port)?;
-        }
-        f.write_str(&self.prefix)
+        let authority = crate::url::authority(self.scheme, &self.host, self.port);
+        write!(f, "{}://{authority}{}", self.scheme.as_str(), self.prefix)
     }
 }
 
@@ -146,7 +138,7 @@ fn add_line(remap: &mut Remap, line: &RemapLine, resolver: &Resolver<'_>, diags:
             match section {
                 0 => {
                     for entry in expand(token, &line.location, resolver, diags) {
-                        if let Some(url) = parse_url(&entry, diags) {
+                        if let Some(url) = parse_url(&entry.text, "Remap", &entry.location, diags) {
                             remap.merges.push(MergeUrl {
                                 scheme: url.scheme,
                                 host: url.host,
@@ -159,7 +151,7 @@ fn add_line(remap: &mut Remap, line: &RemapLine, resolver: &Resolver<'_>, diags:
                 }
                 1 => {
                     for entry in expand(token, &line.location, resolver, diags) {
-                        if let Some(mut url) = parse_url(&entry, diags) {
+                        if let Some(mut url) = parse_url(&entry.text, "Remap", &entry.location, diags) {
                             url.path = with_trailing_slash(url.path);
                             remap.backends.push(url);
                         }
@@ -181,21 +173,15 @@ fn expand(token: &str, at: &Location, resolver: &Resolver<'_>, diags: &mut Diagn
     }
 }
 
-fn parse_url(entry: &ListEntry, diags: &mut Diagnostics) -> Option<HttpUrl> {
-    match HttpUrl::parse(&entry.text) {
-        Ok(url) => Some(url),
-        Err(source) => {
-            diags.error(
-                entry.location.clone(),
-                Problem::BadUrl {
-                    key: "Remap".into(),
-                    value: entry.text.clone(),
-                    source,
-                },
-            );
-            None
-        }
-    }
+/// `text` as a URL, or an error about `key` at `at`.
+fn parse_url(text: &str, key: &str, at: &Location, diags: &mut Diagnostics) -> Option<HttpUrl> {
+    HttpUrl::parse(text)
+        .map_err(|source| {
+            let value = text.to_string();
+            let key = key.to_string();
+            diags.error(at.clone(), Problem::BadUrl { key, value, source });
+        })
+        .ok()
 }
 
 fn with_trailing_slash(mut path: String) -> String {
@@ -207,32 +193,18 @@ fn with_trailing_slash(mut path: String) -> String {
 
 fn add_flag(flags: &mut RemapFlags, token: &str, at: &Location, diags: &mut Diagnostics) {
     let (name, value) = token.split_once('=').unwrap_or((token, ""));
-    let url = |diags: &mut Diagnostics| match HttpUrl::parse(value) {
-        Ok(u) => Some(u),
-        Err(source) => {
-            diags.error(
-                at.clone(),
-                Problem::BadUrl {
-                    key: format!("Remap flag {name}"),
-                    value: value.to_string(),
-                    source,
-                },
-            );
-            None
-        }
-    };
+    let url = |diags: &mut Diagnostics| parse_url(value, &format!("Remap flag {name}"), at, diags);
     match name {
         "keyfile" if !value.is_empty() => flags.keyfiles.push(value.to_string()),
         "deltasrc" => flags.deltasrc = url(diags),
         "proxy" if value.is_empty() => flags.proxy = RemapProxy::Direct,
         "proxy" => flags.proxy = url(diags).map_or(RemapProxy::Global, RemapProxy::Via),
-        _ => diags.push(super::diag::Diagnostic {
-            severity: Severity::Warning,
-            location: at.clone(),
-            problem: Problem::BadRemapFlag {
+        _ => diags.warning(
+            at.clone(),
+            Problem::BadRemapFlag {
                 flag: token.to_string(),
             },
-        }),
+        ),
     }
 }
 

@@ -322,9 +322,7 @@ fn parse_plain(key: &'static str, kind: Kind, text: &str) -> Result<Value, Probl
                 source: Box::new(e),
             }),
         Kind::Ports => parse_ports(key, text).map(Value::Ports),
-        Kind::BindAddresses => text
-            .split(|c: char| c.is_whitespace() || c == ',')
-            .filter(|s| !s.is_empty())
+        Kind::BindAddresses => words(text)
             .map(|s| parse_bind(s).ok_or_else(|| Problem::BadBindAddress { value: s.to_string() }))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Binds),
@@ -419,10 +417,7 @@ pub fn parse_size(text: &str) -> Option<i64> {
 
 fn parse_ports(key: &'static str, text: &str) -> Result<PortPolicy, Problem> {
     let mut ports = BTreeSet::new();
-    for word in text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-    {
+    for word in words(text) {
         let bad = || Problem::BadPort {
             key,
             value: word.to_string(),
@@ -542,10 +537,7 @@ fn parse_protocols(text: &str) -> Result<Vec<IpFamily>, Problem> {
 
 fn parse_cache_control(text: &str) -> Result<CacheControlPolicy, Problem> {
     let mut policy = CacheControlPolicy::default();
-    for token in text
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|t| !t.is_empty())
-    {
+    for token in words(text) {
         match token {
             "no-cache" => policy.no_cache = true,
             "no-store" => policy.no_store = true,
@@ -596,6 +588,12 @@ fn parse_regex_list(
         }
     }
     out
+}
+
+/// The words of a list value: separated by white space or commas.
+pub(super) fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
 }
 
 #[cfg(test)]
