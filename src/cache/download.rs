@@ -21,8 +21,12 @@ use super::{Cache, Meta};
 use crate::config::RemapFlags;
 use crate::log::ConnLog;
 use crate::request::FileKind;
-use crate::upstream::{Ask, Fetched};
+use crate::upstream::{Ask, Attempt, Fetched, UpstreamError};
 use crate::url::HttpUrl;
+
+/// The first back-off after a broken transfer, and the longest.
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(16);
 
 /// Progress is published after this many new bytes...
 const PUBLISH_BYTES: u64 = 64 * 1024;
@@ -75,7 +79,7 @@ enum Done {
 }
 
 /// What to ask upstream for.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Plan {
     Whole,
     /// Revalidate a complete copy.
@@ -100,8 +104,10 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
         source: None,
         validator: None,
         total: None,
+        requests: 0,
     };
     let outcome = task.download().await;
+    let requests = task.requests;
     drop(task);
     // Bytes no response record will take (its client left, or the request
     // read ahead never came) get a record of their own.
@@ -117,7 +123,10 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
                 // Logged where it happened, with the cause.
                 Failure::Storage => {}
                 Failure::Status { .. } => tracing::debug!("{}: {failure}", job.key),
-                _ => tracing::warn!("{}: {failure}", job.key),
+                _ => tracing::warn!(
+                    "{}: {failure}; gave up after {requests} requests upstream",
+                    job.key
+                ),
             }
             leader.finish(Some(State::Failed(failure)));
         }
@@ -134,6 +143,45 @@ struct Task<'a> {
     /// The strong validator of the response being stored.
     validator: Option<String>,
     total: Option<u64>,
+    /// Requests sent upstream, for the log.
+    requests: u32,
+}
+
+/// Why a backend gave no file.
+enum Spent {
+    /// This backend is done with; the next may do better. The failure is
+    /// what to report when none is left.
+    Backend(Failure),
+    /// No other backend would do better (a 404, a full disk).
+    Download(Failure),
+}
+
+/// The wait before the `n`-th retry (from 1) on a backend after a broken
+/// transfer: 1 s, doubling, at most [`BACKOFF_MAX`].
+pub fn backoff(n: u32) -> Duration {
+    BACKOFF_FIRST
+        .saturating_mul(1 << n.saturating_sub(1).min(16))
+        .min(BACKOFF_MAX)
+}
+
+/// The longest a client waits without a byte, or the end of its response,
+/// on a download that fails, with `backends` backends: every attempt of
+/// every backend waits up to `NetworkTimeout` for its headers and again for
+/// a first body byte, and the retries on one backend wait their back-offs.
+/// The README states this bound; a failure reaches the clients at once.
+pub fn longest_wait(network_timeout: Duration, dl_max_retries: u32, backends: usize) -> Duration {
+    let attempts = dl_max_retries.saturating_add(1);
+    let mut per_backend = network_timeout.saturating_mul(2).saturating_mul(attempts);
+    for n in 1..=dl_max_retries {
+        let wait = backoff(n);
+        if wait == BACKOFF_MAX {
+            // Capped from here on: the rest in one step.
+            per_backend = per_backend.saturating_add(wait.saturating_mul(dl_max_retries - n + 1));
+            break;
+        }
+        per_backend = per_backend.saturating_add(wait);
+    }
+    per_backend.saturating_mul(u32::try_from(backends.max(1)).unwrap_or(u32::MAX))
 }
 
 /// Why a body stopped early.
@@ -144,51 +192,86 @@ enum BodyError {
 }
 
 impl Task<'_> {
+    /// Tries the backends in failover order, each with its own budget of
+    /// attempts; fails when every backend has spent its budget.
     async fn download(&mut self) -> Result<Done, Failure> {
-        let Some(mut plan) = self.plan()? else {
+        let Some(first) = self.plan()? else {
             return Ok(Done::Unchanged);
         };
-        let mut failures = 0;
-        loop {
-            let fetched = self.ask(&plan).await;
-            let fetched = match fetched {
-                Ok(f) => f,
-                Err(reason) if self.source.is_some() && failures < self.cache.settings.dl_max_retries => {
-                    failures += 1;
-                    tracing::debug!("{}: retrying after: {reason}", self.job.key);
-                    continue;
-                }
-                Err(reason) => return Err(Failure::Unavailable(reason)),
+        let order = self.cache.upstream.order(&self.job.backends);
+        let keyfile = is_keyfile(&self.job.key, &self.job.flags);
+        let mut last = Failure::Unavailable(UpstreamError::AllBackendsFailed.reason());
+        for (n, backend) in order.iter().enumerate() {
+            // Bytes another backend sent are never continued here.
+            let plan = match self.source.take() {
+                Some(_) => Plan::Whole,
+                None => first.clone(),
             };
-            match self.accept(fetched, &plan)? {
-                Accepted::NotModified => return Ok(Done::Unchanged),
-                Accepted::Restart => {
-                    failures += 1;
-                    if failures > self.cache.settings.dl_max_retries {
-                        return Err(Failure::Unavailable("Server reports unexpected range"));
-                    }
-                    plan = Plan::Whole;
-                }
-                Accepted::Body(body) => {
-                    let before = self.written();
-                    match self.stream(body).await {
-                        Ok(()) => return self.commit().await,
-                        Err(BodyError::Disk(e)) => return Err(disk_failure(&e)),
-                        Err(BodyError::Upstream(why)) => {
-                            if self.written() > before {
-                                failures = 0;
-                            }
-                            failures += 1;
-                            if failures > self.cache.settings.dl_max_retries {
-                                return Err(Failure::Unavailable("Connection closed, check DlMaxRetries"));
-                            }
-                            tracing::debug!("{}: {why}; resuming at {}", self.job.key, self.written());
-                            plan = self.resume_plan();
-                        }
-                    }
-                }
+            match self
+                .on_backend(backend, plan, keyfile && n + 1 < order.len())
+                .await
+            {
+                Ok(done) => return Ok(done),
+                Err(Spent::Backend(failure)) => last = failure,
+                Err(Spent::Download(failure)) => return Err(failure),
             }
         }
+        Err(last)
+    }
+
+    /// At most `DlMaxRetries + 1` attempts on `backend`: a body that breaks
+    /// is resumed (or started over) after a back-off. Nothing refills the
+    /// budget, so a mirror that keeps cutting a file short is asked a bounded
+    /// number of times however many bytes each answer brings.
+    async fn on_backend(&mut self, backend: &HttpUrl, mut plan: Plan, keyfile: bool) -> Result<Done, Spent> {
+        let budget = self.cache.settings.dl_max_retries.saturating_add(1);
+        let mut losses = 0;
+        let mut why = "Connection closed, check DlMaxRetries";
+        for attempt in 1..=budget {
+            let fetched = match self.ask(backend, &plan, keyfile).await {
+                Attempt::Answer(fetched) => fetched,
+                Attempt::BackendFailed(Ok(answer)) => return Err(Spent::Backend(relayed(&answer.response))),
+                Attempt::BackendFailed(Err(e)) => {
+                    return Err(Spent::Backend(Failure::Unavailable(e.reason())))
+                }
+                Attempt::Failed(e) => return Err(Spent::Download(Failure::Unavailable(e.reason()))),
+            };
+            match self.accept(fetched, &plan).map_err(Spent::Download)? {
+                Accepted::NotModified => return Ok(Done::Unchanged),
+                Accepted::Restart => {
+                    why = "Server reports unexpected range";
+                    plan = Plan::Whole;
+                }
+                Accepted::Body(body) => match self.stream(body).await {
+                    Ok(()) => return self.commit().await.map_err(Spent::Download),
+                    Err(BodyError::Disk(e)) => return Err(Spent::Download(disk_failure(&e))),
+                    Err(BodyError::Upstream(broke)) => {
+                        why = "Connection closed, check DlMaxRetries";
+                        losses += 1;
+                        if attempt < budget {
+                            let wait = backoff(losses);
+                            tracing::debug!(
+                                "{}: {broke} at byte {}; again in {}s",
+                                self.job.key,
+                                self.written(),
+                                wait.as_secs_f32()
+                            );
+                            tokio::time::sleep(wait).await;
+                        } else {
+                            tracing::debug!("{}: {broke} at byte {}", self.job.key, self.written());
+                        }
+                        plan = self.resume_plan();
+                    }
+                },
+            }
+        }
+        if losses > 0 {
+            self.cache.upstream.avoid(
+                backend,
+                &format_args!("{losses} broken transfers of {}", self.job.key),
+            );
+        }
+        Err(Spent::Backend(Failure::Unavailable(why)))
     }
 
     fn written(&self) -> u64 {
@@ -241,7 +324,9 @@ impl Task<'_> {
         }
     }
 
-    async fn ask(&self, plan: &Plan) -> Result<Fetched, &'static str> {
+    /// One attempt on `backend`: to the URL that sent the bytes on disk when
+    /// continuing them, else to the backend.
+    async fn ask(&mut self, backend: &HttpUrl, plan: &Plan, keyfile: bool) -> Attempt {
         let mut headers = HeaderMap::new();
         if self.job.kind == FileKind::Volatile || matches!(plan, Plan::Conditional { .. }) {
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=0"));
@@ -273,23 +358,13 @@ impl Task<'_> {
             forwarded_for: self.job.forwarded_for.clone(),
             ..Ask::get(&self.job.flags.proxy)
         };
-        let upstream = &self.cache.upstream;
-        let result = match &self.source {
-            Some(url) => upstream.fetch_one(url, &ask).await,
-            None => {
-                upstream
-                    .fetch(
-                        &self.job.backends,
-                        &ask,
-                        is_keyfile(&self.job.key, &self.job.flags),
-                    )
-                    .await
-            }
-        };
-        result.map_err(|e| {
-            tracing::debug!("{}: {}", self.job.key, crate::error::Chain(&e));
-            e.reason()
-        })
+        let url = self.source.clone().unwrap_or_else(|| backend.clone());
+        self.requests += 1;
+        let attempt = self.cache.upstream.attempt(backend, &url, &ask, keyfile).await;
+        if let Attempt::BackendFailed(Err(e)) | Attempt::Failed(e) = &attempt {
+            tracing::debug!("{}: {}", self.job.key, crate::error::Chain(e));
+        }
+        attempt
     }
 
     /// Judges a response: where its body goes, or why there is none.
@@ -385,7 +460,15 @@ impl Task<'_> {
     }
 
     /// Writes the body to disk, publishing progress.
-    async fn stream(&mut self, mut body: Response<Incoming>) -> Result<(), BodyError> {
+    async fn stream(&mut self, body: Response<Incoming>) -> Result<(), BodyError> {
+        let received = self.receive(body).await;
+        // What arrived before a break is good: waiting clients may have it
+        // while the rest is asked for again.
+        self.leader.committed(self.written());
+        received
+    }
+
+    async fn receive(&mut self, mut body: Response<Incoming>) -> Result<(), BodyError> {
         let idle = self.cache.upstream.network_timeout();
         let mut published = self.written();
         let mut last_publish = Instant::now();
@@ -585,6 +668,31 @@ mod tests {
         assert_eq!(content_range(&h), Some((5, 10)));
         h.insert(header::CONTENT_RANGE, HeaderValue::from_static("bytes */1000"));
         assert_eq!(content_range(&h), None);
+    }
+
+    #[test]
+    fn the_back_off_doubles_up_to_its_cap() {
+        let secs: Vec<u64> = [1, 2, 3, 4, 5, 6, 40, u32::MAX]
+            .map(|n| backoff(n).as_secs())
+            .to_vec();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 16, 16, 16]);
+    }
+
+    #[test]
+    fn the_longest_wait_on_a_failing_download() {
+        let wait = |timeout, retries, backends| {
+            longest_wait(Duration::from_secs(timeout), retries, backends).as_secs()
+        };
+        // acng's defaults: three attempts of up to 2 x 17 s, and 1 s + 2 s.
+        assert_eq!(wait(17, 2, 1), 105);
+        assert_eq!(wait(17, 2, 2), 210);
+        assert_eq!(wait(5, 1, 1), 21);
+        assert_eq!(wait(5, 0, 1), 10);
+        assert_eq!(wait(5, 7, 1), 80 + 1 + 2 + 4 + 8 + 16 * 3);
+        assert!(
+            wait(u64::MAX / 4, u32::MAX, usize::MAX) > 0,
+            "saturates, never overflows"
+        );
     }
 
     #[test]

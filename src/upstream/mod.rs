@@ -25,7 +25,7 @@ use crate::config::{Config, RemapProxy};
 use crate::url::{HttpUrl, Scheme};
 use connect::Connector;
 pub use error::UpstreamError;
-pub use failover::{Avoid, AVOID_FOR};
+use failover::Avoid;
 
 /// How long an idle upstream connection is kept for reuse (as acng).
 const POOL_IDLE: Duration = Duration::from_secs(33);
@@ -52,6 +52,18 @@ impl<'a> Ask<'a> {
             forwarded_for: None,
         }
     }
+}
+
+/// What one backend made of one attempt.
+#[derive(Debug)]
+pub enum Attempt {
+    /// A response to use, whatever its status.
+    Answer(Fetched),
+    /// The backend failed as a whole and is avoided for a while: the next
+    /// one is worth trying. Its answer is what to report when none is left.
+    BackendFailed(Result<Fetched, UpstreamError>),
+    /// A failure that no other backend would mend.
+    Failed(UpstreamError),
 }
 
 /// A response, and where it came from.
@@ -145,37 +157,69 @@ impl Upstream {
         ask: &Ask<'_>,
         keyfile: bool,
     ) -> Result<Fetched, UpstreamError> {
-        let order = self.avoid.order(backends);
-        let mut last: Option<Result<Fetched, UpstreamError>> = None;
-        for (n, &i) in order.iter().enumerate() {
+        let order = self.order(backends);
+        let mut last = None;
+        for (n, backend) in order.iter().enumerate() {
             let more = n + 1 < order.len();
-            let backend = &backends[i];
-            match self.fetch_one(backend, ask).await {
-                Ok(f) if f.response.status().is_server_error() => {
-                    self.avoid.mark(backend, &f.response.status());
-                    last = Some(Ok(f));
-                }
-                Ok(f) if keyfile && f.response.status().is_client_error() && more => {
-                    self.avoid.mark(
-                        backend,
-                        &format_args!("key file answered {}", f.response.status()),
-                    );
-                    last = Some(Ok(f));
-                }
-                Ok(f) => return Ok(f),
-                Err(e) if e.is_backend_failure() => {
-                    self.avoid.mark(backend, &e);
-                    last = Some(Err(e));
-                }
-                Err(e) => return Err(e),
+            match self.attempt(backend, backend, ask, keyfile && more).await {
+                Attempt::Answer(f) => return Ok(f),
+                Attempt::BackendFailed(answer) => last = Some(answer),
+                Attempt::Failed(e) => return Err(e),
             }
         }
         last.unwrap_or(Err(UpstreamError::AllBackendsFailed))
     }
 
-    /// One URL, following redirects; no failover (resuming stays on the
-    /// backend that sent the first bytes).
-    pub async fn fetch_one(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Fetched, UpstreamError> {
+    /// The order to try `backends` in: as configured, the ones failing of
+    /// late last (see `failover`).
+    pub fn order<'b>(&self, backends: &'b [HttpUrl]) -> Vec<&'b HttpUrl> {
+        self.avoid
+            .order(backends)
+            .into_iter()
+            .map(|i| &backends[i])
+            .collect()
+    }
+
+    /// Avoids `backend` for a while, for a failure its caller found.
+    pub fn avoid(&self, backend: &HttpUrl, why: &dyn std::fmt::Display) {
+        self.avoid.mark(backend, why);
+    }
+
+    /// One request for a file to `backend`, redirects included: to `url`,
+    /// which is the backend itself or where it sent an earlier attempt.
+    /// Judged for failover: a backend that fails as a whole is avoided from
+    /// now on; `keyfile` makes a 4xx such a failure too.
+    pub async fn attempt(&self, backend: &HttpUrl, url: &HttpUrl, ask: &Ask<'_>, keyfile: bool) -> Attempt {
+        match self.fetch_one(url, ask).await {
+            Ok(f) if f.response.status().is_server_error() => {
+                self.avoid.mark(backend, &f.response.status());
+                Attempt::BackendFailed(Ok(f))
+            }
+            Ok(f) if keyfile && f.response.status().is_client_error() => {
+                self.avoid.mark(
+                    backend,
+                    &format_args!("key file answered {}", f.response.status()),
+                );
+                Attempt::BackendFailed(Ok(f))
+            }
+            Ok(f) => Attempt::Answer(f),
+            Err(e) if e.is_backend_failure() => {
+                self.avoid.mark(backend, &e);
+                Attempt::BackendFailed(Err(e))
+            }
+            Err(e) => Attempt::Failed(e),
+        }
+    }
+
+    /// One URL, following redirects, all within `NetworkTimeout`; no
+    /// failover.
+    async fn fetch_one(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Fetched, UpstreamError> {
+        tokio::time::timeout(self.timeout, self.follow(url, ask))
+            .await
+            .unwrap_or_else(|_| Err(UpstreamError::Timeout { url: url.masked() }))
+    }
+
+    async fn follow(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Fetched, UpstreamError> {
         let mut current = url.clone();
         let mut hops = 0;
         loop {
@@ -219,11 +263,11 @@ impl Upstream {
         }
         let route = self.route(ask.proxy);
         let request = self.request(url, ask, route.proxy_auth.as_ref())?;
-        match tokio::time::timeout(self.timeout, route.client.request(request)).await {
-            Err(_) => Err(UpstreamError::Timeout { url: url.masked() }),
-            Ok(Err(e)) => Err(error::classify(url, e)),
-            Ok(Ok(response)) => Ok(response),
-        }
+        route
+            .client
+            .request(request)
+            .await
+            .map_err(|e| error::classify(url, e))
     }
 
     /// A repository's way out.

@@ -289,14 +289,20 @@ fn a_cut_index_file_is_fetched_again_whole_never_resumed() {
     let mut c = Conn::open(daemon.addr);
     c.send("GET", "/m/dists/x/main/binary-all/Packages.xz", &[]);
     let head = c.read_head().unwrap();
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(index.len().to_string().as_str()),
+        "the whole length is announced, never the length of a cut"
+    );
     let got = c.read_body(index.len()).unwrap_or_default();
     if got.len() == index.len() {
         assert_eq!(sha256_hex(&got), sha256_hex(&index));
     } else {
-        assert_eq!(
-            head.status, 200,
-            "a client that had bytes is cut, never given a short body"
-        );
+        // A client that had bytes of the cut attempt is cut too: its
+        // connection ends short of the announced length.
+        assert_eq!(&got[..], &index[..got.len()]);
+        assert_eq!(c.read_body(1).unwrap_or_default(), b"", "closed, not kept alive");
     }
     let seen: Vec<_> = origin
         .seen()
@@ -539,9 +545,182 @@ fn a_304_from_a_download_in_progress_has_no_content_length() {
         &[("If-Modified-Since", crate::support::origin::LAST_MODIFIED)],
     );
     assert_eq!(r.status, 304);
-    eprintln!("HEADERS {:?}", r.headers);
     assert_eq!(r.header("content-length"), None, "RFC 9110 §8.6");
     gate.release();
     // The connection is still in step: the next answer is whole.
     assert_eq!(c.get(URL, &[]).body.len(), MB);
+}
+
+/// A client of a download that fails: each response ends, by a cut or an
+/// error status, within the stated bound; never by the client's own patience.
+fn read_until_the_end(addr: std::net::SocketAddr, target: &str, bound: Duration) -> (u16, usize) {
+    let mut c = Conn::open(addr);
+    c.stream().set_read_timeout(Some(bound)).unwrap();
+    c.send("GET", target, &[]);
+    let head = match c.read_head() {
+        Ok(head) => head,
+        Err(e) => panic!("no answer within {bound:?}: {e}"),
+    };
+    let mut got = 0;
+    loop {
+        match c.read_body(64 * 1024) {
+            Ok(bytes) if bytes.is_empty() => return (head.status, got),
+            Ok(bytes) => got += bytes.len(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                panic!("the response was still open after {bound:?}, {got} bytes in")
+            }
+            Err(_) => return (head.status, got),
+        }
+    }
+}
+
+/// How many downloads the daemon gave up so far.
+fn given_up(daemon: &Daemon) -> usize {
+    daemon.stderr().matches("gave up after").count()
+}
+
+/// The bound of the README, with a margin for a busy machine.
+fn bound(network_timeout: u64, dl_max_retries: u32) -> Duration {
+    debcache::cache::download::longest_wait(Duration::from_secs(network_timeout), dl_max_retries, 1)
+        + Duration::from_secs(10)
+}
+
+#[test]
+fn retry_storm_a_mirror_that_keeps_cutting_a_file_short_is_asked_dl_max_retries_plus_one_times() {
+    // The reproduction of the report: 300,000 bytes announced, 100,000 sent,
+    // and every resume answered from the start.
+    let origin = Origin::start();
+    let file = data(300_000);
+    origin.put(PATH, file.clone());
+    origin.fault(PATH, Fault::CutAt(100_000), 1000);
+    origin.fault(PATH, Fault::IgnoreRange, 1000);
+    let daemon = Daemon::start(&format!("{}DlMaxRetries: 2\n", remap(&origin)));
+    let (status, got) = read_until_the_end(daemon.addr, URL, bound(17, 2));
+    assert_eq!(status, 200);
+    assert!(got < file.len(), "cut, never complete: {got}");
+    wait_for("the download to be given up", || given_up(&daemon) == 1);
+    assert_eq!(origin.requests(PATH), 3, "DlMaxRetries + 1 attempts, then none");
+    // Only a client asking again starts a new download, with a new budget.
+    let (_, got) = read_until_the_end(daemon.addr, URL, bound(17, 2));
+    assert!(got < file.len());
+    wait_for("the second download to be given up", || given_up(&daemon) == 2);
+    assert_eq!(origin.requests(PATH), 6, "{}", daemon.stderr());
+}
+
+#[test]
+fn retry_budget_is_not_refilled_by_bytes_that_arrive() {
+    // Every answer brings 50,000 new bytes, resumed where the last one
+    // broke: progress, but the budget is spent all the same.
+    let origin = Origin::start();
+    let file = data(300_000);
+    origin.put(PATH, file.clone());
+    origin.fault(PATH, Fault::CutAt(50_000), 1000);
+    let daemon = Daemon::start(&format!("{}DlMaxRetries: 2\n", remap(&origin)));
+    let mut c = Conn::open(daemon.addr);
+    c.send("GET", URL, &[]);
+    assert_eq!(c.read_head().unwrap().status, 200);
+    let mut got = Vec::new();
+    while let Ok(bytes) = c.read_body(16 * 1024) {
+        if bytes.is_empty() {
+            break;
+        }
+        got.extend_from_slice(&bytes);
+    }
+    assert_eq!(got.len(), 150_000, "three attempts of 50,000 bytes, then the cut");
+    assert_eq!(&got[..], &file[..150_000]);
+    wait_for("the download to be given up", || given_up(&daemon) == 1);
+    assert_eq!(origin.requests(PATH), 3);
+    // A client asking again resumes the partial file with a new budget,
+    // which is just enough here.
+    let whole = Conn::open(daemon.addr).get(URL, &[]);
+    assert_eq!(sha256_hex(&whole.body), sha256_hex(&file));
+    assert_eq!(origin.requests(PATH), 6);
+}
+
+#[test]
+fn retry_storm_a_stalled_mirror_is_given_up_within_the_stated_bound() {
+    // Every answer stalls after 100,000 bytes for good.
+    let origin = Origin::start();
+    let file = data(1_000_000);
+    origin.put(PATH, file.clone());
+    let _stalled = origin.fault(PATH, Fault::PauseAt(100_000), 1000).unwrap();
+    let daemon = Daemon::start(&format!("{}NetworkTimeout: 5\nDlMaxRetries: 1\n", remap(&origin)));
+    let (status, got) = read_until_the_end(daemon.addr, URL, bound(5, 1));
+    assert_eq!((status, got), (200, 200_000), "two attempts, then the cut");
+    wait_for("the download to be given up", || given_up(&daemon) == 1);
+    assert_eq!(origin.requests(PATH), 2);
+}
+
+#[test]
+fn hung_clients_of_a_garbled_chunked_body_all_see_their_response_end() {
+    // A chunk of five bytes, then garbage where the next size should be,
+    // on a connection the mirror keeps open.
+    let origin = crate::support::raw::RawOrigin::start(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+    );
+    let daemon = Daemon::start(&format!(
+        "Remap-m: /m ; {}\nDlMaxRetries: 2\n",
+        origin.url("/debian")
+    ));
+    let clients: Vec<_> = (0..6)
+        .map(|_| {
+            let addr = daemon.addr;
+            thread::spawn(move || read_until_the_end(addr, URL, bound(17, 2)))
+        })
+        .collect();
+    for c in clients {
+        let (status, got) = c.join().unwrap();
+        // At most the five bytes the mirror sent, in one chunk: a clean
+        // end would have kept the connection open.
+        assert!(
+            (status == 200 && got <= 16) || status == 503,
+            "a cut body or an error: {status}, {got} bytes"
+        );
+    }
+    wait_for("every download to be given up", || {
+        given_up(&daemon) >= 1 && origin.requests() == 3 * given_up(&daemon)
+    });
+    assert_eq!(origin.requests(), 3 * given_up(&daemon), "{}", daemon.stderr());
+}
+
+#[test]
+fn a_follower_that_stops_reading_holds_back_neither_the_download_nor_memory() {
+    let origin = Origin::start();
+    let file = data(64 * MB);
+    origin.put(PATH, file.clone());
+    let daemon = Daemon::start(&remap(&origin));
+    let mut stuck = Conn::open(daemon.addr);
+    stuck.send("GET", URL, &[]);
+    assert_eq!(stuck.read_head().unwrap().status, 200);
+    assert_eq!(stuck.read_body(MB).unwrap().len(), MB);
+    // It reads nothing more; another client gets the whole file meanwhile.
+    let other = Conn::open(daemon.addr).get(URL, &[]);
+    assert_eq!(sha256_hex(&other.body), sha256_hex(&file));
+    let sidecar = daemon.cache().join("m/pool/main/b/big/big_1.0_all.deb.head");
+    wait_for("the download to complete", || {
+        std::fs::read_to_string(&sidecar)
+            .is_ok_and(|h| h.contains(&format!("Content-Length: {}", file.len())))
+    });
+    let peak = rss_peak_kib(daemon.pid());
+    assert!(
+        peak < 32 * 1024,
+        "the stuck client's part of the file is not held in memory: peak RSS {peak} KiB"
+    );
+    assert_eq!(origin.requests(PATH), 1);
+    drop(stuck);
+}
+
+/// The highest resident set size of a process so far (`VmHWM`).
+fn rss_peak_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }

@@ -5,6 +5,7 @@ pub mod apt;
 pub mod daemon;
 pub mod http;
 pub mod origin;
+pub mod raw;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
