@@ -71,6 +71,13 @@ pub struct FileRequest {
     pub pass_through: bool,
 }
 
+impl FileRequest {
+    /// A directory URL (`…/pool/main/h/hello/`): relayed, never a cache entry.
+    pub fn is_directory(&self) -> bool {
+        self.url.path.ends_with('/')
+    }
+}
+
 /// Why a request is refused before anything is looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reject {

@@ -32,6 +32,9 @@ use crate::upstream::{self, Ask};
 
 pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file: &FileRequest) -> Outcome {
     let resolved = state.remap.resolve(&file.url);
+    if file.is_directory() {
+        return listing(state, client, req, file, &resolved).await;
+    }
     let key = CacheKey::new(&resolved.repo, &resolved.rel_path)
         .map_err(|e| (ServeError::BadKey(e), String::new()))?;
     let fail = |err| (err, key.to_string());
@@ -54,11 +57,32 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
     match miss(state, file, &resolved) {
         Miss::Offline => Err(fail(ServeError::Offline)),
         Miss::Refused => Err(fail(ServeError::Rejected(Reject::Forbidden))),
-        Miss::Relay => relay(state, client, req, &resolved, &key).await,
+        Miss::Relay => relay(state, client, req, &resolved, key.to_string()).await,
         Miss::Download if head_only && state.cache.in_flight(&key).is_none() => {
-            relay(state, client, req, &resolved, &key).await
+            relay(state, client, req, &resolved, key.to_string()).await
         }
         Miss::Download => through_flight(state, client, req, file, &resolved, &key, None).await,
+    }
+}
+
+/// A directory URL (`…/pool/main/h/hello/`): the mirror's own listing,
+/// relayed and never stored (spec §2.4 step 10), so that admins can browse
+/// mirrors through the cache. No cache entry can have a name ending in `/`;
+/// the name without it is still held to a key's rules (length, reserved
+/// names), and OfflineMode and ForceManaged apply as to a miss.
+async fn listing<B>(
+    state: &AppState,
+    client: &Client,
+    req: &Request<B>,
+    file: &FileRequest,
+    resolved: &Resolved,
+) -> Outcome {
+    let name = format!("{}/{}", resolved.repo, resolved.rel_path);
+    CacheKey::parse(name.trim_end_matches('/')).map_err(|e| (ServeError::BadKey(e), String::new()))?;
+    match miss(state, file, resolved) {
+        Miss::Offline => Err((ServeError::Offline, name)),
+        Miss::Refused => Err((ServeError::Rejected(Reject::Forbidden), name)),
+        Miss::Relay | Miss::Download => relay(state, client, req, resolved, name).await,
     }
 }
 
@@ -241,7 +265,7 @@ async fn relay<B>(
     client: &Client,
     req: &Request<B>,
     resolved: &Resolved,
-    key: &CacheKey,
+    name: String,
 ) -> Outcome {
     let mut headers = HeaderMap::new();
     for name in [
@@ -270,7 +294,7 @@ async fn relay<B>(
         .upstream()
         .fetch(&resolved.backends, &ask, false)
         .await
-        .map_err(|e| (ServeError::Upstream(e), key.to_string()))?;
+        .map_err(|e| (ServeError::Upstream(e), name.clone()))?;
     let upstream_response = fetched.response;
     let mut builder = Response::builder().status(upstream_response.status());
     for (name, value) in upstream_response.headers() {
@@ -289,11 +313,11 @@ async fn relay<B>(
     };
     let mut response = builder
         .body(body)
-        .map_err(|e| (ServeError::Storage(std::io::Error::other(e)), key.to_string()))?;
+        .map_err(|e| (ServeError::Storage(std::io::Error::other(e)), name.clone()))?;
     if let Some(reason) = reason {
         response.extensions_mut().insert(reason);
     }
-    account(client, &mut response, key.to_string(), None);
+    account(client, &mut response, name, None);
     Ok(response)
 }
 

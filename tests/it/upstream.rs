@@ -320,3 +320,35 @@ fn a_pass_through_body_is_cut_when_the_mirror_stalls() {
         .expect("the connection ends, not times out");
     assert_eq!(body.len(), 500_000, "what came before the stall, then the end");
 }
+
+#[test]
+fn a_directory_url_is_relayed_uncached_in_both_styles() {
+    let origin = Origin::start();
+    let dir = "/debian/pool/main/h/hello/";
+    let listing = b"<html><a href=\"hello_2.10-3_amd64.deb\">hello_2.10-3_amd64.deb</a></html>";
+    origin.put_with(
+        dir,
+        listing.to_vec(),
+        Meta {
+            content_type: Some("text/html".into()),
+            ..Meta::default()
+        },
+    );
+    let daemon = Daemon::start(&format!("AllowUserPorts: {}\n", origin.addr().port()));
+    let host = origin.addr().to_string();
+    let mut c = Conn::open(daemon.addr);
+    for url in [format!("http://{host}{dir}"), format!("/{host}{dir}")] {
+        let r = c.get(&url, &[]);
+        assert_eq!((r.status, r.body.as_slice()), (200, &listing[..]), "{url}");
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/html"),
+            "{url}: the mirror's headers"
+        );
+    }
+    assert_eq!(origin.requests(dir), 2, "each listing came from the mirror");
+    assert!(
+        !daemon.cache().join("127.0.0.1").exists(),
+        "nothing was stored for the listing"
+    );
+}
