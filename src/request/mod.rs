@@ -7,6 +7,8 @@
 pub mod kind;
 pub mod path;
 
+use std::borrow::Cow;
+
 use http::Method;
 
 use crate::config::Config;
@@ -136,8 +138,8 @@ pub fn classify(req: RequestLine<'_>, config: &Config, remap: &RemapTable) -> Re
     if !(config.allow_user_ports.allows(url.port) || https && url.port == 443) {
         return Err(Reject::Port(url.port));
     }
-    if url.path.contains("//") {
-        url.path = path::collapse_slashes(&url.path);
+    if let Cow::Owned(normal) = path::normalise(&url.path) {
+        url.path = normal;
     }
     let file = file_request(url, req.cache_control, config)?;
     Ok(match style {

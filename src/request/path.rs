@@ -1,7 +1,9 @@
 //! Decoding a request target once and refusing what must never reach the
 //! cache (spec §2.4 steps 1–2): traversal in any encoding, NUL and control
 //! bytes, backslashes, apt-cacher-ng's internal names. Everything after this
-//! works on the decoded text.
+//! works on the decoded text, and [`normalise`] gives each file one spelling.
+
+use std::borrow::Cow;
 
 use crate::url::percent_decode;
 
@@ -48,6 +50,32 @@ fn has_traversal(s: &[u8]) -> bool {
     s.windows(2)
         .enumerate()
         .any(|(i, w)| w == b".." && matches!(s.get(i + 2), None | Some(b'/') | Some(b'%')))
+}
+
+/// One spelling per file, so that one file has one cache key and one
+/// upstream URL: runs of slashes collapse (spec §2.4 step 5) and `.`
+/// segments go (RFC 3986 §5.2.4; `..` was refused by [`decode`]), in the
+/// path before any query. `/a//./b/.` → `/a/b/`. `path` starts with `/`.
+pub fn normalise(path: &str) -> Cow<'_, str> {
+    let (dirs, query) = path.split_at(path.find('?').unwrap_or(path.len()));
+    if !dirs.contains("//") && !dirs.contains("/./") && !dirs.ends_with("/.") {
+        return Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    // Whether the last segment seen names a directory: empty, or `.`.
+    let mut directory = true;
+    for segment in dirs.split('/') {
+        directory = segment.is_empty() || segment == ".";
+        if !directory {
+            out.push('/');
+            out.push_str(segment);
+        }
+    }
+    if directory {
+        out.push('/');
+    }
+    out.push_str(query);
+    Cow::Owned(out)
 }
 
 /// Collapses runs of slashes inside a path (`/a//b///c` → `/a/b/c`).
@@ -117,6 +145,36 @@ mod tests {
     fn invalid_utf8_is_refused() {
         assert_eq!(decode("/h/%ff%fe"), Err(Unsafe::NotUtf8));
         assert_eq!(decode("/h/caf%c3%a9.deb").unwrap(), "/h/café.deb");
+    }
+
+    #[test]
+    fn dot_segments_and_slash_runs_normalise_away() {
+        let cases = [
+            (
+                "/debian/pool/main/./h/hello/a.deb",
+                "/debian/pool/main/h/hello/a.deb",
+            ),
+            ("/./debian/./././pool/a.deb", "/debian/pool/a.deb"),
+            ("/debian//pool///a.deb", "/debian/pool/a.deb"),
+            ("/debian/.//./pool/a.deb", "/debian/pool/a.deb"),
+            ("/debian/pool/.", "/debian/pool/"),
+            ("/debian/pool/./", "/debian/pool/"),
+            ("/.", "/"),
+            ("/a.deb?x=/./y", "/a.deb?x=/./y"),
+            ("/d/./a.deb?x=//y", "/d/a.deb?x=//y"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(normalise(path), want, "{path}");
+        }
+        for path in [
+            "/debian/pool/a.deb",
+            "/h/..deb",
+            "/h/.hidden/x.deb",
+            "/h/a./b.deb",
+            "/",
+        ] {
+            assert!(matches!(normalise(path), Cow::Borrowed(p) if p == path), "{path}");
+        }
     }
 
     #[test]

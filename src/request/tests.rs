@@ -170,6 +170,24 @@ fn double_slashes_collapse() {
 }
 
 #[test]
+fn a_dot_segment_is_normalised_away_not_refused() {
+    let f = fixture(&[]);
+    for target in [
+        "/deb.debian.org/debian/pool/./main/a.deb",
+        "/deb.debian.org/debian/pool/%2e/main/a.deb",
+        "/deb.debian.org/./debian/pool/main/./a.deb",
+        "http://deb.debian.org/debian/./pool/main/a.deb",
+    ] {
+        assert_eq!(f.file(target).url.path, "/debian/pool/main/a.deb", "{target}");
+    }
+    assert_eq!(
+        f.classify("GET", "/deb.debian.org/debian/./../pool/a.deb"),
+        Err(Reject::Forbidden),
+        "`..` stays refused"
+    );
+}
+
+#[test]
 fn local_pages() {
     let f = fixture(&["LocalDirs=acng-doc /usr/share/doc/apt-cacher-ng"]);
     assert_eq!(f.classify("GET", "/"), Ok(Target::Help));

@@ -352,3 +352,26 @@ fn a_directory_url_is_relayed_uncached_in_both_styles() {
         "nothing was stored for the listing"
     );
 }
+
+#[test]
+fn a_dot_segment_is_one_cache_entry_and_one_upstream_url() {
+    let origin = Origin::start();
+    origin.put(PATH, b"one file".to_vec());
+    let daemon = Daemon::start(&remap(&origin));
+    let mut c = Conn::open(daemon.addr);
+    for url in [
+        "/m/pool/./main/a/a/a_1.0_all.deb",
+        "/m/pool/main/%2e/a/a/a_1.0_all.deb",
+        URL,
+        "http://m/./pool/main/a/a/./a_1.0_all.deb",
+    ] {
+        let r = c.get(url, &[]);
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"one file"[..]), "{url}");
+    }
+    let paths: Vec<String> = origin.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(paths, [PATH], "fetched once, under its normalised name");
+    assert_eq!(
+        std::fs::read(daemon.cache().join("m/pool/main/a/a/a_1.0_all.deb")).unwrap(),
+        b"one file"
+    );
+}
