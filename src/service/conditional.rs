@@ -89,24 +89,27 @@ fn if_range_matches(validator: &str, meta: &Meta) -> bool {
 }
 
 /// `bytes=a-b`, `bytes=a-`, `bytes=-n` against a file of `len` bytes.
+/// Leniency where it cannot change what a client meant, as apt-cacher-ng
+/// has it: blanks after `=` and around the numbers, empty list elements
+/// (RFC 9110 §5.6.1.2), the unit in any case (§14.1), numbers past `u64`
+/// read as "beyond the end". Anything else, and several ranges, gets the
+/// whole file, which RFC 9110 allows for any Range.
 fn parse_range(value: &str, len: u64) -> Selection {
-    let Some(spec) = value.strip_prefix("bytes=") else {
+    let Some((unit, set)) = value.split_once('=') else {
         return Selection::Whole;
     };
-    if spec.contains(',') {
+    if !unit.eq_ignore_ascii_case("bytes") {
         return Selection::Whole;
     }
-    let Some((first, last)) = spec.trim().split_once('-') else {
+    let mut specs = set.split(',').map(str::trim).filter(|s| !s.is_empty());
+    let (Some(spec), None) = (specs.next(), specs.next()) else {
         return Selection::Whole;
     };
-    let number = |s: &str| -> Option<u64> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok()
+    let Some((first, last)) = spec.split_once('-') else {
+        return Selection::Whole;
     };
     match (first.trim(), last.trim()) {
-        ("", suffix) => match number(suffix) {
+        ("", suffix) => match position(suffix) {
             Some(0) => Selection::Unsatisfiable,
             Some(n) if len > 0 => Selection::Part {
                 start: len.saturating_sub(n),
@@ -116,12 +119,12 @@ fn parse_range(value: &str, len: u64) -> Selection {
             None => Selection::Whole,
         },
         (start, end) => {
-            let Some(start) = number(start) else {
+            let Some(start) = position(start) else {
                 return Selection::Whole;
             };
             let end = match end {
                 "" => len,
-                e => match number(e) {
+                e => match position(e) {
                     Some(e) if e >= start => e.saturating_add(1).min(len),
                     _ => return Selection::Whole,
                 },
@@ -133,6 +136,17 @@ fn parse_range(value: &str, len: u64) -> Selection {
             }
         }
     }
+}
+
+/// A byte position: ASCII digits only (no sign, no blank inside), and
+/// `u64::MAX` for any number too large to hold, which lies past every end.
+fn position(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.bytes().fold(0u64, |n, d| {
+        n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+    }))
 }
 
 #[cfg(test)]
@@ -200,6 +214,63 @@ mod tests {
         ];
         for (range, want) in cases {
             assert_eq!(get(&[("range", range)]), want, "{range}");
+        }
+    }
+
+    #[test]
+    fn range_edge_cases_parse_as_apt_cacher_ng_and_rfc_9110_agree() {
+        let whole = Selection::Whole;
+        let cases = [
+            // Blanks: acng accepts them after `=` and around the numbers.
+            ("bytes= 0-9", part(0, 10)),
+            ("bytes=\t0-9", part(0, 10)),
+            ("bytes=0- 9", part(0, 10)),
+            ("bytes=0 -9", part(0, 10)),
+            ("bytes=0-9 ", part(0, 10)),
+            (" bytes=0-9", part(0, 10)),
+            ("bytes= -100", part(900, 1000)),
+            ("bytes= 990- ", part(990, 1000)),
+            // Not around `=`: the unit is a token glued to it.
+            ("bytes = 0-9", whole),
+            ("bytes =0-9", whole),
+            // The unit is case-insensitive (RFC 9110 §14.1).
+            ("Bytes=0-9", part(0, 10)),
+            ("BYTES=0-9", part(0, 10)),
+            // Empty list elements are ignored (RFC 9110 §5.6.1.2).
+            ("bytes=0-9,", part(0, 10)),
+            ("bytes=, 0-9 ,,", part(0, 10)),
+            ("bytes=,", whole),
+            ("bytes=", whole),
+            // Several ranges: the whole file.
+            ("bytes=0-9, 20-29", whole),
+            ("bytes=0-9,-5", whole),
+            // Numbers: digits only, huge ones past every end.
+            ("bytes=+5-9", whole),
+            ("bytes=5-+9", whole),
+            ("bytes=0x10-", whole),
+            ("bytes=1 0-20", whole),
+            ("bytes=--5", whole),
+            ("bytes=5--9", whole),
+            ("bytes=0-99999999999999999999999", part(0, 1000)),
+            ("bytes=99999999999999999999999-", Selection::Unsatisfiable),
+            ("bytes=-99999999999999999999999", part(0, 1000)),
+            ("bytes=0-18446744073709551615", part(0, 1000)),
+            ("bytes=5-5", part(5, 6)),
+            ("bytes=999-999", part(999, 1000)),
+            ("bytes=0", whole),
+            ("bytes", whole),
+            ("0-9", whole),
+            ("=0-9", whole),
+        ];
+        for (range, want) in cases {
+            assert_eq!(get(&[("range", range)]), want, "{range:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_file_satisfies_no_range() {
+        for range in ["bytes=0-", "bytes=0-0", "bytes=-1"] {
+            assert_eq!(parse_range(range, 0), Selection::Unsatisfiable, "{range}");
         }
     }
 

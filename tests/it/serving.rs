@@ -396,3 +396,25 @@ fn force_managed_refuses_repositories_without_backends() {
         "offline is checked first"
     );
 }
+
+#[test]
+fn a_range_with_a_blank_after_the_equals_sign_gets_206() {
+    let daemon = Daemon::start("");
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+    put(&daemon.cache(), "h.example/pool/r.deb", &data);
+    put(
+        &daemon.cache(),
+        "h.example/pool/r.deb.head",
+        acng_head(data.len()).as_bytes(),
+    );
+    let mut c = Conn::open(daemon.addr);
+    for range in ["bytes= 0-9", "bytes=0- 9", "Bytes=0-9", "bytes=0-9,"] {
+        let r = c.get("/h.example/pool/r.deb", &[("Range", range)]);
+        assert_eq!(
+            (r.status, r.header("content-range")),
+            (206, Some("bytes 0-9/1000")),
+            "{range}"
+        );
+        assert_eq!(r.body, &data[..10], "{range}");
+    }
+}
