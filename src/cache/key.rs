@@ -5,7 +5,12 @@
 
 use std::fmt;
 
-/// Longest relative path accepted; real ones are under 300 bytes.
+/// Longest relative path accepted; real ones are under 300 bytes. This is
+/// debcache's limit on a URL: a request whose cache path is longer (or one
+/// of whose names is longer than [`MAX_COMPONENT`]) gets `414 URI Too Long`.
+/// Before it comes hyper's: a request head that does not fit its 64 KiB
+/// buffer (`max_buf_size` in `server.rs`) gets `431 Request Header Fields
+/// Too Large` and the connection is closed.
 const MAX_LEN: usize = 3000;
 /// `NAME_MAX` of Linux file systems.
 const MAX_COMPONENT: usize = 255;
@@ -17,6 +22,7 @@ pub struct CacheKey(String);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyError {
     Empty,
+    /// Longer than `MAX_LEN`, or a name longer than `NAME_MAX`.
     TooLong,
     /// `.`, `..`, an empty component, or a NUL byte.
     BadComponent,

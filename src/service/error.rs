@@ -35,6 +35,9 @@ impl ServeError {
     /// Status and reason phrase.
     pub fn status(&self) -> (StatusCode, Cow<'static, str>) {
         let (status, reason): (StatusCode, &'static str) = match self {
+            // The cache cannot hold a name that long (acng 3.7.4 tried and
+            // answered 500 Cache Error); the client can only shorten it.
+            ServeError::BadKey(KeyError::TooLong) => (StatusCode::URI_TOO_LONG, "URI Too Long"),
             ServeError::Rejected(Reject::Forbidden) | ServeError::BadKey(_) => {
                 (StatusCode::FORBIDDEN, "Forbidden file type or location")
             }
@@ -186,6 +189,7 @@ mod tests {
                 "CONNECT denied (ask the admin to allow HTTPS tunnels)",
             ),
             (ServeError::Offline, 503, "Unable to download in offline mode"),
+            (ServeError::BadKey(KeyError::TooLong), 414, "URI Too Long"),
         ];
         for (err, code, reason) in table {
             let r = response(&err);
