@@ -6,6 +6,7 @@ mod apt_selftest;
 mod cli;
 mod download;
 mod freshness;
+mod layout;
 mod lifecycle;
 mod origin_selftest;
 mod serving;
