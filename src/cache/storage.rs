@@ -12,6 +12,14 @@
 //! `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` and `O_NOFOLLOW`: no
 //! path, however it was built, opens anything outside the cache, and no
 //! symlink planted inside it is followed.
+//!
+//! One exception, made by the admin and never by a request: a repository
+//! directory (a name directly under `CacheDir`) may be a symlink to a
+//! directory elsewhere, as apt-cacher-ng installations often have
+//! (`debrep -> /srv/big/debrep`). Those are resolved once, when the cache is
+//! opened, and paths below them are opened beneath the directory they name
+//! with the same discipline: no symlink below a repository is followed. A
+//! repository symlink made later is refused until the next start.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -35,6 +43,9 @@ pub const OWN_DIR: &str = "_debcache";
 pub struct Storage {
     root: OwnedFd,
     path: PathBuf,
+    /// Repository directories that are symlinks, by name, with the
+    /// directory each names, opened at start-up.
+    linked: Vec<(String, OwnedFd)>,
     /// Makes temporary names unique within this process.
     temp_counter: AtomicU64,
     /// `DirPerms` and `FilePerms` (the umask applies on top).
@@ -112,9 +123,11 @@ impl Storage {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
+        let linked = linked_repositories(&root, path)?;
         Ok(Storage {
             root,
             path: path.to_path_buf(),
+            linked,
             temp_counter: AtomicU64::new(0),
             dir_mode: 0o755,
             file_mode: 0o664,
@@ -277,20 +290,76 @@ impl Storage {
     }
 
     fn open_beneath(&self, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
+        let (base, rel) = self.base(rel);
+        if rel.is_empty() {
+            // A linked repository itself: only ever opened as a directory.
+            if !flags.contains(OFlags::DIRECTORY) {
+                return Err(rustix::io::Errno::LOOP.into());
+            }
+            return base.try_clone_to_owned();
+        }
         let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
         let mut attempts = 0;
         loop {
-            match openat2(&self.root, rel, flags, Mode::empty(), resolve) {
+            match openat2(base, rel, flags, Mode::empty(), resolve) {
                 // A concurrent rename inside the tree: the kernel asks to retry.
                 Err(e) if e == rustix::io::Errno::AGAIN && attempts < 8 => attempts += 1,
-                Err(e) if e == rustix::io::Errno::NOSYS => {
-                    return walk_beneath(self.root.as_fd(), rel, flags)
-                }
+                Err(e) if e == rustix::io::Errno::NOSYS => return walk_beneath(base, rel, flags),
                 other => return other.map_err(io::Error::from),
             }
         }
     }
+
+    /// The directory `rel` is resolved beneath, and `rel` relative to it:
+    /// a linked repository's own directory for the paths below it, else
+    /// the cache root.
+    fn base<'a>(&self, rel: &'a str) -> (std::os::fd::BorrowedFd<'_>, &'a str) {
+        if !self.linked.is_empty() {
+            let (first, rest) = rel.split_once('/').unwrap_or((rel, ""));
+            if let Some((_, fd)) = self.linked.iter().find(|(name, _)| name == first) {
+                return (fd.as_fd(), rest);
+            }
+        }
+        (self.root.as_fd(), rel)
+    }
+}
+
+/// The symlinks directly under the cache root that name a directory,
+/// opened (following them, the one place where that happens). A symlink
+/// to anything else, or to nothing, stays refused like any other.
+fn linked_repositories(root: &OwnedFd, path: &Path) -> io::Result<Vec<(String, OwnedFd)>> {
+    let mut linked = Vec::new();
+    for entry in std::fs::read_dir(path)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_symlink() {
+            continue;
+        }
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let target = std::fs::read_link(entry.path()).unwrap_or_default();
+        match openat(
+            root,
+            name.as_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => {
+                tracing::info!(
+                    "repository {name} is a symlink to {}: followed, nothing below it is",
+                    target.display()
+                );
+                linked.push((name, fd));
+            }
+            Err(e) => tracing::warn!(
+                "{} is a symlink to {}, not to a directory ({e}): not served",
+                entry.path().display(),
+                target.display()
+            ),
+        }
+    }
+    Ok(linked)
 }
 
 impl Dir {
@@ -364,6 +433,49 @@ mod tests {
         assert!(storage.open_data(&through_dir).is_err());
         assert!(walk_beneath(storage.root.as_fd(), "h/escape/secret", OFlags::RDONLY).is_err());
         assert!(walk_beneath(storage.root.as_fd(), "h/d/link.deb", OFlags::RDONLY).is_err());
+    }
+
+    #[test]
+    fn a_repository_that_is_a_symlink_is_followed_and_nothing_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache");
+        let big = dir.path().join("big/debrep");
+        fs::create_dir_all(big.join("pool")).unwrap();
+        fs::create_dir_all(&cache).unwrap();
+        fs::write(big.join("pool/a.deb"), "on the big disk").unwrap();
+        fs::write(dir.path().join("secret"), "outside").unwrap();
+        std::os::unix::fs::symlink(&big, cache.join("debrep")).unwrap();
+        std::os::unix::fs::symlink("../big", cache.join("relative")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), cache.join("tofile")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("nothing"), cache.join("dangling")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), big.join("pool/link.deb")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), big.join("up")).unwrap();
+        let storage = Storage::open(&cache).unwrap();
+        let open = |path: &str| {
+            let mut text = String::new();
+            storage
+                .open_data(&CacheKey::parse(path).unwrap())
+                .and_then(|mut f| f.read_to_string(&mut text))
+                .map(|_| text)
+        };
+        assert_eq!(open("debrep/pool/a.deb").unwrap(), "on the big disk");
+        assert_eq!(open("relative/debrep/pool/a.deb").unwrap(), "on the big disk");
+        for refused in [
+            "debrep/pool/link.deb",
+            "debrep/up/secret",
+            "tofile/x",
+            "dangling/x",
+        ] {
+            assert!(open(refused).is_err(), "{refused}");
+        }
+        let names: Vec<&str> = storage.linked.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // New directories and files are made through the link.
+        let key = CacheKey::parse("debrep/dists/x/Release").unwrap();
+        let parent = storage.parent_dir(&key).unwrap();
+        storage.write_atomic(&parent, "Release", b"new", false).unwrap();
+        assert_eq!(fs::read(big.join("dists/x/Release")).unwrap(), b"new");
+        assert!(cache.join("debrep").is_symlink());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! pipelining, the daemon's own pages and its refusals.
 
 use crate::support::http::{self, sha256_hex, Conn};
-use crate::support::{acng_head, copy_tree, fixture, put, Daemon, Setup};
+use crate::support::{acng_head, copy_tree, fixture, fixture_sums, put, Daemon, Setup};
 
 /// A daemon on a copy of the fixture cache, configured as the acng that
 /// wrote it (whose upstream, 127.0.0.1:28080, is not running).
@@ -18,17 +18,6 @@ fn acng_cache_daemon() -> (tempfile::TempDir, Daemon) {
         ..Setup::default()
     });
     (copy, daemon)
-}
-
-fn sums() -> Vec<(String, String)> {
-    std::fs::read_to_string(fixture("acng-3.7.4-cache.SHA256SUMS"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (sum, path) = l.split_once("  ").unwrap();
-            (sum.to_string(), path.trim_start_matches("./").to_string())
-        })
-        .collect()
 }
 
 /// The URLs that reach a cached path: proxy style and path style.
@@ -47,7 +36,7 @@ fn urls_for(path: &str) -> Vec<String> {
 #[test]
 fn every_file_apt_cacher_ng_cached_is_served_byte_for_byte() {
     let (_copy, daemon) = acng_cache_daemon();
-    let sums = sums();
+    let sums = fixture_sums();
     assert_eq!(sums.len(), 8);
     let mut conn = Conn::open(daemon.addr);
     for (sum, path) in &sums {

@@ -19,6 +19,31 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// `(sha256, path)` of every file in the acng-written fixture cache, the
+/// path relative to the cache directory.
+pub fn fixture_sums() -> Vec<(String, String)> {
+    std::fs::read_to_string(fixture("acng-3.7.4-cache.SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (sum, path) = l.split_once("  ").unwrap();
+            (sum.to_string(), path.trim_start_matches("./").to_string())
+        })
+        .collect()
+}
+
+/// Polls `ready` until it holds, for what the daemon finishes after the
+/// response (an index file's rename, a `.head`'s commit). Panics after 30 s.
+pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..6000 {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    panic!("timed out waiting for {what}");
+}
+
 /// Runs the debcache binary with `args`.
 pub fn debcache(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_debcache"))
