@@ -81,6 +81,9 @@ pub enum Lookup {
         len: u64,
     },
     Missing,
+    /// The layout cannot hold this key: a parent is a file (`a.deb` cached,
+    /// `a.deb/x` asked), or the key names a directory.
+    Conflict,
 }
 
 /// Identity of a data file's current content.
@@ -185,7 +188,7 @@ impl Cache {
         Ok(match self.lookup(key)? {
             Lookup::Complete(hit) => Some((hit.meta.head.clone(), hit.len)),
             Lookup::Incomplete { head, len } => head.map(|h| (h, len)),
-            Lookup::Missing => None,
+            Lookup::Missing | Lookup::Conflict => None,
         })
     }
 
@@ -204,12 +207,15 @@ impl Cache {
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Lookup> {
         let file = match self.storage.open_data(key) {
             Ok(file) => file,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(Lookup::Conflict),
             Err(e) if is_absent(&e) => return Ok(Lookup::Missing),
             Err(e) => return Err(e),
         };
         let st = rustix::fs::fstat(&file)?;
-        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
-            return Ok(Lookup::Missing);
+        match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+            rustix::fs::FileType::RegularFile => {}
+            rustix::fs::FileType::Directory => return Ok(Lookup::Conflict),
+            _ => return Ok(Lookup::Missing),
         }
         let stamp = Stamp::of(&st);
         if let Some(meta) = self.remembered(key, stamp) {
@@ -336,7 +342,14 @@ mod tests {
             );
         }
         assert!(matches!(lookup(&cache, "h/none.deb"), Lookup::Missing));
-        assert!(matches!(lookup(&cache, "h/a.deb/below"), Lookup::Missing));
+    }
+
+    #[test]
+    fn a_key_the_layout_cannot_hold_is_a_conflict() {
+        let (_d, cache) = cache_with(&[("h/a.deb", b"12345"), ("h/dir.deb/inner.deb", b"x")]);
+        for path in ["h/a.deb/below", "h/a.deb/below/deeper.deb", "h/dir.deb"] {
+            assert!(matches!(lookup(&cache, path), Lookup::Conflict), "{path}");
+        }
     }
 
     #[test]

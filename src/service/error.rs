@@ -23,6 +23,9 @@ pub enum ServeError {
     ConnectDenied,
     /// The file is not complete in the cache and nothing is downloaded.
     Offline,
+    /// The cache layout cannot hold the file: a parent is a cached file,
+    /// or the name is a directory of the cache.
+    LayoutConflict,
     /// The cache could not be read.
     Storage(std::io::Error),
     /// The file's download produced nothing.
@@ -38,7 +41,9 @@ impl ServeError {
             // The cache cannot hold a name that long (acng 3.7.4 tried and
             // answered 500 Cache Error); the client can only shorten it.
             ServeError::BadKey(KeyError::TooLong) => (StatusCode::URI_TOO_LONG, "URI Too Long"),
-            ServeError::Rejected(Reject::Forbidden) | ServeError::BadKey(_) => {
+            // Not internal (500) nor transient (503): the same request
+            // always gets it, and no client can resolve it (unlike a 409).
+            ServeError::Rejected(Reject::Forbidden) | ServeError::BadKey(_) | ServeError::LayoutConflict => {
                 (StatusCode::FORBIDDEN, "Forbidden file type or location")
             }
             ServeError::Rejected(Reject::Port(_)) => (
@@ -101,6 +106,7 @@ impl fmt::Display for ServeError {
             ServeError::Rejected(Reject::Port(p)) => write!(f, "port {p} is not in AllowUserPorts"),
             ServeError::Rejected(Reject::Method(m)) => write!(f, "method {m} is not supported"),
             ServeError::BadKey(e) => write!(f, "not a cache path: {e}"),
+            ServeError::LayoutConflict => f.write_str("conflicts with a file or directory in the cache"),
             ServeError::Download(failure) => write!(f, "download failed: {failure}"),
             ServeError::Upstream(e) => write!(f, "{e}"),
             other => f.write_str(&other.status().1),
@@ -190,6 +196,7 @@ mod tests {
             ),
             (ServeError::Offline, 503, "Unable to download in offline mode"),
             (ServeError::BadKey(KeyError::TooLong), 414, "URI Too Long"),
+            (ServeError::LayoutConflict, 403, "Forbidden file type or location"),
         ];
         for (err, code, reason) in table {
             let r = response(&err);

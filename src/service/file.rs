@@ -8,6 +8,7 @@
 //! | complete         | solid, HEAD, OfflineMode, no-store     | from disk                           |
 //! | complete         | volatile, revalidated < FreshIndexMaxAge | from disk                         |
 //! | complete         | volatile and stale, or `no-cache`      | flight: conditional request         |
+//! | layout conflict  | a parent is a file, or the name a directory | 403, nothing asked upstream    |
 //! | none or partial  | OfflineMode                            | 503 offline                         |
 //! | none or partial  | ForceManaged, no backends              | 403                                 |
 //! | none or partial  | DontCache*, no-store, directory        | relayed from upstream, not stored   |
@@ -40,11 +41,14 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
     let fail = |err| (err, key.to_string());
     let config = &state.config;
     let head_only = req.method() == Method::HEAD;
-    if let Lookup::Complete(hit) = state
+    let lookup = state
         .cache
         .lookup(&key)
-        .map_err(|e| fail(ServeError::Storage(e)))?
-    {
+        .map_err(|e| fail(ServeError::Storage(e)))?;
+    if let Lookup::Conflict = lookup {
+        return Err(fail(ServeError::LayoutConflict));
+    }
+    if let Lookup::Complete(hit) = lookup {
         let current = config.offline
             || head_only
             || file.pass_through

@@ -164,3 +164,38 @@ fn a_repository_symlink_to_another_file_system_is_served_and_filled_through_it()
     };
     serve_and_fill(root.path(), "disk");
 }
+
+#[test]
+fn a_path_below_a_cached_file_is_403_not_a_cache_write_error() {
+    let origin = Origin::start();
+    for path in [
+        "/debian/pool/a.deb",
+        "/debian/pool/a.deb/x.deb",
+        "/debian/pool/dir.deb/inner.deb",
+        "/debian/pool/dir.deb",
+    ] {
+        origin.put(path, path.as_bytes().to_vec());
+    }
+    let daemon = Daemon::start(&format!("Remap-m: /m ; {}\n", origin.url("/debian")));
+    let mut c = Conn::open(daemon.addr);
+    assert_eq!(c.get("/m/pool/a.deb", &[]).status, 200);
+    assert_eq!(c.get("/m/pool/dir.deb/inner.deb", &[]).status, 200);
+    for (url, path) in [
+        ("/m/pool/a.deb/x.deb", "/debian/pool/a.deb/x.deb"),
+        ("/m/pool/dir.deb", "/debian/pool/dir.deb"),
+    ] {
+        let r = c.get(url, &[]);
+        assert_eq!(
+            (r.status, r.reason.as_str()),
+            (403, "Forbidden file type or location"),
+            "{url}"
+        );
+        assert_eq!(origin.requests(path), 0, "{url}: nothing asked upstream");
+    }
+    assert_eq!(c.get("/m/pool/a.deb", &[]).body, b"/debian/pool/a.deb");
+    assert!(
+        !daemon.stderr().contains("ERROR"),
+        "a layout conflict is not an internal error:\n{}",
+        daemon.stderr()
+    );
+}
