@@ -82,7 +82,8 @@ pub enum Lookup {
     },
     Missing,
     /// The layout cannot hold this key: a parent is a file (`a.deb` cached,
-    /// `a.deb/x` asked), or the key names a directory.
+    /// `a.deb/x` asked), the key names a directory, or a symlink stands on
+    /// its path (never followed, never replaced).
     Conflict,
 }
 
@@ -207,7 +208,11 @@ impl Cache {
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Lookup> {
         let file = match self.storage.open_data(key) {
             Ok(file) => file,
-            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(Lookup::Conflict),
+            // A symlink where a file or directory of the key should be:
+            // debcache never makes one, and neither follows nor replaces it.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR) | Some(libc::ELOOP)) => {
+                return Ok(Lookup::Conflict)
+            }
             Err(e) if is_absent(&e) => return Ok(Lookup::Missing),
             Err(e) => return Err(e),
         };
@@ -272,7 +277,8 @@ impl Cache {
 }
 
 /// "Not in the cache" rather than "the cache is broken": missing, a
-/// directory where a file was expected, or a symlink refused by O_NOFOLLOW.
+/// directory where a file was expected, or a symlink refused by O_NOFOLLOW
+/// (a `.head`; the data file's lookup tells those apart as conflicts).
 fn is_absent(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
@@ -346,8 +352,16 @@ mod tests {
 
     #[test]
     fn a_key_the_layout_cannot_hold_is_a_conflict() {
-        let (_d, cache) = cache_with(&[("h/a.deb", b"12345"), ("h/dir.deb/inner.deb", b"x")]);
-        for path in ["h/a.deb/below", "h/a.deb/below/deeper.deb", "h/dir.deb"] {
+        let (d, cache) = cache_with(&[("h/a.deb", b"12345"), ("h/dir.deb/inner.deb", b"x")]);
+        std::os::unix::fs::symlink(d.path().join("h/a.deb"), d.path().join("h/link.deb")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("h/dir.deb"), d.path().join("h/up")).unwrap();
+        for path in [
+            "h/a.deb/below",
+            "h/a.deb/below/deeper.deb",
+            "h/dir.deb",
+            "h/link.deb",
+            "h/up/inner.deb",
+        ] {
             assert!(matches!(lookup(&cache, path), Lookup::Conflict), "{path}");
         }
     }

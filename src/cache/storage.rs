@@ -353,7 +353,7 @@ fn linked_repositories(root: &OwnedFd, path: &Path) -> io::Result<Vec<(String, O
                 linked.push((name, fd));
             }
             Err(e) => tracing::warn!(
-                "{} is a symlink to {}, not to a directory ({e}): not served",
+                "{} is a symlink to {}, not to a directory ({e}): refused until a restart finds one there",
                 entry.path().display(),
                 target.display()
             ),
