@@ -283,8 +283,10 @@ mod tests {
         );
     }
 
+    /// acng's layout (spec §6.1): `host:8080` and `host` share a cache
+    /// path; the request upstream still goes to the port and scheme asked.
     #[test]
-    fn port_and_scheme_are_part_of_the_key() {
+    fn port_and_scheme_are_dropped_from_the_cache_path_but_kept_upstream() {
         let t = fixture_table();
         let (repo, rel, backend) = resolve(&t, "https://deb.debian.org/debian/dists/bookworm/InRelease");
         assert_eq!(
@@ -292,11 +294,12 @@ mod tests {
             ("deb.debian.org", "debian/dists/bookworm/InRelease")
         );
         assert_eq!(backend, "https://deb.debian.org/debian/dists/bookworm/InRelease");
-        let (repo, rel, _) = resolve(&t, "http://deb.debian.org:8080/debian/pool/x.deb");
+        let (repo, rel, backend) = resolve(&t, "http://deb.debian.org:8080/debian/pool/x.deb");
         assert_eq!(
             (repo.as_str(), rel.as_str()),
             ("deb.debian.org", "debian/pool/x.deb")
         );
+        assert_eq!(backend, "http://deb.debian.org:8080/debian/pool/x.deb");
     }
 
     #[test]
