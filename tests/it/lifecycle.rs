@@ -11,10 +11,11 @@ use crate::support::{acng_head, put, Daemon, Setup};
 const BIG: usize = 64 << 20;
 
 /// A daemon with one large cached file and a client stalled in the middle
-/// of downloading it.
-fn stalled_transfer(drain: &str) -> (Daemon, Conn, usize) {
+/// of downloading it. The cache's directory goes when the test drops it,
+/// after the daemon.
+fn stalled_transfer(drain: &str) -> (tempfile::TempDir, Daemon, Conn, usize) {
     let root = tempfile::tempdir().unwrap();
-    let cache = root.keep().join("cache");
+    let cache = root.path().join("cache");
     put(&cache, "h.example/p/big.deb", &vec![7u8; BIG]);
     put(&cache, "h.example/p/big.deb.head", acng_head(BIG).as_bytes());
     let daemon = Daemon::start_with(Setup {
@@ -30,12 +31,12 @@ fn stalled_transfer(drain: &str) -> (Daemon, Conn, usize) {
     let mut first = [0u8; 4096];
     let n = c.stream().read(&mut first).unwrap();
     assert!(n > 0 && first.starts_with(b"HTTP/1.1 200"));
-    (daemon, c, n)
+    (root, daemon, c, n)
 }
 
 #[test]
 fn a_transfer_still_running_at_the_drain_deadline_is_cut() {
-    let (mut daemon, c, mut received) = stalled_transfer("DrainTimeout: 1");
+    let (_root, mut daemon, c, mut received) = stalled_transfer("DrainTimeout: 1");
     daemon.signal(libc::SIGTERM);
     let status = daemon
         .wait(Duration::from_secs(30))
@@ -53,7 +54,7 @@ fn a_transfer_still_running_at_the_drain_deadline_is_cut() {
 
 #[test]
 fn a_second_signal_stops_at_once() {
-    let (mut daemon, _client, _) = stalled_transfer("DrainTimeout: 30");
+    let (_root, mut daemon, _client, _) = stalled_transfer("DrainTimeout: 30");
     daemon.signal(libc::SIGTERM);
     for _ in 0..2000 {
         if daemon.stderr().contains("stopping") {
@@ -168,19 +169,20 @@ fn the_connection_cap_makes_clients_wait_not_fail() {
     assert_eq!(first.get("/h.example/p/a.deb", &[]).status, 200);
     let mut second = Conn::open(daemon.addr);
     second.send("GET", "/h.example/p/a.deb", &[]);
-    second
-        .stream()
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    assert!(
-        second.read(false).is_err(),
-        "no answer, and no 503, while the first holds the slot"
+    // The daemon answers the first connection after the second asked...
+    assert_eq!(first.get("/h.example/p/a.deb", &[]).body, b"abc");
+    // ...and has not answered the second, not even with a 503: it was
+    // never accepted. True whenever it is checked, so checked without waiting.
+    second.stream().set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    let early = second.stream().peek(&mut byte).map_err(|e| e.kind());
+    assert_eq!(
+        early.err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "no answer while the first holds the slot: {early:?}"
     );
+    second.stream().set_nonblocking(false).unwrap();
     drop(first);
-    second
-        .stream()
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
     let r = second.read(false).expect("answered once the slot is free");
     assert_eq!((r.status, r.body.as_slice()), (200, &b"abc"[..]));
 }
@@ -283,10 +285,12 @@ fn sockets_passed_by_systemd_are_used_instead_of_binding() {
     }
     let mut child = command.spawn().unwrap();
     let mut c = Conn::open(addr);
+    assert_eq!(c.get("/", &[]).status, 200, "served on the inherited socket");
+    let port_1 = std::net::TcpStream::connect("127.0.0.1:1").map_err(|e| e.kind());
     assert_eq!(
-        c.get("/", &[]).status,
-        200,
-        "served on the inherited socket, port 1 never bound"
+        port_1.err(),
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "the configured Port: 1 was never bound"
     );
     child.kill().unwrap();
     child.wait().unwrap();
