@@ -37,6 +37,9 @@ enum Source {
     Follow(Follow),
     /// An upstream response relayed without storing (pass-through).
     Upstream(Relay),
+    /// Broken, the error held back for one poll: hyper flushes what it has
+    /// buffered when a body is pending, and would drop it on an error.
+    Breaking(Option<std::io::Error>),
 }
 
 /// An upstream body passed through, cut when the mirror stalls.
@@ -153,6 +156,11 @@ impl http_body::Body for ResponseBody {
         let next = match &mut this.source {
             Source::Follow(follow) => ready!(follow.poll_chunk(cx)),
             Source::Upstream(relay) => ready!(relay.poll_data(cx)),
+            Source::Breaking(e) => {
+                let e = e.take().unwrap_or_else(|| std::io::Error::other("body broken"));
+                this.source = Source::Empty;
+                return Poll::Ready(Some(Err(e)));
+            }
             Source::Empty => None,
             Source::Full(bytes) => bytes.take().map(Ok),
             Source::File(range) if range.pos >= range.end => None,
@@ -165,8 +173,9 @@ impl http_body::Body for ResponseBody {
             // Ending with an error makes hyper abort the connection: the
             // client sees a cut transfer, never a clean short one.
             Some(Err(e)) => {
-                this.source = Source::Empty;
-                return Poll::Ready(Some(Err(e)));
+                this.source = Source::Breaking(Some(e));
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
             }
             None => return Poll::Ready(None),
         };
@@ -181,6 +190,7 @@ impl http_body::Body for ResponseBody {
             Source::File(r) => r.pos >= r.end,
             Source::Follow(f) => f.remaining() == Some(0),
             Source::Upstream(r) => r.body.is_end_stream(),
+            Source::Breaking(_) => false,
         }
     }
 
@@ -191,6 +201,7 @@ impl http_body::Body for ResponseBody {
             Source::File(r) => SizeHint::with_exact(r.end.saturating_sub(r.pos)),
             Source::Follow(f) => f.remaining().map_or_else(SizeHint::default, SizeHint::with_exact),
             Source::Upstream(r) => r.body.size_hint(),
+            Source::Breaking(_) => SizeHint::default(),
         }
     }
 }

@@ -99,16 +99,18 @@ impl Follow {
             }
         }
         match progress.state {
-            State::Failed(f) => Some(Some(Err(io::Error::other(f)))),
+            // What was written before the download broke is good (the
+            // failure may have replaced the last progress before this
+            // client saw it): those bytes first, then the error.
+            State::Failed(f) => {
+                let written = self.body.file.metadata().map_or(0, |m| m.len());
+                Some(Some(
+                    self.read_to(written).unwrap_or_else(|| Err(io::Error::other(f))),
+                ))
+            }
             State::Connecting | State::Unchanged => None,
             State::Streaming { committed, done, .. } => {
-                let limit = self.end.map_or(committed, |e| e.min(committed));
-                if self.pos < limit {
-                    let until = limit.min(self.pos + CHUNK as u64);
-                    let chunk = read_range(&self.body.file, self.pos, until);
-                    if chunk.is_ok() {
-                        self.pos = until;
-                    }
+                if let Some(chunk) = self.read_to(committed) {
                     return Some(Some(chunk));
                 }
                 match (self.end, done) {
@@ -119,6 +121,20 @@ impl Follow {
                 }
             }
         }
+    }
+
+    /// The next chunk of `[pos, committed)` within the range, if any.
+    fn read_to(&mut self, committed: u64) -> Option<io::Result<Bytes>> {
+        let limit = self.end.map_or(committed, |e| e.min(committed));
+        if self.pos >= limit {
+            return None;
+        }
+        let until = limit.min(self.pos + CHUNK as u64);
+        let chunk = read_range(&self.body.file, self.pos, until);
+        if chunk.is_ok() {
+            self.pos = until;
+        }
+        Some(chunk)
     }
 
     /// Whether the current state alone still lets this client finish.
