@@ -5,14 +5,21 @@
 //! hyper reads, picks out the request heads in them, and hands each to a
 //! task that starts the downloads of misses at once. Responses still go out
 //! in order; they just find their downloads under way.
+//!
+//! Seeing every byte, it also keeps the connection's [`Activity`]: when the
+//! last byte came or went, and whether the bytes read end between requests,
+//! which is when the connection may be parked (`server::connection`).
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
+use tokio::time::{Duration, Instant};
 
 /// Bytes kept while waiting for the end of a request head.
 const MAX_PENDING: usize = 64 * 1024;
@@ -27,23 +34,124 @@ pub struct Ahead {
     pub cache_control: Option<String>,
 }
 
+/// What a connection's byte stream tells the loop serving it, without a
+/// lock: written by the stream and by the responses, read by the loop.
+#[derive(Debug)]
+pub struct Activity {
+    epoch: Instant,
+    /// Milliseconds from `epoch` to the last byte read or written, or the
+    /// end of the last response.
+    last: AtomicU64,
+    /// Requests whose response is not finished.
+    in_flight: AtomicUsize,
+    /// The bytes read so far end between two requests, and could all be
+    /// followed (no request body, no garbage).
+    between_requests: AtomicBool,
+}
+
+impl Activity {
+    pub fn new() -> Activity {
+        Activity {
+            epoch: Instant::now(),
+            last: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            between_requests: AtomicBool::new(true),
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.last.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// When the connection last did anything.
+    pub fn last(&self) -> Instant {
+        self.epoch + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    }
+
+    /// A request is being answered, until the guard is dropped.
+    pub fn begin(self: &Arc<Self>) -> Busy {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Busy(Arc::clone(self))
+    }
+
+    /// Nothing to answer, nothing half-read, and quiet since `since`.
+    pub fn idle_since(&self, since: Instant) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0
+            && self.between_requests.load(Ordering::Relaxed)
+            && self.last() <= since
+    }
+}
+
+impl Default for Activity {
+    fn default() -> Activity {
+        Activity::new()
+    }
+}
+
+/// A request in progress; its end counts as activity.
+#[derive(Debug)]
+pub struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A stream whose incoming request heads are reported as they are read.
 pub struct ReadAhead<S> {
     inner: S,
     /// Bytes already read from `inner` (after a handshake), read first.
     prefix: Bytes,
+    /// Bytes read and scanned, handed back unparsed (by a parked hyper
+    /// connection): read before anything else, not scanned again.
+    rewound: Bytes,
     scanner: Scanner,
-    tx: Option<mpsc::Sender<Ahead>>,
+    /// Boxed: a channel holds a block of 32 slots from the start, on
+    /// every connection, and most never pipeline.
+    tx: Option<mpsc::Sender<Box<Ahead>>>,
+    activity: Arc<Activity>,
 }
 
 impl<S> ReadAhead<S> {
-    pub fn new(inner: S, prefix: Bytes, tx: mpsc::Sender<Ahead>) -> ReadAhead<S> {
+    pub fn new(
+        inner: S,
+        prefix: Bytes,
+        tx: mpsc::Sender<Box<Ahead>>,
+        activity: Arc<Activity>,
+    ) -> ReadAhead<S> {
         ReadAhead {
             inner,
             prefix,
+            rewound: Bytes::new(),
             scanner: Scanner::default(),
             tx: Some(tx),
+            activity,
         }
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Whether bytes are waiting to be read without asking the socket.
+    pub fn has_buffered(&self) -> bool {
+        !self.prefix.is_empty() || !self.rewound.is_empty()
+    }
+
+    /// Bytes read from the socket by the caller, to be read (and scanned)
+    /// first.
+    pub fn feed(&mut self, bytes: Bytes) {
+        self.prefix = bytes;
+    }
+
+    /// Gives back bytes read but not used, to be read again first; frees
+    /// the memory of a scanner that holds nothing.
+    pub fn rewind(&mut self, unread: Bytes) {
+        self.rewound = unread;
+        self.scanner.shrink();
     }
 }
 
@@ -55,6 +163,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
+        if !this.rewound.is_empty() {
+            let n = this.rewound.len().min(buf.remaining());
+            buf.put_slice(&this.rewound.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         if this.prefix.is_empty() {
             ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
         } else {
@@ -71,19 +184,34 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
                     for head in heads.into_iter().skip(1) {
                         // A full queue means the reader is far behind: the
                         // rest is served without reading ahead.
-                        let _ = tx.try_send(head);
+                        let _ = tx.try_send(Box::new(head));
                     }
                 }
                 None => this.tx = None,
             }
         }
+        if buf.filled().len() > before {
+            this.activity.touch();
+            let between = this.tx.is_some() && this.scanner.pending.is_empty();
+            this.activity.between_requests.store(between, Ordering::Relaxed);
+        }
         Poll::Ready(Ok(()))
+    }
+}
+
+impl<S> ReadAhead<S> {
+    fn wrote(&self, written: &Poll<io::Result<usize>>) {
+        if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
+            self.activity.touch();
+        }
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(&written);
+        written
     }
 
     fn poll_write_vectored(
@@ -91,7 +219,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let written = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(&written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -114,6 +244,13 @@ struct Scanner {
 }
 
 impl Scanner {
+    /// Frees what a scanner that holds nothing kept of the largest burst.
+    fn shrink(&mut self) {
+        if self.pending.is_empty() {
+            self.pending = Vec::new();
+        }
+    }
+
     /// The heads completed by `bytes`; `None` when this stream cannot be
     /// followed (a request with a body, garbage, an oversized head): reading
     /// ahead stops for the connection, hyper deals with it.
@@ -190,7 +327,7 @@ mod tests {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (mut client, server) = tokio::io::duplex(4096);
         let (tx, mut rx) = mpsc::channel(QUEUE);
-        let mut stream = ReadAhead::new(server, Bytes::new(), tx);
+        let mut stream = ReadAhead::new(server, Bytes::new(), tx, Arc::default());
         let burst = format!("{}{}{}", get("/a"), get("/b"), get("/c"));
         client.write_all(burst.as_bytes()).await.unwrap();
         let mut buf = vec![0u8; 4096];
@@ -209,7 +346,7 @@ mod tests {
         let (mut client, server) = tokio::io::duplex(4096);
         let (tx, mut rx) = mpsc::channel(QUEUE);
         let prefix = Bytes::from(format!("{}{}", get("/a"), get("/b")));
-        let mut stream = ReadAhead::new(server, prefix.clone(), tx);
+        let mut stream = ReadAhead::new(server, prefix.clone(), tx, Arc::default());
         let mut buf = vec![0u8; prefix.len()];
         stream.read_exact(&mut buf).await.unwrap();
         assert_eq!(buf, prefix);

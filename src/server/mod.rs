@@ -12,27 +12,22 @@
 //! `MaxConThreads` caps connections by not accepting beyond the cap (the
 //! kernel's accept queue waits); accept errors never end a loop.
 
-use std::convert::Infallible;
+mod connection;
+
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::FromRawFd;
 use std::path::PathBuf;
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use hyper_util::rt::TokioTimer;
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::{BindAddress, BindHost, Config};
-use crate::log::ConnLog;
-use crate::readahead::{self, ReadAhead};
-use crate::service::{self, Client};
 use crate::state::AppState;
 
 /// The sockets the daemon serves.
@@ -344,34 +339,9 @@ async fn accept_loop(listener: Listener, shared: Arc<Shared>) {
         match accepted {
             Ok(conn) => {
                 backoff.reset();
-                tokio::spawn(start(conn, Arc::clone(&shared), permit));
+                tokio::spawn(connection::start(conn, Arc::clone(&shared), permit));
             }
             Err(e) => backoff.wait(&e).await,
-        }
-    }
-}
-
-/// Names the client of a new connection, then serves it.
-async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSemaphorePermit>) {
-    match conn {
-        Accepted::Tcp(stream, peer) => {
-            let _ = stream.set_nodelay(true);
-            let log = ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip()));
-            let client = Client::new(log, Some(peer.ip()), stream.local_addr().ok());
-            serve(stream, Bytes::new(), client, shared, permit).await;
-        }
-        Accepted::Unix(stream) => {
-            let timeout = shared.state.config.network_timeout;
-            match tokio::time::timeout(timeout, identify(stream)).await {
-                Ok(Ok(Some((name, stream, rest)))) => {
-                    let client = Client::new(ConnLog::new(Arc::clone(&shared.state.log), name), None, None);
-                    serve(stream, rest, client, shared, permit).await;
-                }
-                // No identification: closed without a word, as acng.
-                Ok(Ok(None)) => tracing::debug!("unix socket client sent no X-Original-Source"),
-                Ok(Err(e)) => tracing::debug!("unix socket client: {e}"),
-                Err(_) => tracing::debug!("unix socket client did not identify itself in time"),
-            }
         }
     }
 }
@@ -392,65 +362,6 @@ async fn acquire(
         permit = Arc::clone(limit).acquire_owned() => permit.ok().map(Some),
         _ = phase.changed() => None,
     }
-}
-
-/// Serves one connection until it ends or the daemon stops.
-/// `prefix`: what was read of it already.
-async fn serve<S>(
-    stream: S,
-    prefix: Bytes,
-    client: Client,
-    shared: Arc<Shared>,
-    _permit: Option<OwnedSemaphorePermit>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let client = Arc::new(client);
-    let (ahead_tx, mut ahead_rx) = tokio::sync::mpsc::channel(readahead::QUEUE);
-    let stream = ReadAhead::new(stream, prefix, ahead_tx);
-    let (ahead_state, ahead_client) = (shared.state.clone(), Arc::clone(&client));
-    tokio::spawn(async move {
-        while let Some(ahead) = ahead_rx.recv().await {
-            service::prefetch(&ahead_state, &ahead_client, &ahead).await;
-        }
-    });
-    let state = shared.state.clone();
-    let handler_client = Arc::clone(&client);
-    let service = hyper::service::service_fn(move |req| {
-        let state = state.clone();
-        let client = Arc::clone(&handler_client);
-        async move { Ok::<_, Infallible>(service::handle(&state, &client, req).await) }
-    });
-    let mut phase = shared.phase.clone();
-    let mut conn = pin!(shared.http.serve_connection(TokioIo::new(stream), service));
-    if *phase.borrow() != Phase::Serving {
-        conn.as_mut().graceful_shutdown();
-    }
-    let result = loop {
-        tokio::select! {
-            result = conn.as_mut() => break result,
-            changed = phase.changed() => match (changed, *phase.borrow()) {
-                (Ok(()), Phase::Draining) => conn.as_mut().graceful_shutdown(),
-                (Ok(()), Phase::Serving) => {}
-                (_, Phase::Closing) | (Err(_), _) => return,
-            },
-        }
-    };
-    match result {
-        // hyper answered an unparsable request with 400 and closed.
-        Err(e) if e.is_parse() || e.is_parse_too_large() => {
-            tracing::info!(client = client.log.client(), "malformed request: {e}");
-        }
-        // Idle timeouts and clients that went away mid-response.
-        Err(e) => tracing::debug!(client = client.log.client(), "connection ended: {e}"),
-        Ok(()) => {}
-    }
-}
-
-/// The client's name in the transfer log: its numeric address, IPv4-mapped
-/// IPv6 shortened.
-fn client_name(ip: IpAddr) -> String {
-    ip.to_canonical().to_string()
 }
 
 /// Backs off on accept errors that will not go away at once (descriptor or
@@ -481,71 +392,5 @@ impl AcceptBackoff {
         };
         self.delay = Some(delay);
         tokio::time::sleep(delay).await;
-    }
-}
-
-/// The unix-socket handshake (spec §2.1): the first request carries only
-/// `X-Original-Source: <client name>` and gets no answer. Returns the name
-/// the stream, and whatever was read of it after that request.
-async fn identify(mut stream: UnixStream) -> io::Result<Option<(String, UnixStream, Bytes)>> {
-    const MAX: usize = 32 * 1024;
-    let mut buf = Vec::with_capacity(1024);
-    let end = loop {
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-        if buf.len() >= MAX {
-            return Ok(None);
-        }
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..end]);
-    let name = head.lines().skip(1).find_map(|line| {
-        let (k, v) = line.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("X-Original-Source")
-            .then(|| v.trim().to_string())
-    });
-    Ok(name
-        .filter(|n| !n.is_empty() && !n.contains('|'))
-        .map(|name| (name, stream, Bytes::copy_from_slice(&buf[end..]))))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::io::AsyncWriteExt;
-
-    #[test]
-    fn mapped_addresses_are_shortened() {
-        assert_eq!(client_name("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
-        assert_eq!(client_name("2001:db8::1".parse().unwrap()), "2001:db8::1");
-    }
-
-    #[tokio::test]
-    async fn the_handshake_names_the_client_and_keeps_what_follows() {
-        let (mut a, b) = UnixStream::pair().unwrap();
-        a.write_all(b"GET / HTTP/1.0\r\nX-Original-Source: 192.0.2.9\r\n\r\nGET /next HTTP/1.1\r\n")
-            .await
-            .unwrap();
-        let (name, stream, rest) = identify(b).await.unwrap().unwrap();
-        assert_eq!(name, "192.0.2.9");
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let mut served = ReadAhead::new(stream, rest, tx);
-        let mut next = [0u8; 10];
-        served.read_exact(&mut next).await.unwrap();
-        assert_eq!(&next, b"GET /next ");
-    }
-
-    #[tokio::test]
-    async fn no_identification_no_service() {
-        let (mut a, b) = UnixStream::pair().unwrap();
-        a.write_all(b"GET /x HTTP/1.1\r\nHost: y\r\n\r\n").await.unwrap();
-        assert!(identify(b).await.unwrap().is_none());
     }
 }

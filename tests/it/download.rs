@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::support::http::{sha256_hex, Conn};
 use crate::support::origin::{etag_of, Fault, Origin};
-use crate::support::{Daemon, Setup};
+use crate::support::{wait_for, Daemon, Setup};
 
 const MB: usize = 1 << 20;
 const PATH: &str = "/debian/pool/main/b/big/big_1.0_all.deb";
@@ -49,16 +49,6 @@ fn client(
         let body = c.read_body(len).unwrap_or_default();
         (head.status, body, len)
     })
-}
-
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    for _ in 0..6000 {
-        if ready() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod apt_clients;
 mod apt_selftest;
 mod cli;
+mod connections;
 mod download;
 mod freshness;
 mod layout;

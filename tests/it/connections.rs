@@ -1,0 +1,66 @@
+//! Client connections over their life: kept alive and parked between
+//! requests (hyper's buffers given back), closed when idle for
+//! NetworkTimeout.
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::support::http::Conn;
+use crate::support::{wait_for, Daemon};
+
+fn parked(daemon: &Daemon) -> usize {
+    daemon.stderr().matches("connection parked").count()
+}
+
+fn served_page(daemon: &Daemon) -> String {
+    // The help page: served from memory, no cache or mirror involved.
+    crate::support::http::get(daemon.addr, "/").text()
+}
+
+#[test]
+fn a_parked_connection_is_served_again_in_every_way_a_request_can_arrive() {
+    let daemon = Daemon::start("");
+    let page = served_page(&daemon);
+    let mut c = Conn::open(daemon.addr);
+    assert_eq!(c.get("/", &[]).text(), page);
+    wait_for("the connection to park", || parked(&daemon) >= 1);
+    // A plain request.
+    assert_eq!(c.get("/", &[]).text(), page);
+    wait_for("the connection to park again", || parked(&daemon) >= 2);
+    // Two pipelined requests in one write.
+    let two = crate::support::http::request("GET", "/", &[]).repeat(2);
+    c.send_raw(two.as_bytes());
+    for _ in 0..2 {
+        assert_eq!(c.read(false).unwrap().text(), page, "in order, both");
+    }
+    wait_for("the connection to park a third time", || parked(&daemon) >= 3);
+    // A request head split across writes, the first part shorter than what
+    // a parked connection reads before hyper takes over.
+    let req = crate::support::http::request("GET", "/", &[("X-Padding", &"p".repeat(3000))]);
+    let (first, rest) = req.as_bytes().split_at(10);
+    c.stream().set_nodelay(true).unwrap();
+    c.send_raw(first);
+    c.send_raw(rest);
+    assert_eq!(c.read(false).unwrap().text(), page);
+}
+
+#[test]
+fn an_idle_connection_is_closed_after_the_network_timeout() {
+    let daemon = Daemon::start("NetworkTimeout: 5\n");
+    // One that never sends, and one that goes quiet after a request.
+    let mut silent = TcpStream::connect(daemon.addr).unwrap();
+    let mut quiet = Conn::open(daemon.addr);
+    assert_eq!(quiet.get("/", &[]).status, 200);
+    for stream in [&mut silent, &mut quiet.stream().try_clone().unwrap()] {
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            stream
+                .read(&mut byte)
+                .expect("closed by the daemon, before our 30 s"),
+            0,
+            "closed without a word"
+        );
+    }
+}
