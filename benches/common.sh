@@ -38,3 +38,15 @@ CONF
   NGINX_PID=$!
   PIDS+=("$NGINX_PID")
 }
+
+# The daemon to measure, on stdout: $DEBCACHE when set (another checkout's
+# binary, say), else this checkout's release build, built first.
+debcache_bin() {
+  if [ -n "${DEBCACHE:-}" ]; then
+    [ -x "$DEBCACHE" ] || { echo "DEBCACHE=$DEBCACHE is not an executable file" >&2; return 1; }
+    realpath "$DEBCACHE"
+  else
+    cargo build --release --quiet >&2
+    echo "$PWD/target/release/debcache"
+  fi
+}

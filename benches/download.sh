@@ -36,8 +36,9 @@ done
 HAVE_ACNG=""
 command -v apt-cacher-ng >/dev/null && HAVE_ACNG=1
 
-cargo build --release --quiet
-BIN=$PWD/target/release/debcache
+# shellcheck source=benches/common.sh
+source benches/common.sh  # the working directory is the repository
+BIN=$(debcache_bin)
 WORK=$(mktemp -d)
 chmod 755 "$WORK"  # nginx workers run as nobody
 PIDS=()
@@ -49,8 +50,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# shellcheck source=benches/common.sh
-source benches/common.sh  # the working directory is the repository
 # wait_port PORT PID LOGFILE NAME: until PORT accepts, or fail showing LOGFILE.
 wait_port() {
   for _ in $(seq 200); do

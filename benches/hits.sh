@@ -17,16 +17,15 @@ for tool in nginx wrk taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx wrk)" >&2; exit 1; }
 done
 
-cargo build --release --quiet
-BIN=$PWD/target/release/debcache
+# shellcheck source=benches/common.sh
+source benches/common.sh  # the working directory is the repository
+BIN=$(debcache_bin)
 WORK=$(mktemp -d)
 chmod 755 "$WORK"  # nginx workers run as nobody
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# shellcheck source=benches/common.sh
-source benches/common.sh  # the working directory is the repository
 wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
 
 # The files: a ~2 KB index-sized file and a 100 KB package, cached as acng
