@@ -63,7 +63,7 @@ import time
 from array import array
 
 from soak_clients import clients_main, warm
-from soak_origin import Repo, origin_main
+from soak_origin import FAULT_WEIGHTS, Repo, origin_main
 
 MP = multiprocessing.get_context("fork")
 
@@ -361,8 +361,9 @@ def report(runs, opts):
     for k in keys:
         row("  %s %s %s" % k, [r["outcomes"].get(k, 0) for r in runs])
     row("origin requests", [r["origin_requests"] for r in runs])
-    row("  answered with a fault", ["%.1f %%" % (100 - 100 * r["origin_faults"].get("none", 0)
-                                                 / max(1, r["origin_requests"])) for r in runs])
+    row("  answered with a fault", ["%.1f %%" % (100 - 100 * sum(
+        n for f, n in r["origin_faults"].items() if f.startswith("none")) / max(1, r["origin_requests"]))
+        for r in runs])
     for f in sorted({f for r in runs for f in r["origin_faults"]}):
         row("  " + f, [r["origin_faults"].get(f, 0) for r in runs])
     row("client misses (see the script's header)", [r["client_misses"] for r in runs])
@@ -445,6 +446,16 @@ def mb(kb):
 
 # --------------------------------------------------------------------------
 
+def fault_weights(text):
+    weights = dict.fromkeys(FAULT_WEIGHTS, 0.0)
+    for item in filter(None, text.split(",")):
+        kind, _, n = item.partition("=")
+        if kind not in weights or not n.replace(".", "", 1).isdigit():
+            raise argparse.ArgumentTypeError("%r: want KIND=N with KIND one of %s" % (item, ", ".join(weights)))
+        weights[kind] = float(n)
+    return weights
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -465,6 +476,11 @@ def main():
     p.add_argument("--zipf", type=float, default=0.9, help="exponent of the base pool's popularity (0.9)")
     p.add_argument("--hit-conns", type=int, default=4, help="hit-latency connections (4)")
     p.add_argument("--hit-interval", type=float, default=0.05, help="pause between timed hits (0.05 s)")
+    p.add_argument("--fault-weights", type=fault_weights, default=dict(FAULT_WEIGHTS),
+                   help="relative weights of the faults, KIND=N,...; kinds not listed are not injected (%s)" % (
+                       ",".join("%s=%d" % kv for kv in FAULT_WEIGHTS.items())))
+    p.add_argument("--chunked", type=float, default=0.2,
+                   help="share of the origin's bodies sent chunked, faulted or not (0.2)")
     p.add_argument("--sticky", type=float, default=0.1,
                    help="share of faults that repeat for every request of the path for 20-120 s (0.1)")
     p.add_argument("--stall-max", type=float, default=180, help="longest an origin stall holds a connection (180 s)")

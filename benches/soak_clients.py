@@ -232,7 +232,7 @@ class Checker:
         return self.sha[key]
 
     def check(self, r, status, headers, body):
-        """(outcome, detail). Outcomes: ok, ok-206, ok-304, ok-head, stale-N
+        """(outcome, detail). Outcomes: ok, ok-206, ok-304, ok-head(-no-length), stale-N
         (an index N versions old), status-NNN, differs (detail: (length,
         prefix of an origin version)), head-length (detail: length)."""
         idx = split_index(r.rel)
@@ -241,7 +241,9 @@ class Checker:
         if r.method == "HEAD":
             if status != 200:
                 return "status-%d" % status, None
-            cl = headers.get("content-length", "")
+            cl = headers.get("content-length")
+            if cl is None:  # a GET would be chunked: the length is not known yet
+                return "ok-head-no-length", None
             size = self.repo.files[r.rel][1]
             return ("ok-head", None) if cl == str(size) else ("head-length", int(cl) if cl.isdigit() else -1)
         if status == 304:
@@ -275,9 +277,14 @@ class Checker:
             return "malformed", "Content-Range %r" % cr
         asked = next((h for h in r.headers if h.lower().startswith("range:")), "")
         first = parse_range(asked.split(":", 1)[1].strip(), len(want)) if asked else None
-        if unit != "bytes" or total != str(len(want)) or not first or first[0] != a or b > first[1]:
+        if unit != "bytes" or not total.isdigit() or not first or first[0] != a or b > first[1] \
+                or b >= int(total) or len(body) != b - a + 1:
             return "differs", (len(body), False)
-        return ("ok-206", None) if bytes(want[a:b + 1]) == body else ("differs", (len(body), False))
+        same = bytes(want[a:b + 1]) == body
+        if int(total) != len(want):
+            # Right only if the origin announced that length: (total, bytes right).
+            return "differs", (int(total), same)
+        return ("ok-206", None) if same else ("differs", (len(body), False))
 
 
 # --------------------------------------------------------------------------

@@ -168,12 +168,20 @@ class OriginLog:
             table.append(value)
         return ids[value]
 
-    def add(self, t, method, rel, fault, status, end):
+    def arrived(self, t, method, rel):
+        """Logs a request as it arrives (a stall may outlast the run);
+        returns its index for finished()."""
         self.t.append(t)
-        self.end.append(end)
+        self.end.append(0.0)
         self.key.append(self._id(self.keys, self._key_ids, (method, rel)))
-        self.fault.append(self._id(self.faults, self._fault_ids, fault))
-        self.status.append(status)
+        self.fault.append(self._id(self.faults, self._fault_ids, "unfinished"))
+        self.status.append(0)
+        return len(self.t) - 1
+
+    def finished(self, i, fault, status, end):
+        self.end[i] = end
+        self.fault[i] = self._id(self.faults, self._fault_ids, fault)
+        self.status[i] = status
 
     def dump(self):
         return {"t": self.t, "end": self.end, "key": self.key, "fault": self.fault,
@@ -184,6 +192,8 @@ class Origin:
     def __init__(self, repo, opts, fault_rate):
         self.repo = repo
         self.rate = fault_rate
+        self.weights = opts.fault_weights
+        self.chunked_share = opts.chunked
         self.rng = random.Random(opts.seed + 7)
         self.stall_max = opts.stall_max
         self.sticky_share = opts.sticky
@@ -212,8 +222,13 @@ class Origin:
                 rel = target.split("?", 1)[0]
                 rel = rel[len("/debian/"):] if rel.startswith("/debian/") else rel.lstrip("/")
                 keep = version == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
-                fault, status, keep = await self.respond(writer, sock, method, rel, headers, keep)
-                self.log.add(arrived, method, rel, fault, status, time.monotonic())
+                i = self.log.arrived(arrived, method, rel)
+                try:
+                    fault, status, keep = await self.respond(writer, sock, method, rel, headers, keep)
+                except (ConnectionError, OSError):
+                    self.log.finished(i, "closed by the daemon", 0, time.monotonic())
+                    break
+                self.log.finished(i, fault, status, time.monotonic())
                 if not keep:
                     break
         except (ConnectionError, OSError):
@@ -259,17 +274,17 @@ class Origin:
         if self.rate <= 0 or rel.startswith(WARM_DIR):
             return None, False
         has_body = method == "GET" and len(body) > 0
-        kinds = [k for k in FAULT_WEIGHTS
-                 if (has_body or k not in NEEDS_BODY) and (k != "ignore-range" or status in (206, 416))]
+        kinds = [k for k, w in self.weights.items()
+                 if w > 0 and (has_body or k not in NEEDS_BODY) and (k != "ignore-range" or status in (206, 416))]
         stuck = self.sticky.get(rel)
         if stuck and stuck[1] > time.monotonic():
             if stuck[0] in kinds:
                 return stuck[0], True
         elif stuck:
             del self.sticky[rel]
-        if self.rng.random() >= self.rate:
+        if not kinds or self.rng.random() >= self.rate:
             return None, False
-        fault = self.rng.choices(kinds, [FAULT_WEIGHTS[k] for k in kinds])[0]
+        fault = self.rng.choices(kinds, [self.weights[k] for k in kinds])[0]
         if self.rng.random() < self.sticky_share:
             # A mirror whose copy is broken: the same fault for a while,
             # whoever asks and however often.
@@ -282,7 +297,7 @@ class Origin:
         fault, repeated = self.choose_fault(method, rel, status, body)
         fault, status, keep = await self.misbehave(writer, sock, method, rel, headers, keep,
                                                    fault, status, meta, body)
-        return (fault + " (sticky)" if repeated else fault), status, keep
+        return (fault or "none") + (" (sticky)" if repeated else ""), status, keep
 
     async def misbehave(self, writer, sock, method, rel, headers, keep, fault, status, meta, body):
         rng = self.rng
@@ -290,11 +305,23 @@ class Origin:
             status, meta, body = self.plan(method, rel, headers, use_range=False)
         elif fault == "5xx":
             status, meta, body = rng.choice((500, 502, 503)), [], b"soak: injected error\n"
-        length = len(body)
         send_body = method != "HEAD" and status not in (204, 304)
-        cut = rng.randrange(0, length) if length else 0
+        framing = len(body)
+        chunked = (send_body and body and fault not in ("wrong-length", "chunk-garbage")
+                   and rng.random() < self.chunked_share)
+        if chunked:
+            # As many servers send: chunks, the last one empty. A cut or a
+            # stall falls anywhere before the end of that last chunk.
+            meta = meta + ["Transfer-Encoding: chunked"]
+            step = rng.choice((1 << 12, 1 << 14, 1 << 16))
+            body = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + step]), body[i:i + step])
+                            for i in range(0, len(body), step)) + b"0\r\n\r\n"
+            framing = None
+        length = len(body)
+        cut = rng.randrange(0, length - 4 if chunked else length) if length else 0
+        suffix = " (chunked)" if chunked else ""
 
-        def head(code, lines, cl=length):
+        def head(code, lines, cl=framing):
             return ("HTTP/1.1 %d %s\r\n%s\r\n" % (code, REASONS.get(code, "Status"), "".join(
                 h + "\r\n" for h in lines + ["Date: " + email.utils.formatdate(usegmt=True),
                                              "Content-Type: application/octet-stream"]
@@ -317,12 +344,12 @@ class Origin:
             else:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 writer.transport.abort()
-            return fault, status, False
+            return fault + suffix, status, False
         if fault == "cut":
             writer.write(head(status, meta) + body[:cut])
             await writer.drain()
             writer.close()
-            return fault, status, False
+            return fault + suffix, status, False
         if fault == "wrong-length":
             if status == 200 and length >= 2 and rng.random() < 0.5:
                 announced = rng.randrange(1, length)
@@ -367,7 +394,7 @@ class Origin:
                 pos += 256 << 10
                 await writer.drain()
         await writer.drain()
-        return fault or "", status, keep
+        return (fault or "none") + suffix, status, keep
 
 
 REASONS = {200: "OK", 206: "Partial Content", 304: "Not Modified", 404: "Not Found",
@@ -397,7 +424,7 @@ def parse_range(value, length):
     if not a.isdigit() or (b and not b.isdigit()):
         return None
     first, last = int(a), int(b) if b else length - 1
-    if first > last:
+    if b and first > last:
         return None
     if first >= length:
         return "unsatisfiable"
