@@ -8,8 +8,11 @@ which reaches a mock origin (Remap-soak: /soak ; http://127.0.0.1:PORT/debian)
 that injects faults into a fraction (--fault-rate) of its answers: cuts,
 stalls held for minutes, 5xx, wrong Content-Length (more or fewer bytes than
 sent), TCP resets, trickled bodies, 200 to a Range request, garbage in a
-chunked body. A few extra connections time cache hits on files warmed before
-the clients start. Python 3 standard library only.
+chunked body (--fault-weights). A share of faults stick to their path for
+20-120 s (--sticky), as a broken copy on a mirror does; a share of bodies is
+sent chunked (--chunked), so cuts and stalls meet both framings. A few extra
+connections time cache hits on files warmed before the clients start.
+Python 3 standard library only.
 
 The origin's repository is generated from --seed: suites with InRelease,
 Release, main/binary-amd64/Packages(.gz) that change every --index-period
