@@ -1,7 +1,8 @@
 //! The command line: `debcache [-c DIR] [--check | --print-config]
 //! [KEY=VALUE | KEY:VALUE ...]`, and the exit codes of the Decisions table.
 
-use std::io::Write;
+use std::fmt;
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -17,6 +18,9 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     /// EX_UNAVAILABLE: cannot bind or lock.
     pub const UNAVAILABLE: u8 = 69;
+    /// EX_IOERR: `--check` or `--print-config` could not write its output
+    /// (a full disk; a reader that went away is not an error).
+    pub const OUTPUT: u8 = 74;
     /// EX_CONFIG: the daemon refuses to start on bad configuration.
     pub const CONFIG: u8 = 78;
 }
@@ -73,43 +77,63 @@ pub enum Next {
 /// daemon, prints every problem and refuses to start on errors.
 pub fn run(cli: Cli) -> Next {
     if let Err(msg) = cli.validate_overrides() {
-        eprintln!("debcache: {msg}");
+        stderr_line(format_args!("debcache: {msg}"));
         return Next::Exit(exit::USAGE);
     }
     let dir = config::choose_dir(cli.config_dir.clone());
     let loaded = config::load(dir, &cli.overrides);
     if cli.check {
-        let mut out = std::io::stdout().lock();
-        for d in &loaded.diagnostics {
-            let _ = writeln!(out, "{d}");
-        }
-        return Next::Exit(if loaded.has_errors() {
+        let verdict = if loaded.has_errors() {
             exit::CHECK_FAILED
         } else {
             exit::OK
-        });
+        };
+        return Next::Exit(to_stdout(verdict, |out| {
+            loaded.diagnostics.iter().try_for_each(|d| writeln!(out, "{d}"))
+        }));
     }
     let failed = loaded.has_errors();
     for d in &loaded.diagnostics {
         if failed || cli.print_config {
             if d.severity >= Severity::Warning {
-                eprintln!("{d}");
+                stderr_line(format_args!("{d}"));
             }
         } else {
             log_diagnostic(d);
         }
     }
     match loaded.config {
-        Some(config) if !failed && cli.print_config => {
-            print!("{}", config::render(&config));
-            Next::Exit(exit::OK)
-        }
+        Some(config) if !failed && cli.print_config => Next::Exit(to_stdout(exit::OK, |out| {
+            out.write_all(config::render(&config).as_bytes())
+        })),
         Some(config) if !failed => Next::Serve(Box::new(config)),
         _ => {
-            eprintln!("debcache: configuration errors, not starting");
+            stderr_line(format_args!("debcache: configuration errors, not starting"));
             Next::Exit(exit::CONFIG)
         }
     }
+}
+
+/// Writes a configuration-only mode's output and returns its exit code. A
+/// reader that went away (`--print-config | head`) ends the command quietly
+/// with the code it had anyway, as Unix tools do; any other failure to
+/// write is reported.
+fn to_stdout(code: u8, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> u8 {
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => code,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => code,
+        Err(e) => {
+            stderr_line(format_args!("debcache: cannot write the output: {e}"));
+            exit::OUTPUT
+        }
+    }
+}
+
+/// One line on stderr. A closed or broken stderr (`2>&-`, a journal that
+/// went away) loses the line, not the process: `eprintln!` would panic.
+pub fn stderr_line(line: fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
 /// The start-up report of the daemon: once, through the log.

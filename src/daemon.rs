@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{Cache, Storage};
-use crate::cli::exit;
+use crate::cli::{exit, stderr_line};
 use crate::config::Config;
 use crate::error::Chain;
 use crate::log::TransferLog;
@@ -38,7 +38,7 @@ pub fn run(config: Config) -> u8 {
     match outcome {
         Ok(()) => exit::OK,
         Err(f) => {
-            eprintln!("debcache: {}", f.message);
+            stderr_line(format_args!("debcache: {}", f.message));
             f.code
         }
     }
@@ -85,10 +85,10 @@ async fn serve(config: Config) -> Result<(), Fatal> {
     }
     // Printed once everything is ready: scripts and tests wait for it.
     for addr in listeners.tcp_addrs() {
-        eprintln!("debcache: listening on {addr}");
+        stderr_line(format_args!("debcache: listening on {addr}"));
     }
     if let Some((_, path)) = &listeners.unix {
-        eprintln!("debcache: listening on {}", path.display());
+        stderr_line(format_args!("debcache: listening on {}", path.display()));
     }
     tracing::info!("cache directory {cache_dir}");
     let flusher = tokio::spawn(flush_every_second(Arc::clone(&log)));

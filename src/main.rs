@@ -13,6 +13,9 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // A broken stderr would otherwise be reported with `eprintln!`, which
+        // panics in whichever task was logging.
+        .log_internal_errors(false)
         .init();
     match cli::run(cli) {
         Next::Exit(code) => ExitCode::from(code),

@@ -229,3 +229,72 @@ fn overrides_win_over_files_case_insensitively() {
         "{printed}"
     );
 }
+
+/// Runs debcache with stdout (`stdout: true`) or stderr a pipe whose reader
+/// is closed before it starts, so its first write there fails with EPIPE.
+fn with_closed_pipe(stdout: bool, args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"));
+    command.args(args).env("RUST_LOG", "warn");
+    if stdout {
+        command.stdout(writer).stderr(std::process::Stdio::piped());
+    } else {
+        command.stderr(writer).stdout(std::process::Stdio::piped());
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn print_config_into_a_closed_pipe_ends_quietly() {
+    let conf = fixture("acng-3.7.4/etc/apt-cacher-ng");
+    let args = fixture_args(&conf);
+    let mut words: Vec<&str> = args.iter().map(String::as_str).collect();
+    for mode in ["--print-config", "--check", "--help"] {
+        words.insert(0, mode);
+        let out = with_closed_pipe(true, &words);
+        words.remove(0);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{mode}");
+    }
+}
+
+#[test]
+fn check_into_a_closed_pipe_keeps_its_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acng.conf"), "Port: many\n").unwrap();
+    let out = with_closed_pipe(true, &["--check", "-c", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn a_closed_stderr_does_not_turn_a_refusal_into_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acng.conf"), "Port: many\n").unwrap();
+    let out = with_closed_pipe(false, &["-c", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78));
+}
+
+#[test]
+fn print_config_onto_a_full_disk_says_so() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("skipped: no /dev/full here");
+        return;
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"))
+        .args([
+            "--print-config",
+            "-c",
+            fixture("acng-3.7.4/etc/apt-cacher-ng").to_str().unwrap(),
+        ])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(74));
+    assert!(
+        stderr(&out).contains("cannot write the output: No space left on device"),
+        "{}",
+        stderr(&out)
+    );
+}
