@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::support::{copy_tree, debcache, fixture};
+use crate::support::http::Conn;
+use crate::support::{copy_tree, debcache, fixture, Daemon};
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -297,4 +298,92 @@ fn print_config_onto_a_full_disk_says_so() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_log_that_is_not_a_terminal_carries_no_colour_codes() {
+    let mut daemon = Daemon::start("");
+    let mut c = Conn::open(daemon.addr);
+    c.send("GET", "/", &[]);
+    assert_eq!(c.read(false).unwrap().status, 200);
+    assert!(daemon.stop().unwrap().success());
+    let log = daemon.stderr();
+    assert!(log.contains("stopped"), "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
+
+/// The daemon's stderr, read from a terminal it was given, from its start
+/// to its exit after one SIGTERM.
+fn stderr_on_a_terminal(no_color: Option<&str>) -> String {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: plain libc calls on a descriptor this function owns; the name
+    // buffer is large enough and NUL-terminated by ptsname_r.
+    let (master, slave) = unsafe {
+        let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+        assert!(fd >= 0, "posix_openpt: {}", std::io::Error::last_os_error());
+        let master = std::fs::File::from(OwnedFd::from_raw_fd(fd));
+        assert_eq!(libc::grantpt(fd), 0);
+        assert_eq!(libc::unlockpt(fd), 0);
+        let mut name = [0 as libc::c_char; 128];
+        assert_eq!(libc::ptsname_r(fd, name.as_mut_ptr(), name.len()), 0);
+        let path = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_str()
+            .unwrap()
+            .to_string();
+        let slave = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        (master, slave)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acng.conf"),
+        format!("CacheDir: {}\n", dir.path().join("cache").display()),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"));
+    command
+        .args(["-c", dir.path().to_str().unwrap(), "BindAddress=127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(slave);
+    if let Some(value) = no_color {
+        command.env("NO_COLOR", value);
+    }
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut master = master;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the daemon, the last holder of the terminal, exits.
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            seen.extend_from_slice(&buf[..n]);
+            if String::from_utf8_lossy(&seen).contains("cache directory") {
+                let _ = tx.send(());
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the daemon logs its cache directory");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap()
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let coloured = stderr_on_a_terminal(None);
+    assert!(
+        coloured.contains("stopped") && coloured.contains('\x1b'),
+        "{coloured:?}"
+    );
+    let empty = stderr_on_a_terminal(Some(""));
+    assert!(empty.contains('\x1b'), "an empty NO_COLOR is unset: {empty:?}");
+    let plain = stderr_on_a_terminal(Some("1"));
+    assert!(plain.contains("stopped") && !plain.contains('\x1b'), "{plain:?}");
 }
