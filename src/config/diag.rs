@@ -150,8 +150,10 @@ pub enum Problem {
         why: &'static str,
     },
     NothingToListenOn,
+    /// The location names the directory.
+    NoConfigDir,
+    /// The location names the directory.
     ConfigDir {
-        path: PathBuf,
         source: std::io::Error,
     },
     Unreadable {
@@ -245,7 +247,8 @@ impl fmt::Display for Problem {
             NothingToListenOn => f.write_str(
                 "Port is 0, BindAddress gives no port and SocketPath is unset: nothing to listen on",
             ),
-            ConfigDir { path, .. } => write!(f, "cannot read configuration directory {}", path.display()),
+            NoConfigDir => f.write_str("no such configuration directory"),
+            ConfigDir { .. } => f.write_str("cannot read this configuration directory"),
             Unreadable { path, .. } => write!(f, "cannot read {}", path.display()),
             NotUtf8 => f.write_str("line is not valid UTF-8"),
             EmptyRemapName => f.write_str("Remap- needs a repository name (Remap-NAME: ...)"),

@@ -21,6 +21,7 @@ mod values;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
@@ -153,7 +154,7 @@ pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
         ConfigDir::Path(p) => match std::fs::canonicalize(&p) {
             Ok(real) => ConfigDir::Path(real),
             Err(source) => {
-                diags.error(Location::BuiltIn, Problem::ConfigDir { path: p, source });
+                diags.push(config_dir_problem(&p, source));
                 return finish(None, diags);
             }
         },
@@ -195,15 +196,25 @@ fn finish(config: Option<Config>, diags: Diagnostics) -> Loaded {
     }
 }
 
+/// A directory that cannot be used is its own problem, not a built-in one:
+/// `/nonexistent: error: no such configuration directory`.
+fn config_dir_problem(dir: &Path, source: std::io::Error) -> Diagnostic {
+    let location = Location::File(Arc::from(dir));
+    match source.kind() {
+        std::io::ErrorKind::NotFound => Diagnostic::error(location, Problem::NoConfigDir),
+        _ => Diagnostic::error(location, Problem::ConfigDir { source }),
+    }
+}
+
 fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) {
     let found = match dir.conf_files() {
         Ok(found) => found,
         Err(source) => {
             let path = match dir {
                 ConfigDir::Path(p) => p.clone(),
-                ConfigDir::Embedded => PathBuf::new(),
+                ConfigDir::Embedded => PathBuf::from(dir.describe()),
             };
-            return diags.error(Location::BuiltIn, Problem::ConfigDir { path, source });
+            return diags.push(config_dir_problem(&path, source));
         }
     };
     for file in found {

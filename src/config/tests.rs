@@ -228,8 +228,27 @@ fn admin_auth_is_never_printed() {
 fn missing_config_directory_is_an_error() {
     let loaded = load(ConfigDir::Path("/nonexistent/debcache-conf".into()), &[]);
     assert!(loaded.config.is_none());
-    assert!(messages(&loaded, Severity::Error)[0]
-        .contains("cannot read configuration directory /nonexistent/debcache-conf"));
+    assert_eq!(
+        messages(&loaded, Severity::Error),
+        ["/nonexistent/debcache-conf: error: no such configuration directory"]
+    );
+}
+
+#[test]
+fn a_file_given_as_config_directory_is_the_directorys_problem() {
+    let dir = dir_with(&[("acng.conf", "Port: 1\n")]);
+    let file = dir.path().join("acng.conf");
+    let loaded = load(ConfigDir::Path(file.clone()), &[]);
+    assert!(loaded.config.is_none());
+    let errors = messages(&loaded, Severity::Error);
+    let expected = format!(
+        "{}: error: cannot read this configuration directory: ",
+        file.display()
+    );
+    assert!(
+        errors.len() == 1 && errors[0].starts_with(&expected),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -387,3 +387,22 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
     let plain = stderr_on_a_terminal(Some("1"));
     assert!(plain.contains("stopped") && !plain.contains('\x1b'), "{plain:?}");
 }
+
+#[test]
+fn a_missing_config_directory_is_reported_as_its_own_not_built_in() {
+    let daemon = debcache(&["-c", "/nonexistent/debcache-conf", "BindAddress=127.0.0.1:0"]);
+    assert_eq!(daemon.status.code(), Some(78));
+    assert!(
+        stderr(&daemon).starts_with("/nonexistent/debcache-conf: error: no such configuration directory\n"),
+        "{}",
+        stderr(&daemon)
+    );
+    let checked = debcache(&["--check", "-c", "/nonexistent/debcache-conf"]);
+    assert_eq!(checked.status.code(), Some(1));
+    assert!(
+        stdout(&checked).starts_with("/nonexistent/debcache-conf: error: no such configuration directory\n"),
+        "{}",
+        stdout(&checked)
+    );
+    assert!(!stdout(&checked).contains("built-in"));
+}
