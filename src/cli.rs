@@ -41,9 +41,15 @@ pub struct Cli {
     #[arg(long, conflicts_with = "print_config")]
     pub check: bool,
 
-    /// Print the effective configuration and exit.
+    /// Print the effective configuration and exit: every directive, then
+    /// each remap with its lists by name and URL count.
     #[arg(long)]
     pub print_config: bool,
+
+    /// With --print-config: every merging and backend URL of each remap,
+    /// one a line, instead of each list's name and count.
+    #[arg(long, requires = "print_config")]
+    pub full: bool,
 
     /// Settings that override the files, as apt-cacher-ng takes them.
     #[arg(value_name = "KEY=VALUE")]
@@ -105,7 +111,7 @@ pub fn run(cli: Cli) -> Next {
     }
     match loaded.config {
         Some(config) if !failed && cli.print_config => Next::Exit(to_stdout(exit::OK, |out| {
-            out.write_all(config::render(&config).as_bytes())
+            out.write_all(config::render(&config, cli.full).as_bytes())
         })),
         Some(config) if !failed => Next::Serve(Box::new(config)),
         _ => {

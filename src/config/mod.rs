@@ -30,7 +30,7 @@ pub use diag::{Diagnostic, Location, Problem, Severity};
 pub use files::ConfigDir;
 pub use keys::{lookup, Lookup, Status};
 pub use patterns::{Class, FilePatterns};
-pub use remap::{MergeUrl, Remap, RemapFlags, RemapProxy};
+pub use remap::{MergeUrl, Remap, RemapFlags, RemapProxy, Source};
 pub use values::{AdminAuth, BindAddress, BindHost, CacheControlPolicy, IpFamily, PortPolicy};
 
 use crate::url::HttpUrl;
@@ -423,26 +423,52 @@ fn writable(path: &Path) -> bool {
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
-/// `--print-config`: one `Key: value` line per directive, then each remap as
-/// a block of `merge`, `backend` and `flag` lines.
-pub fn render(config: &Config) -> String {
+/// `--print-config`: one `Key: value` line per directive, then one line per
+/// remap as it would be written (`Remap-NAME: merging ; backends ; flags`),
+/// each list shown as its token and how many URLs it gave. `full` lists
+/// every URL instead, a block of `merge`, `backend` and `flag` lines.
+pub fn render(config: &Config, full: bool) -> String {
     let mut out = String::new();
     for (name, value) in &config.effective {
         let _ = writeln!(out, "{name}: {value}");
     }
     for r in &config.remaps {
-        let _ = writeln!(out, "Remap-{}:", r.name);
-        for m in &r.merges {
-            let _ = writeln!(out, "  merge {m}");
+        if full {
+            render_full(&mut out, r);
+            continue;
         }
-        for b in &r.backends {
-            let _ = writeln!(out, "  backend {}", b.masked());
+        let words = |sources: &[Source]| {
+            sources
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut sections = vec![
+            words(&r.merge_sources),
+            words(&r.backend_sources),
+            r.flags.lines().join(" "),
+        ];
+        while sections.last().is_some_and(String::is_empty) {
+            sections.pop();
         }
-        for f in r.flags.lines() {
-            let _ = writeln!(out, "  flag {f}");
-        }
+        let _ = write!(out, "Remap-{}: {}", r.name, sections.join(" ; "));
+        out.push('\n');
     }
     out
+}
+
+fn render_full(out: &mut String, r: &Remap) {
+    let _ = writeln!(out, "Remap-{}:", r.name);
+    for m in &r.merges {
+        let _ = writeln!(out, "  merge {m}");
+    }
+    for b in &r.backends {
+        let _ = writeln!(out, "  backend {}", b.masked());
+    }
+    for f in r.flags.lines() {
+        let _ = writeln!(out, "  flag {f}");
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 
 use super::diag::{Diagnostics, Location, Problem};
 use super::lists::{ListEntry, ListKind, Resolver};
@@ -22,8 +24,60 @@ pub struct Remap {
     /// client asked for".
     pub backends: Vec<HttpUrl>,
     pub flags: RemapFlags,
+    /// Where `merges` came from, token by token.
+    pub merge_sources: Vec<Source>,
+    /// Where `backends` came from, token by token.
+    pub backend_sources: Vec<Source>,
     /// The first line that mentions this repository.
     pub location: Location,
+}
+
+/// One token of a `Remap-` line and what it gave: a URL, or a `file:` list
+/// and the files it matched. `--check` and `--print-config` show these, so
+/// 500 mirrors read as one list, not 500 lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    /// A URL as read (credentials masked), or the `file:` token as written.
+    pub text: String,
+    /// For a `file:` token: each file read and the URLs it gave, in order;
+    /// empty for a URL.
+    pub files: Vec<(Arc<Path>, usize)>,
+}
+
+impl Source {
+    pub fn is_list(&self) -> bool {
+        self.text.starts_with("file:")
+    }
+
+    /// The URLs this token gave, before duplicates across tokens were
+    /// dropped.
+    pub fn urls(&self) -> usize {
+        if self.is_list() {
+            self.files.iter().map(|(_, n)| n).sum()
+        } else {
+            1
+        }
+    }
+}
+
+/// `file:deb_mirror*.gz (505 URLs)`, or the URL.
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)?;
+        if self.is_list() {
+            write!(f, " ({})", count(self.urls(), "URL"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `1 URL`, `505 URLs`.
+pub fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }
 
 /// A merging URL: the `host:port` key and the path prefix below it. The
@@ -103,6 +157,8 @@ pub fn build(lines: &[RemapLine], resolver: &Resolver<'_>, diags: &mut Diagnosti
                     merges: Vec::new(),
                     backends: Vec::new(),
                     flags: RemapFlags::default(),
+                    merge_sources: Vec::new(),
+                    backend_sources: Vec::new(),
                     location: line.location.clone(),
                 });
                 remaps.len() - 1
@@ -137,27 +193,73 @@ fn add_line(remap: &mut Remap, line: &RemapLine, resolver: &Resolver<'_>, diags:
         for token in text.split_whitespace() {
             match section {
                 0 => {
-                    for entry in expand(token, &line.location, resolver, diags) {
+                    let entries = expand(token, &line.location, resolver, diags);
+                    let mut source = Source::of(token, &entries);
+                    for entry in entries {
                         if let Some(url) = parse_url(&entry.text, "Remap", &entry.location, diags) {
-                            remap.merges.push(MergeUrl {
+                            let merge = MergeUrl {
                                 scheme: url.scheme,
                                 host: url.host,
                                 port: url.port,
                                 prefix: with_trailing_slash(url.path),
                                 alias: entry.text.starts_with('/'),
+                            };
+                            // An alias reads best as written: `/debian`.
+                            source.read_url(&entry, || match merge.alias {
+                                true => format!("/{}", merge.host),
+                                false => merge.to_string(),
                             });
+                            remap.merges.push(merge);
                         }
                     }
+                    remap.merge_sources.push(source);
                 }
                 1 => {
-                    for entry in expand(token, &line.location, resolver, diags) {
+                    let entries = expand(token, &line.location, resolver, diags);
+                    let mut source = Source::of(token, &entries);
+                    for entry in entries {
                         if let Some(mut url) = parse_url(&entry.text, "Remap", &entry.location, diags) {
                             url.path = with_trailing_slash(url.path);
+                            source.read_url(&entry, || url.masked());
                             remap.backends.push(url);
                         }
                     }
+                    remap.backend_sources.push(source);
                 }
                 _ => add_flag(&mut remap.flags, token, &line.location, diags),
+            }
+        }
+    }
+}
+
+impl Source {
+    fn of(token: &str, entries: &[ListEntry]) -> Source {
+        let mut files: Vec<(Arc<Path>, usize)> = Vec::new();
+        if token.starts_with("file:") {
+            for entry in entries {
+                if let Location::Line { file, .. } = &entry.location {
+                    if !files.iter().any(|(f, _)| f == file) {
+                        files.push((Arc::clone(file), 0));
+                    }
+                }
+            }
+        }
+        Source {
+            text: token.to_string(),
+            files,
+        }
+    }
+
+    /// Counts a URL that parsed, or, for a plain token, takes its
+    /// normalised form.
+    fn read_url(&mut self, entry: &ListEntry, normalised: impl FnOnce() -> String) {
+        if !self.is_list() {
+            self.text = normalised();
+            return;
+        }
+        if let Location::Line { file, .. } = &entry.location {
+            if let Some((_, n)) = self.files.iter_mut().find(|(f, _)| f == file) {
+                *n += 1;
             }
         }
     }

@@ -213,14 +213,20 @@ fn security_conf_accepts_only_known_keys() {
 fn admin_auth_is_never_printed() {
     let dir = dir_with(&[
         ("security.conf", "AdminAuth: admin:secret\n"),
-        ("acng.conf", "Proxy: http://u:pw@p:3128/\n"),
+        (
+            "acng.conf",
+            "Proxy: http://u:pw@p:3128/\nRemap-r: /r ; http://u:pw@b.example/r\n",
+        ),
     ]);
     let config = load_dir(dir.path(), &[]).config.unwrap();
     assert_eq!(config.admin_auth.as_ref().unwrap().password, "secret");
-    let printed = render(&config);
-    assert!(printed.contains("AdminAuth: ********\n"));
-    assert!(printed.contains("Proxy: http://u:***@p:3128/\n"));
-    assert!(!printed.contains("secret") && !printed.contains(":pw@"));
+    for full in [false, true] {
+        let printed = render(&config, full);
+        assert!(printed.contains("AdminAuth: ********\n"));
+        assert!(printed.contains("Proxy: http://u:***@p:3128/\n"));
+        assert!(printed.contains("http://u:***@b.example/r/"), "{printed}");
+        assert!(!printed.contains("secret") && !printed.contains(":pw@"));
+    }
     assert!(!format!("{config:?}").contains("secret"));
 }
 
@@ -403,7 +409,8 @@ fn print_config_shows_every_directive_and_remap_blocks() {
         "acng.conf",
         "Remap-r: /r h.example/r ; http://b.example/r/ ; keyfile=Release\n",
     )]);
-    let printed = render(&load_dir(dir.path(), &[]).config.unwrap());
+    let config = load_dir(dir.path(), &[]).config.unwrap();
+    let printed = render(&config, true);
     assert_eq!(
         printed
             .lines()
@@ -415,6 +422,36 @@ fn print_config_shows_every_directive_and_remap_blocks() {
     assert!(printed.ends_with(
         "Remap-r:\n  merge http://r/\n  merge http://h.example/r/\n  backend http://b.example/r/\n  flag keyfile=Release\n"
     ));
+    assert!(render(&config, false)
+        .ends_with("\nRemap-r: /r http://h.example/r/ ; http://b.example/r/ ; keyfile=Release\n"));
+}
+
+#[test]
+fn print_config_shows_permissions_in_octal_as_configured() {
+    let dir = dir_with(&[("acng.conf", "DirPerms: 2775\n")]);
+    let printed = render(&load_dir(dir.path(), &[]).config.unwrap(), false);
+    assert!(printed.contains("\nDirPerms: 02775\n"), "{printed}");
+    assert!(printed.contains("\nFilePerms: 0664\n"), "{printed}");
+}
+
+#[test]
+fn print_config_shows_each_list_by_name_and_count() {
+    let dir = dir_with(&[
+        ("acng.conf", "Remap-r: file:dcmirrors_* /r ; file:dcbackends\n"),
+        ("dcmirrors_1", "http://one.example/r/\nhttp://two.example/r/\n"),
+        ("dcmirrors_2", "http://three.example/r/\n"),
+        ("dcbackends", "http://b.example/r/\n"),
+    ]);
+    let config = load_dir(dir.path(), &[]).config.unwrap();
+    let r = remap(&config, "r");
+    let files: Vec<_> = r.merge_sources[0]
+        .files
+        .iter()
+        .map(|(f, n)| (f.file_name().unwrap().to_str().unwrap(), *n))
+        .collect();
+    assert_eq!(files, [("dcmirrors_1", 2), ("dcmirrors_2", 1)]);
+    assert!(render(&config, false)
+        .ends_with("\nRemap-r: file:dcmirrors_* (3 URLs) /r ; file:dcbackends (1 URL)\n"));
 }
 
 proptest! {

@@ -170,6 +170,8 @@ impl Values {
         match (self.values.get(d.name), d.secret) {
             (Some(Value::Credentials(Some(_))), _) | (_, true) if store.is_set(d.name) => "********".into(),
             (Some(Value::Url(Some(url))), _) => url.masked(),
+            // As written in acng.conf: `DirPerms: 0755`, not 493.
+            (Some(Value::Int(n)), _) if d.kind == Kind::Octal => format!("0{n:03o}"),
             (Some(Value::Int(n)), _) => n.to_string(),
             (Some(Value::Bool(b)), _) => u8::from(*b).to_string(),
             _ => store.value(d).0.to_string(),

@@ -52,7 +52,10 @@ fn debian_package_configuration_checks_clean() {
 
 #[test]
 fn print_config_resolves_the_debian_remaps() {
-    let out = run(&["--print-config"], &fixture("acng-3.7.4/etc/apt-cacher-ng"));
+    let out = run(
+        &["--print-config", "--full"],
+        &fixture("acng-3.7.4/etc/apt-cacher-ng"),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let printed = stdout(&out);
     let debrep = remap_block(&printed, "debrep");
@@ -84,6 +87,28 @@ fn print_config_resolves_the_debian_remaps() {
 }
 
 #[test]
+fn print_config_shows_lists_by_name_and_count_and_perms_in_octal() {
+    let out = run(&["--print-config"], &fixture("acng-3.7.4/etc/apt-cacher-ng"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("\nDirPerms: 0755\nFilePerms: 0664\n"),
+        "{printed}"
+    );
+    let remaps: Vec<&str> = printed.lines().filter(|l| l.starts_with("Remap-")).collect();
+    assert_eq!(remaps.len(), 11, "{printed}");
+    assert_eq!(
+        remaps[0],
+        "Remap-debrep: file:deb_mirror*.gz (505 URLs) /debian ; file:backends_debian (1 URL)"
+    );
+    assert!(remaps.contains(&"Remap-cygwin: file:cygwin_mirrors (50 URLs) /cygwin"));
+    assert!(!printed.contains("\n  merge "));
+    assert!(printed.lines().count() < 150, "{printed}");
+    let usage = debcache(&["--full"]);
+    assert_eq!(usage.status.code(), Some(2), "--full needs --print-config");
+}
+
+#[test]
 fn purged_default_lists_fall_back_to_the_compiled_ones() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("apt-cacher-ng");
@@ -112,7 +137,7 @@ fn purged_default_lists_fall_back_to_the_compiled_ones() {
         );
     }
     assert!(report.contains("cannot read list"), "{report}");
-    let printed = stdout(&run(&["--print-config"], &conf));
+    let printed = stdout(&run(&["--print-config", "--full"], &conf));
     let debrep = remap_block(&printed, "debrep");
     assert_eq!((count(&debrep, "merge "), count(&debrep, "backend ")), (506, 1));
     assert!(remap_block(&printed, "uburep").contains(&"  backend http://archive.ubuntu.com/ubuntu/"));
@@ -131,7 +156,7 @@ fn rfc822_mirror_lists_resolve_sites_paths_and_aliases() {
         "Remap-sample: file:rfc822-sample ; file:rfc822-sample\n",
     )
     .unwrap();
-    let out = debcache(&["--print-config", "-c", dir.path().to_str().unwrap()]);
+    let out = debcache(&["--print-config", "--full", "-c", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let printed = stdout(&out);
     let block = remap_block(&printed, "sample");
