@@ -96,7 +96,7 @@ pub fn run(cli: Cli) -> Next {
             exit::OK
         };
         return Next::Exit(to_stdout(verdict, |out| {
-            loaded.diagnostics.iter().try_for_each(|d| writeln!(out, "{d}"))
+            out.write_all(config::check_report(&loaded).as_bytes())
         }));
     }
     let failed = loaded.has_errors();

@@ -13,13 +13,13 @@ mod files;
 mod keys;
 mod lists;
 mod patterns;
+mod print;
 mod raw;
 mod remap;
 mod store;
 mod values;
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +30,7 @@ pub use diag::{Diagnostic, Location, Problem, Severity};
 pub use files::ConfigDir;
 pub use keys::{lookup, Lookup, Status};
 pub use patterns::{Class, FilePatterns};
+pub use print::{check_report, render};
 pub use remap::{MergeUrl, Remap, RemapFlags, RemapProxy, Source};
 pub use values::{AdminAuth, BindAddress, BindHost, CacheControlPolicy, IpFamily, PortPolicy};
 
@@ -47,6 +48,8 @@ pub const SYSTEM_CONFIG_DIR: &str = "/etc/debcache";
 pub struct Config {
     /// Where the `*.conf` files came from.
     pub config_dir: ConfigDir,
+    /// The `*.conf` files read, in the order they were read.
+    pub conf_files: Vec<Arc<Path>>,
     pub cache_dir: PathBuf,
     /// `None`: no transfer log, diagnostics to stderr only.
     pub log_dir: Option<PathBuf>,
@@ -168,7 +171,7 @@ pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
         ]),
         ConfigDir::Path(_) => Store::new([]),
     };
-    read_conf_files(&config_dir, &mut store, &mut diags);
+    let conf_files = read_conf_files(&config_dir, &mut store, &mut diags);
     for (i, word) in overrides.iter().enumerate() {
         if let Some(a) = raw::parse_word(word, i + 1, &mut diags) {
             store.apply(a, Origin::CommandLine, &mut diags);
@@ -182,7 +185,7 @@ pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
     let values = Values::check(&store, &resolver, &mut diags);
     let remaps = remap::build(&store.remap_lines, &resolver, &mut diags);
     report_directives(&store, &mut diags);
-    let config = build(config_dir, support_dir, &values, remaps, &mut diags);
+    let config = build(config_dir, conf_files, support_dir, &values, remaps, &mut diags);
     finish(Some(config), diags)
 }
 
@@ -206,7 +209,8 @@ fn config_dir_problem(dir: &Path, source: std::io::Error) -> Diagnostic {
     }
 }
 
-fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) {
+/// Reads every `*.conf` into `store`; returns the files read.
+fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) -> Vec<Arc<Path>> {
     let found = match dir.conf_files() {
         Ok(found) => found,
         Err(source) => {
@@ -214,9 +218,11 @@ fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) 
                 ConfigDir::Path(p) => p.clone(),
                 ConfigDir::Embedded => PathBuf::from(dir.describe()),
             };
-            return diags.push(config_dir_problem(&path, source));
+            diags.push(config_dir_problem(&path, source));
+            return Vec::new();
         }
     };
+    let mut read = Vec::new();
     for file in found {
         let origin = match file.path.file_name() {
             Some(n) if n == "security.conf" => Origin::SecurityConf,
@@ -227,6 +233,7 @@ fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) 
                 for a in raw::parse_file(text, &file.path, diags) {
                     store.apply(a, origin, diags);
                 }
+                read.push(Arc::clone(&file.path));
             }
             // An unreadable security.conf would silently open the admin
             // pages; any unreadable file refuses the start.
@@ -239,6 +246,7 @@ fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) 
             ),
         }
     }
+    read
 }
 
 /// The Decisions table's three kinds of directive, for the ones set: notes,
@@ -260,6 +268,7 @@ fn report_directives(store: &Store, diags: &mut Diagnostics) {
 
 fn build(
     config_dir: ConfigDir,
+    conf_files: Vec<Arc<Path>>,
     support_dir: Option<PathBuf>,
     v: &Values,
     remaps: Vec<Remap>,
@@ -360,6 +369,7 @@ fn build(
         pattern_tracing: v.bool("Patrace"),
         effective: v.effective.clone(),
         config_dir,
+        conf_files,
     }
 }
 
@@ -421,54 +431,6 @@ fn writable(path: &Path) -> bool {
     };
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
     unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
-}
-
-/// `--print-config`: one `Key: value` line per directive, then one line per
-/// remap as it would be written (`Remap-NAME: merging ; backends ; flags`),
-/// each list shown as its token and how many URLs it gave. `full` lists
-/// every URL instead, a block of `merge`, `backend` and `flag` lines.
-pub fn render(config: &Config, full: bool) -> String {
-    let mut out = String::new();
-    for (name, value) in &config.effective {
-        let _ = writeln!(out, "{name}: {value}");
-    }
-    for r in &config.remaps {
-        if full {
-            render_full(&mut out, r);
-            continue;
-        }
-        let words = |sources: &[Source]| {
-            sources
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        let mut sections = vec![
-            words(&r.merge_sources),
-            words(&r.backend_sources),
-            r.flags.lines().join(" "),
-        ];
-        while sections.last().is_some_and(String::is_empty) {
-            sections.pop();
-        }
-        let _ = write!(out, "Remap-{}: {}", r.name, sections.join(" ; "));
-        out.push('\n');
-    }
-    out
-}
-
-fn render_full(out: &mut String, r: &Remap) {
-    let _ = writeln!(out, "Remap-{}:", r.name);
-    for m in &r.merges {
-        let _ = writeln!(out, "  merge {m}");
-    }
-    for b in &r.backends {
-        let _ = writeln!(out, "  backend {}", b.masked());
-    }
-    for f in r.flags.lines() {
-        let _ = writeln!(out, "  flag {f}");
-    }
 }
 
 #[cfg(test)]

@@ -65,18 +65,9 @@ impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)?;
         if self.is_list() {
-            write!(f, " ({})", count(self.urls(), "URL"))?;
+            write!(f, " ({})", super::print::count(self.urls(), "URL"))?;
         }
         Ok(())
-    }
-}
-
-/// `1 URL`, `505 URLs`.
-pub fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
     }
 }
 

@@ -454,6 +454,30 @@ fn print_config_shows_each_list_by_name_and_count() {
         .ends_with("\nRemap-r: file:dcmirrors_* (3 URLs) /r ; file:dcbackends (1 URL)\n"));
 }
 
+#[test]
+fn check_report_ends_with_the_verdict() {
+    let dir = dir_with(&[("acng.conf", "Port: many\nSomeFutureKnob: 1\n")]);
+    let report = check_report(&load_dir(dir.path(), &[]));
+    assert!(
+        report.ends_with("\n1 error, 1 warning: debcache would not start\n"),
+        "{report}"
+    );
+    assert!(
+        !report.contains("read "),
+        "nothing is summarised without a configuration"
+    );
+    let dir = dir_with(&[("acng.conf", "Remap-r: /r ; http://b.example/r/\n")]);
+    let report = check_report(&load_dir(dir.path(), &[]));
+    let acng = dir.path().canonicalize().unwrap().join("acng.conf");
+    assert_eq!(
+        report,
+        format!(
+            "read {}\nRemap-r: 1 merging URL, 1 backend\n1 remap: 1 merging URL and 1 backend; 0 list files read\nno problems\n",
+            acng.display()
+        )
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 

@@ -45,9 +45,35 @@ fn run(extra: &[&str], conf: &Path) -> std::process::Output {
 
 #[test]
 fn debian_package_configuration_checks_clean() {
-    let out = run(&["--check"], &fixture("acng-3.7.4/etc/apt-cacher-ng"));
+    let conf = fixture("acng-3.7.4/etc/apt-cacher-ng");
+    let out = run(&["--check"], &conf);
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
     assert!(!stdout(&out).contains(": error:"), "{}", stdout(&out));
+}
+
+#[test]
+fn check_says_what_it_checked_and_no_problems() {
+    let conf = fixture("acng-3.7.4/etc/apt-cacher-ng");
+    let report = stdout(&run(&["--check"], &conf));
+    let lines: Vec<&str> = report.lines().collect();
+    let conf = conf.display();
+    let support = fixture("acng-3.7.4/support");
+    let support = support.display();
+    assert_eq!(
+        lines[..6],
+        [
+            format!("read {conf}/acng.conf"),
+            format!("read {conf}/security.conf"),
+            format!("read {conf}/zz_debconf.conf"),
+            "Remap-debrep: 506 merging URLs, 1 backend".to_string(),
+            format!("  list {support}/deb_mirrors.gz: 505 URLs"),
+            format!("  list {conf}/backends_debian.default: 1 URL"),
+        ]
+    );
+    assert!(lines.contains(&"Remap-secdeb: 5 merging URLs, 3 backends"));
+    assert!(lines.contains(&"Remap-cygwin: 51 merging URLs, no backend (downloads go to the URL asked for)"));
+    assert!(lines.contains(&"11 remaps: 2217 merging URLs and 8 backends; 14 list files read"));
+    assert_eq!(lines.last(), Some(&"no problems"), "{report}");
 }
 
 #[test]
@@ -211,6 +237,11 @@ fn bad_configuration_lists_every_error() {
         "{}",
         stdout(&checked)
     );
+    assert!(
+        stdout(&checked).ends_with("\n4 errors: debcache would not start\n"),
+        "{}",
+        stdout(&checked)
+    );
 }
 
 #[test]
@@ -228,6 +259,7 @@ fn warnings_alone_pass_the_check() {
         report.contains("acng.conf:2: note: UseWrap is accepted and ignored by design"),
         "{report}"
     );
+    assert!(report.ends_with("\n1 warning, no errors\n"), "{report}");
 }
 
 #[test]
