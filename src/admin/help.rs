@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::config::Config;
+use crate::config::{Config, Remap};
 
 /// The style sheet of debcache's pages, served at `/style.css`.
 pub const STYLE: &str =
@@ -62,11 +62,13 @@ setting above:</p>\n<pre>deb http://HTTPS///packages.example.com/debian stable m
     html
 }
 
-/// The `/name` merging URLs of the remaps: names clients may use as a host.
+/// The `/name` merging URLs of the apt repositories among the remaps: names
+/// clients may use as a host in sources.list.
 fn aliases(config: &Config) -> Vec<String> {
     let mut names: Vec<String> = config
         .remaps
         .iter()
+        .filter(|r| is_apt_repository(r))
         .flat_map(|r| {
             r.merges
                 .iter()
@@ -76,6 +78,36 @@ fn aliases(config: &Config) -> Vec<String> {
         .collect();
     names.dedup();
     names
+}
+
+/// Domains of apt-based distributions.
+const APT_DOMAINS: &[&str] = &["debian.org", "ubuntu.com", "kali.org"];
+/// Path segments under which mirrors serve an apt distribution.
+const APT_SEGMENTS: &[&str] = &["debian", "debian-security", "ubuntu", "ubuntu-ports", "kali"];
+
+/// Whether a remap is an apt repository, so that a sources.list line for
+/// it makes sense. The remap says what it is through its real URLs (its
+/// `/name` aliases are made up): an apt repository is mirrored on a host of
+/// an apt-based distribution (`security.debian.org`) or under a path named
+/// after one (`ftp.nluug.nl/.../kali/`), as every Debian, Ubuntu and Kali
+/// mirror list is. acng's other remaps (cygwin, Arch, Fedora, EPEL,
+/// Scientific Linux, Gentoo, SourceForge) match neither, and neither does a
+/// remap we cannot place: a wrong apt line costs a newcomer more than a
+/// missing one.
+fn is_apt_repository(remap: &Remap) -> bool {
+    let mut hosts_and_paths = remap
+        .merges
+        .iter()
+        .filter(|m| !m.alias)
+        .map(|m| (m.host.as_str(), m.prefix.as_str()))
+        .chain(remap.backends.iter().map(|b| (b.host.as_str(), b.path.as_str())));
+    hosts_and_paths.any(|(host, path)| {
+        let host = host.to_ascii_lowercase();
+        APT_DOMAINS
+            .iter()
+            .any(|d| host == *d || host.strip_suffix(d).is_some_and(|h| h.ends_with('.')))
+            || path.split('/').any(|seg| APT_SEGMENTS.contains(&seg))
+    })
 }
 
 pub fn escape(s: &str) -> String {
@@ -108,6 +140,40 @@ mod tests {
         assert!(html.contains("deb http://cache.lan:3142/debian-security …"));
         assert!(html.contains("deb http://cache.lan:3142/HTTPS///packages.example.com/debian"));
         assert!(html.contains("href=\"/acng-report.html\""));
+    }
+
+    #[test]
+    fn only_apt_repositories_are_offered_as_sources_list_lines() {
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/acng-3.7.4");
+        let words = [format!("SupportDir={fixture}/support")];
+        let loaded = load(
+            ConfigDir::Path(format!("{fixture}/etc/apt-cacher-ng").into()),
+            &words,
+        );
+        let config = loaded.config.unwrap();
+        assert_eq!(config.remaps.len(), 11);
+        assert_eq!(aliases(&config), ["debian", "ubuntu", "kali", "debian-security"]);
+        let html = page(&config, "cache.lan:3142");
+        for alias in ["cygwin", "archlinux", "gentoo"] {
+            assert!(!html.contains(&format!("/{alias} …")), "{alias}: {html}");
+        }
+    }
+
+    #[test]
+    fn an_apt_repository_is_known_by_its_hosts_or_paths() {
+        let dir = ConfigDir::Embedded;
+        let line = |value: &str| vec![format!("Remap-r={value}")];
+        let is_apt = |value: &str| {
+            let config = load(dir.clone(), &line(value)).config.unwrap();
+            let r = config.remaps.iter().find(|r| r.name == "r").unwrap().clone();
+            is_apt_repository(&r)
+        };
+        assert!(is_apt("/r ; http://security.debian.org/"));
+        assert!(is_apt("/r mirror.example/pub/ubuntu/"));
+        assert!(is_apt("/r ; http://mirror.example/kali/"));
+        assert!(!is_apt("/debian ; http://mirror.example/cygwin/"));
+        assert!(!is_apt("/r ; http://notdebian.org/x/"));
+        assert!(!is_apt("/r ; http://mirror.example/debian-cd/"));
     }
 
     #[test]
