@@ -29,15 +29,20 @@ pub mod exit {
 /// A caching proxy for Debian and Ubuntu package repositories, compatible
 /// with apt-cacher-ng.
 #[derive(Debug, Parser)]
-#[command(name = "debcache", version)]
+#[command(
+    name = "debcache",
+    version,
+    after_help = "Run `debcache --help` for examples, common settings, exit codes and signals.",
+    after_long_help = long_help()
+)]
 pub struct Cli {
     /// Configuration directory: every *.conf in it is read (default:
     /// /etc/debcache when it exists, else the built-in configuration).
     #[arg(short = 'c', long = "config", value_name = "DIR")]
     pub config_dir: Option<PathBuf>,
 
-    /// Load and validate the configuration, print each problem as
-    /// `file:line: message`, exit 1 on errors.
+    /// Load and validate the configuration; print what was read, each
+    /// problem as `file:line: message` and the verdict; exit 1 on errors.
     #[arg(long, conflicts_with = "print_config")]
     pub check: bool,
 
@@ -51,9 +56,81 @@ pub struct Cli {
     #[arg(long, requires = "print_config")]
     pub full: bool,
 
-    /// Settings that override the files, as apt-cacher-ng takes them.
+    /// Settings that override the files, as apt-cacher-ng takes them
+    /// (`Port=3143`, `CacheDir:/srv/cache`).
     #[arg(value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+}
+
+/// The part of `--help` a newcomer needs beyond the options. Everything
+/// here works today; exit codes come from [`exit`].
+fn long_help() -> String {
+    format!(
+        "\
+Examples:
+  debcache                                  serve with the built-in configuration
+  debcache -c /etc/apt-cacher-ng            serve an apt-cacher-ng installation as it is
+  debcache -c /etc/apt-cacher-ng Port=3143  the same, one setting overridden
+  debcache --check -c /etc/apt-cacher-ng    what would be read, and every problem
+  debcache --print-config | less            every setting's effective value
+
+Configuration:
+  Without -c, /etc/debcache is used when it exists, else the built-in one:
+  port 3142 on every address, the Debian and Ubuntu repositories, a cache in
+  /var/cache/debcache when writable (else ~/.cache/debcache), no transfer log.
+  A directory's *.conf files are read in alphabetical order; apt-cacher-ng's
+  defaults apply to what they leave unset.
+
+  KEY=VALUE (or KEY:VALUE) words after the options override the files, as
+  with apt-cacher-ng; keys are case-insensitive, an unknown key is a usage
+  error. The same keys go in the files, one `Key: value` a line.
+
+Common settings:
+  Port=3142                  TCP port, on every address unless BindAddress
+                             says otherwise; 0: no TCP port
+  BindAddress=ADDR...        addresses to listen on, each as HOST or HOST:PORT;
+                             127.0.0.1:0 picks a free port and prints it
+  CacheDir=DIR               the cache (with -c: /var/cache/apt-cacher-ng)
+  LogDir=DIR                 where apt-cacher.log is written (with -c:
+                             /var/log/apt-cacher-ng)
+  AllowUserPorts=80          ports clients may ask for in their URLs; a mirror
+                             on another port answers 403 \"prohibited port\"
+                             until listed (80 8080), 0 allows any
+  Proxy=http://HOST:PORT/    fetch from the mirrors through this HTTP proxy
+  DrainTimeout=15            seconds open transfers get to finish on SIGTERM
+  Remap-NAME=MERGING... ; BACKENDS... ; FLAGS
+                             a repository, cached under CacheDir/NAME:
+                             requests for any MERGING URL, or for
+                             http://CACHE:3142/NAME/, share its files,
+                             fetched from the BACKENDS in order (none: from
+                             the URL asked for); a /WORD among the MERGING
+                             URLs is one more name like NAME. In acng.conf:
+                             Remap-deb: /deb deb.debian.org/debian ; http://ftp.de.debian.org/debian/
+
+Exit codes:
+  {ok:<3}success
+  {check:<3}--check found errors
+  {usage:<3}command-line usage error
+  {unavailable:<3}cannot bind the listening sockets or lock the cache directory
+  {output:<3}--check or --print-config could not write its output
+  {config:<3}the configuration has errors: the daemon did not start
+  128+N  stopped at once by a second signal N
+
+Signals:
+  SIGTERM, SIGINT  stop accepting; open transfers get DrainTimeout seconds,
+                   then are cut; a second signal stops at once
+  SIGUSR1          reopen the transfer log (logrotate)
+  SIGHUP           the same; the configuration is read at start-up only
+
+Log: stderr, coloured only on a terminal and unless NO_COLOR is set;
+RUST_LOG=debug adds a line per request.",
+        ok = exit::OK,
+        check = exit::CHECK_FAILED,
+        usage = exit::USAGE,
+        unavailable = exit::UNAVAILABLE,
+        output = exit::OUTPUT,
+        config = exit::CONFIG,
+    )
 }
 
 impl Cli {
@@ -214,6 +291,12 @@ mod tests {
         assert!(!wants_colour(true, Some(OsStr::new("1"))));
         assert!(!wants_colour(false, None));
         assert!(!wants_colour(false, Some(OsStr::new(""))));
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 
     #[test]

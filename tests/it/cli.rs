@@ -463,3 +463,55 @@ fn a_missing_config_directory_is_reported_as_its_own_not_built_in() {
     );
     assert!(!stdout(&checked).contains("built-in"));
 }
+
+#[test]
+fn help_names_common_keys_overrides_exit_codes_and_signals() {
+    let out = debcache(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for needle in [
+        "Port=3142",
+        "BindAddress=",
+        "CacheDir=",
+        "AllowUserPorts=",
+        "KEY=VALUE (or KEY:VALUE) words after the options override the files",
+        "--full",
+        "SIGTERM, SIGINT",
+        "SIGUSR1",
+        "SIGHUP",
+        "NO_COLOR",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
+    for (code, meaning) in [
+        (0, "success"),
+        (1, "--check found errors"),
+        (2, "command-line usage error"),
+        (69, "cannot bind"),
+        (74, "--check or --print-config could not write its output"),
+        (78, "the configuration has errors"),
+    ] {
+        assert!(
+            help.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{code:<3}{meaning}"))),
+            "exit code {code}: {help}"
+        );
+    }
+    // The worked example must stay a line that works.
+    let example = help
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("Remap-deb: "))
+        .expect("a Remap example");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acng.conf"), format!("{example}\n")).unwrap();
+    let checked = debcache(&["--check", "-c", dir.path().to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(0), "{}", stdout(&checked));
+    assert!(
+        stdout(&checked).contains("Remap-deb: 2 merging URLs, 1 backend\n"),
+        "{}",
+        stdout(&checked)
+    );
+    let short = stdout(&debcache(&["-h"]));
+    assert!(short.contains("Run `debcache --help` for examples"), "{short}");
+}
