@@ -42,18 +42,16 @@ and leave <code>sources.list</code> as it is:</p>\n\
     }
     let _ = write!(
         html,
-        "<h2>HTTPS repositories</h2>\n<p>Write the repository as <code>HTTPS///</code> instead of \
-<code>https://</code>; this server then fetches it over TLS and still caches it. With the proxy \
-setting above:</p>\n<pre>deb http://HTTPS///packages.example.com/debian stable main</pre>\n\
-<p>or, without it:</p>\n<pre>deb http://{a}/HTTPS///packages.example.com/debian stable main</pre>\n"
+        "<h2>A mirror on another port</h2>\n<p>URLs may name port 80 only, unless the administrator \
+lists more ports in <code>AllowUserPorts</code>; any other answers <code>403 Configuration error \
+(confusing proxy mode) or prohibited port (see AllowUserPorts)</code>. For a mirror on port 8080, \
+<code>AllowUserPorts: 80 8080</code> in <code>acng.conf</code> lets it through.</p>\n\
+<h2>Another repository</h2>\n<p>A line in <code>acng.conf</code> gives a repository a name, the \
+URLs it is known by and the mirrors to fetch it from (<code>Remap-NAME: merging URLs ; backend \
+URLs</code>):</p>\n<pre>Remap-corp: /corpdeb apt.corp.example/debian ; http://apt1.corp.example/debian/</pre>\n\
+<p>Clients then write:</p>\n<pre>deb http://{a}/corp bookworm main</pre>\n\
+<p>Not available yet: HTTPS repositories (<code>HTTPS///</code>) and the report page.</p>\n"
     );
-    if let Some(report) = &config.report_page {
-        let _ = writeln!(
-            html,
-            "<p>Statistics and maintenance: <a href=\"/{r}\">{r}</a>.</p>",
-            r = escape(report)
-        );
-    }
     let _ = write!(
         html,
         "<footer>debcache {}</footer>\n</body></html>\n",
@@ -138,8 +136,26 @@ mod tests {
         assert!(html.contains("deb http://cache.lan:3142/deb.debian.org/debian bookworm main"));
         assert!(html.contains("deb http://cache.lan:3142/debian …"));
         assert!(html.contains("deb http://cache.lan:3142/debian-security …"));
-        assert!(html.contains("deb http://cache.lan:3142/HTTPS///packages.example.com/debian"));
-        assert!(html.contains("href=\"/acng-report.html\""));
+        assert!(html.contains("deb http://cache.lan:3142/corp bookworm main"));
+        assert!(html.contains("<code>AllowUserPorts: 80 8080</code>"));
+    }
+
+    #[test]
+    fn the_page_promises_nothing_that_does_not_work_yet() {
+        let config = load(ConfigDir::Embedded, &[]).config.unwrap();
+        let html = page(&config, "cache.lan:3142");
+        assert!(
+            !html.contains("deb http://HTTPS///"),
+            "HTTPS/// answers 501 today"
+        );
+        assert!(
+            !html.contains("http://cache.lan:3142/HTTPS///"),
+            "HTTPS/// answers 501 today"
+        );
+        assert!(
+            !html.contains("href=\"/acng-report.html\""),
+            "the report page is the help page"
+        );
     }
 
     #[test]

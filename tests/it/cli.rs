@@ -515,3 +515,21 @@ fn help_names_common_keys_overrides_exit_codes_and_signals() {
     let short = stdout(&debcache(&["-h"]));
     assert!(short.contains("Run `debcache --help` for examples"), "{short}");
 }
+
+#[test]
+fn the_readme_remap_example_is_a_working_line() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let example = readme
+        .lines()
+        .find(|l| l.starts_with("Remap-corp: "))
+        .expect("the README's Remap example");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("acng.conf"), format!("{example}\n")).unwrap();
+    let checked = debcache(&["--check", "-c", dir.path().to_str().unwrap()]);
+    assert_eq!(checked.status.code(), Some(0), "{}", stdout(&checked));
+    assert!(
+        stdout(&checked).contains("\nRemap-corp: 2 merging URLs, 2 backends\n"),
+        "{}",
+        stdout(&checked)
+    );
+}

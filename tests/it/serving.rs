@@ -228,7 +228,10 @@ fn the_daemon_answers_its_own_pages_and_refusals() {
         r.text().contains("Acquire::http::Proxy \"http://test\";"),
         "the Host header names the server"
     );
-    assert!(r.text().contains("/HTTPS///"));
+    assert!(
+        !r.text().contains("/HTTPS///"),
+        "HTTPS/// answers 501: not offered"
+    );
     assert_eq!(
         http::get(addr, "/style.css").header("content-type"),
         Some("text/css")
