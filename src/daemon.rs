@@ -30,13 +30,31 @@ fn fatal(code: u8, message: impl Display) -> Fatal {
 }
 
 pub fn run(config: Config) -> u8 {
-    let outcome = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot start the runtime: {e}")))
-        .and_then(|runtime| runtime.block_on(serve(config)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            stderr_line(format_args!("debcache: cannot start the runtime: {e}"));
+            return exit::UNAVAILABLE;
+        }
+    };
+    let finish_within = config.drain_timeout;
+    let outcome = runtime.block_on(serve(config));
+    // Once the server has stopped, work may remain on the blocking pool: a
+    // download being committed (the fdatasync of a large file, seconds for
+    // a gigabyte, then the `.head` that marks it complete) or a name lookup
+    // for a client long gone. Dropping the runtime waited for all of it,
+    // silently and without a bound, after `stopped` had been logged. Wait
+    // here, up to DrainTimeout again, and log `stopped` when it is true. A
+    // commit cut by the bound leaves an entry that looks partial and is
+    // resumed later, never one served as complete.
+    default_stop_signals();
+    runtime.shutdown_timeout(finish_within);
     match outcome {
-        Ok(()) => exit::OK,
+        Ok(log) => {
+            log.flush();
+            tracing::info!("stopped");
+            exit::OK
+        }
         Err(f) => {
             stderr_line(format_args!("debcache: {}", f.message));
             f.code
@@ -44,7 +62,22 @@ pub fn run(config: Config) -> u8 {
     }
 }
 
-async fn serve(config: Config) -> Result<(), Fatal> {
+/// From here on nothing is left to drain, and the signal task is gone with
+/// the runtime: a second SIGTERM or SIGINT ends the process at once, by the
+/// signal's default action.
+fn default_stop_signals() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: SIG_DFL installs no handler, so no code of ours can run
+        // in signal context; nothing else reads these dispositions.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+    }
+}
+
+/// Serves until the first stop signal; returns the transfer log for its
+/// last flush.
+async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     raise_fd_limit();
     let cache_dir = config.cache_dir.display().to_string();
     let storage = Storage::open(&config.cache_dir)
@@ -106,12 +139,10 @@ async fn serve(config: Config) -> Result<(), Fatal> {
     };
     server::run(listeners, state, stop).await;
     flusher.abort();
-    log.flush();
     for path in config.pid_file.iter().chain(socket_path.iter()) {
         let _ = std::fs::remove_file(path);
     }
-    tracing::info!("stopped");
-    Ok(())
+    Ok(log)
 }
 
 async fn flush_every_second(log: Arc<TransferLog>) {

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::support::http::Conn;
+use crate::support::http::{self, Conn};
+use crate::support::origin::Origin;
 use crate::support::{copy_tree, debcache, fixture, Daemon};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -532,4 +533,42 @@ fn the_readme_remap_example_is_a_working_line() {
         "{}",
         stdout(&checked)
     );
+}
+
+/// The threads of process `pid` (none once it has exited).
+fn threads(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, Iterator::count)
+}
+
+#[test]
+fn stopped_is_logged_when_nothing_is_left_running_and_the_exit_follows() {
+    const LEN: usize = 32 << 20;
+    let origin = Origin::start();
+    origin.put("/debian/pool/big.deb", vec![7u8; LEN]);
+    let conf = format!("Remap-r: /r ; {}\n", origin.url("/debian/"));
+    let mut daemon = Daemon::start(&conf);
+    // The download's commit (an fdatasync, then the .head) is likely still
+    // running on the blocking pool when the signal arrives.
+    let got = http::get(daemon.addr, "/r/pool/big.deb");
+    assert_eq!((got.status, got.body.len()), (200, LEN));
+    daemon.signal(libc::SIGTERM);
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let left = loop {
+        if daemon.stderr().contains("debcache::daemon: stopped") {
+            break threads(daemon.pid());
+        }
+        assert!(
+            std::time::Instant::now() < guard,
+            "no `stopped`: {}",
+            daemon.stderr()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    assert!(left <= 1, "{left} threads still running after `stopped`");
+    let status = daemon
+        .wait(std::time::Duration::from_secs(10))
+        .expect("exits after `stopped`");
+    assert!(status.success());
+    let log = daemon.stderr();
+    assert!(log.trim_end().ends_with("debcache::daemon: stopped"), "{log}");
 }
