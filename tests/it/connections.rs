@@ -1,8 +1,8 @@
 //! Client connections over their life: kept alive and parked between
 //! requests (hyper's buffers given back), closed when idle for
-//! NetworkTimeout.
+//! NetworkTimeout, and what many idle ones cost.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -63,4 +63,64 @@ fn an_idle_connection_is_closed_after_the_network_timeout() {
             "closed without a word"
         );
     }
+}
+
+#[test]
+fn idle_connections_hold_a_few_kilobytes_each_and_give_them_back() {
+    let wanted = raise_fd_limit(2000 + 100).saturating_sub(100).min(2000);
+    let daemon = Daemon::start("MaxConThreads: -1\n");
+    served_page(&daemon);
+    let before = rss_kib(daemon.pid());
+    let mut conns = Vec::with_capacity(wanted);
+    for _ in 0..wanted {
+        let mut s = TcpStream::connect(daemon.addr).unwrap();
+        s.write_all(crate::support::http::request("GET", "/", &[]).as_bytes())
+            .unwrap();
+        conns.push(s);
+    }
+    // Every answer read, then every connection quiet until parked.
+    let page = served_page(&daemon).len();
+    for s in &mut conns {
+        let mut got = 0;
+        let mut buf = [0u8; 16 * 1024];
+        while got < page {
+            got += s.read(&mut buf).unwrap();
+        }
+    }
+    wait_for("every connection to park", || parked(&daemon) >= wanted);
+    wait_for("the freed buffers to go back", || {
+        (rss_kib(daemon.pid()) - before) / wanted as u64 <= 8
+    });
+    drop(conns);
+    wait_for("the memory to go back after they close", || {
+        rss_kib(daemon.pid()) <= before + 4 * 1024
+    });
+}
+
+/// The process's resident set size.
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Raises this process's descriptor limit towards `want`; returns the
+/// limit it has.
+fn raise_fd_limit(want: u64) -> usize {
+    let mut rlim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlim);
+        if rlim.rlim_cur < want {
+            rlim.rlim_cur = want.min(rlim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &rlim);
+        }
+    }
+    rlim.rlim_cur as usize
 }
