@@ -159,12 +159,11 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
         return;
     }
     let fetched = client.counter(&key);
-    drop(
-        state
-            .cache
-            .fetch(job(client, file, &resolved, &key, fetched))
-            .await,
-    );
+    let flight = state
+        .cache
+        .fetch(job(client, file, &resolved, &key, fetched))
+        .await;
+    client.keep_flight(&key, flight);
 }
 
 /// Joins (or starts) the key's flight and answers from it. `stale` is the
@@ -180,7 +179,8 @@ async fn through_flight<B>(
 ) -> Outcome {
     // The answer's record takes the connection's counter for the key (the
     // one reading ahead may have started with), or starts its own.
-    let fetched = client.take_counter(key).unwrap_or_default();
+    let prefetched = client.take_prefetched(key).unwrap_or_default();
+    let fetched = prefetched.fetched;
     let mut job = job(client, file, resolved, key, Arc::clone(&fetched));
     job.forwarded_for = forwarded_for(state, client, req);
     job.revalidate = match (&stale, file.no_cache) {
@@ -188,7 +188,12 @@ async fn through_flight<B>(
         (Some(_), true) => Revalidate::Always,
         (Some(_), false) => Revalidate::IfStale,
     };
-    let rx = state.cache.fetch(job).await;
+    let rx = match (prefetched.flight, &stale) {
+        // Read ahead for this very request: its download's outcome is the
+        // answer, a failure included.
+        (Some(flight), None) => flight,
+        _ => state.cache.fetch(job).await,
+    };
     let progress = first_answer(rx.clone()).await;
     let counted = Some(Arc::clone(&fetched));
     let outcome = match progress.state {

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
+use tokio::sync::watch;
 
 use crate::admin::help;
 use crate::body::{self, ResponseBody};
-use crate::cache::{CacheKey, Hit, Meta};
+use crate::cache::{CacheKey, Hit, Meta, Progress};
 use crate::error::Chain;
 use crate::log::ConnLog;
 use crate::request::{self, RequestLine, Target};
@@ -36,9 +37,20 @@ pub struct Client {
     pub peer: Option<std::net::IpAddr>,
     /// The local address the connection came in on (TCP only).
     pub local: Option<SocketAddr>,
-    /// Downloads started by reading ahead, with the counters of the bytes
-    /// they receive, claimed by the requests when their turn comes.
-    prefetched: std::sync::Mutex<std::collections::HashMap<CacheKey, Arc<AtomicU64>>>,
+    /// Downloads started by reading ahead, claimed by the requests when
+    /// their turn comes.
+    prefetched: std::sync::Mutex<std::collections::HashMap<CacheKey, Prefetched>>,
+}
+
+/// A download read ahead for a request not answered yet.
+#[derive(Debug, Default)]
+struct Prefetched {
+    /// The bytes it receives, for the request's transfer-log record.
+    fetched: Arc<AtomicU64>,
+    /// Its flight: the request gets that download's outcome, a failure
+    /// included, rather than starting another one (a mirror is asked at most
+    /// DlMaxRetries + 1 times per request).
+    flight: Option<watch::Receiver<Progress>>,
 }
 
 impl Client {
@@ -54,20 +66,29 @@ impl Client {
     /// This connection's counter of the bytes downloaded for `key`: one
     /// per key, whether reading ahead or the request itself started the
     /// download (either may get there first). Kept until the request's
-    /// answer takes it ([`Client::take_counter`]), or the connection ends.
+    /// answer takes it ([`Client::take_prefetched`]), or the connection ends.
     fn counter(&self, key: &CacheKey) -> Arc<AtomicU64> {
         let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(counter) = map.get(key) {
-            return Arc::clone(counter);
+        if let Some(ahead) = map.get(key) {
+            return Arc::clone(&ahead.fetched);
         }
-        let counter = Arc::<AtomicU64>::default();
+        let ahead = Prefetched::default();
+        let counter = Arc::clone(&ahead.fetched);
         if map.len() < crate::readahead::QUEUE * 2 {
-            map.insert(key.clone(), Arc::clone(&counter));
+            map.insert(key.clone(), ahead);
         }
         counter
     }
 
-    fn take_counter(&self, key: &CacheKey) -> Option<Arc<AtomicU64>> {
+    /// Keeps the flight a download read ahead joined, for its request.
+    fn keep_flight(&self, key: &CacheKey, flight: watch::Receiver<Progress>) {
+        let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ahead) = map.get_mut(key) {
+            ahead.flight = Some(flight);
+        }
+    }
+
+    fn take_prefetched(&self, key: &CacheKey) -> Option<Prefetched> {
         self.prefetched
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -80,8 +101,8 @@ impl Drop for Client {
     /// get records of their own (the rest when they end).
     fn drop(&mut self) {
         let map = std::mem::take(self.prefetched.get_mut().unwrap_or_else(|p| p.into_inner()));
-        for (key, fetched) in map {
-            self.log.fetched_late(key.as_str(), &fetched);
+        for (key, ahead) in map {
+            self.log.fetched_late(key.as_str(), &ahead.fetched);
         }
     }
 }
@@ -191,7 +212,7 @@ pub(super) fn serve_hit<B>(
         client,
         &mut response,
         key.to_string(),
-        fetched.or_else(|| client.take_counter(key)),
+        fetched.or_else(|| client.take_prefetched(key).map(|p| p.fetched)),
     );
     Ok(response)
 }

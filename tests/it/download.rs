@@ -714,3 +714,42 @@ fn rss_peak_kib(pid: i32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap()
 }
+
+#[test]
+fn retry_storm_a_pipelined_request_gets_the_failure_of_the_download_read_ahead_for_it() {
+    let origin = Origin::start();
+    let first = "/debian/pool/first.deb";
+    let broken = "/debian/pool/broken.deb";
+    origin.put(first, data(1000));
+    origin.put(broken, data(300_000));
+    // The first answer waits until the download read ahead for the second
+    // request has spent its budget.
+    let gate = origin.fault(first, Fault::PauseAt(0), 1).unwrap();
+    origin.fault(broken, Fault::CutAt(100_000), 1000);
+    origin.fault(broken, Fault::IgnoreRange, 1000);
+    let daemon = Daemon::start(&format!("{}DlMaxRetries: 2\n", remap(&origin)));
+    let mut c = Conn::open(daemon.addr);
+    let burst: String = [first, broken]
+        .iter()
+        .map(|p| crate::support::http::request("GET", &p.replace("/debian/", "/m/"), &[]))
+        .collect();
+    c.send_raw(burst.as_bytes());
+    wait_for("the read-ahead download to be given up", || {
+        given_up(&daemon) == 1
+    });
+    gate.release();
+    assert_eq!(c.read(false).unwrap().body.len(), 1000);
+    let second = c.read(false);
+    assert!(
+        second
+            .as_ref()
+            .map_or(true, |r| r.status == 503 || r.body.len() < 300_000),
+        "the second answer is the failure: {:?}",
+        second.map(|r| r.status)
+    );
+    assert_eq!(
+        origin.requests(broken),
+        3,
+        "DlMaxRetries + 1 for the one request, not again for its answer"
+    );
+}
