@@ -14,15 +14,14 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::cache::follow::Follow;
 use crate::log::Transfer;
 
-/// Largest read of a file body.
-pub const CHUNK: usize = 256 * 1024;
+use crate::cache::read::{read_range, CHUNK};
 
 pub struct ResponseBody {
     source: Source,
@@ -215,37 +214,6 @@ impl FileRange {
     }
 }
 
-/// Reads exactly `[start, end)` of a file; a file shorter than that is an
-/// error (it shrank while served).
-pub fn read_range(file: &File, start: u64, end: u64) -> std::io::Result<Bytes> {
-    let want = end.saturating_sub(start) as usize;
-    // Read into uninitialised capacity: zeroing the buffer first would cost
-    // as much as a page-cache read of it.
-    let mut buf = BytesMut::with_capacity(want);
-    while buf.len() < want {
-        let done = buf.len();
-        let offset = start + done as u64;
-        let spare = &mut buf.spare_capacity_mut()[..want - done];
-        match rustix::io::pread(file, spare, offset) {
-            Ok(([], _)) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "cached file shrank while being served",
-                ))
-            }
-            Ok((filled, _)) => {
-                let n = filled.len();
-                // SAFETY: pread initialised the first `n` bytes of the spare
-                // capacity.
-                unsafe { buf.set_len(done + n) };
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(buf.freeze())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,12 +248,5 @@ mod tests {
         let mut body = ResponseBody::file(file, 0, 2000);
         assert!(body.frame().await.unwrap().is_err());
         assert!(body.frame().await.is_none());
-    }
-
-    #[test]
-    fn read_range_reads_exactly() {
-        let (f, data) = temp_file(5000);
-        let file = File::open(f.path()).unwrap();
-        assert_eq!(read_range(&file, 100, 4100).unwrap(), &data[100..4100]);
     }
 }

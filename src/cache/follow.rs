@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::flight::{Body, Progress, State};
-use crate::body::{read_range, CHUNK};
+use super::read::{read_range, CHUNK};
 
 type Wait = Pin<Box<dyn Future<Output = bool> + Send>>;
 

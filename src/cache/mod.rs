@@ -14,6 +14,7 @@ pub mod follow;
 pub mod fresh;
 pub mod key;
 pub mod meta;
+pub mod read;
 pub mod storage;
 
 use std::collections::HashMap;

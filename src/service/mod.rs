@@ -16,7 +16,8 @@ use http::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
 use crate::admin::help;
-use crate::body::{self, ResponseBody};
+use crate::body::ResponseBody;
+use crate::cache::read::read_range;
 use crate::cache::{CacheKey, Hit, Meta, Progress};
 use crate::error::Chain;
 use crate::log::ConnLog;
@@ -199,7 +200,7 @@ pub(super) fn serve_hit<B>(
     let body = match range {
         Some((start, Some(end))) if req.method() != Method::HEAD => {
             if end - start <= SMALL_FILE {
-                ResponseBody::full(body::read_range(&hit.file, start, end)?)
+                ResponseBody::full(read_range(&hit.file, start, end)?)
             } else {
                 ResponseBody::file(Arc::new(hit.file), start, end)
             }
