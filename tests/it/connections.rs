@@ -70,7 +70,7 @@ fn idle_connections_hold_a_few_kilobytes_each_and_give_them_back() {
     let wanted = raise_fd_limit(2000 + 100).saturating_sub(100).min(2000);
     let daemon = Daemon::start("MaxConThreads: -1\n");
     served_page(&daemon);
-    let before = rss_kib(daemon.pid());
+    let before = crate::support::proc_kib(daemon.pid(), "VmRSS");
     let mut conns = Vec::with_capacity(wanted);
     for _ in 0..wanted {
         let mut s = TcpStream::connect(daemon.addr).unwrap();
@@ -89,22 +89,12 @@ fn idle_connections_hold_a_few_kilobytes_each_and_give_them_back() {
     }
     wait_for("every connection to park", || parked(&daemon) >= wanted);
     wait_for("the freed buffers to go back", || {
-        (rss_kib(daemon.pid()) - before) / wanted as u64 <= 8
+        (crate::support::proc_kib(daemon.pid(), "VmRSS") - before) / wanted as u64 <= 8
     });
     drop(conns);
     wait_for("the memory to go back after they close", || {
-        rss_kib(daemon.pid()) <= before + 4 * 1024
+        crate::support::proc_kib(daemon.pid(), "VmRSS") <= before + 4 * 1024
     });
-}
-
-/// The process's resident set size.
-fn rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 /// Raises this process's descriptor limit towards `want`; returns the

@@ -696,23 +696,13 @@ fn a_follower_that_stops_reading_holds_back_neither_the_download_nor_memory() {
         std::fs::read_to_string(&sidecar)
             .is_ok_and(|h| h.contains(&format!("Content-Length: {}", file.len())))
     });
-    let peak = rss_peak_kib(daemon.pid());
+    let peak = crate::support::proc_kib(daemon.pid(), "VmHWM");
     assert!(
         peak < 32 * 1024,
         "the stuck client's part of the file is not held in memory: peak RSS {peak} KiB"
     );
     assert_eq!(origin.requests(PATH), 1);
     drop(stuck);
-}
-
-/// The highest resident set size of a process so far (`VmHWM`).
-fn rss_peak_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 #[test]
