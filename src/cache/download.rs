@@ -105,9 +105,10 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
         validator: None,
         total: None,
         requests: 0,
+        revalidating: false,
     };
     let outcome = task.download().await;
-    let requests = task.requests;
+    let (requests, revalidating) = (task.requests, task.revalidating);
     drop(task);
     // Bytes no response record will take (its client left, or the request
     // read ahead never came) get a record of their own.
@@ -118,6 +119,13 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
         Ok(Done::Written) => leader.finish(None),
         Ok(Done::Unchanged) => leader.finish(Some(State::Unchanged)),
         Err(failure) => {
+            if revalidating && failure.is_transient() {
+                // The cached copy is served instead (`service::file`), and
+                // without asking again for FreshIndexMaxAge, as after a
+                // check: every client of a failing mirror would otherwise
+                // wait for it in turn.
+                cache.fresh.mark(&job.key);
+            }
             match &failure {
                 Failure::DiskFull => cache.warn_disk_full(),
                 // Logged where it happened, with the cause.
@@ -145,6 +153,8 @@ struct Task<'a> {
     total: Option<u64>,
     /// Requests sent upstream, for the log.
     requests: u32,
+    /// The download asks whether a complete copy is current.
+    revalidating: bool,
 }
 
 /// Why a backend gave no file.
@@ -198,6 +208,7 @@ impl Task<'_> {
         let Some(first) = self.plan()? else {
             return Ok(Done::Unchanged);
         };
+        self.revalidating = matches!(first, Plan::Conditional { .. });
         let order = self.cache.upstream.order(&self.job.backends);
         let keyfile = is_keyfile(&self.job.key, &self.job.flags);
         let mut last = Failure::Unavailable(UpstreamError::AllBackendsFailed.reason());

@@ -195,3 +195,32 @@ fn an_unreachable_mirror_leaves_the_cached_index_in_service() {
     c.send("HEAD", &url(IN_RELEASE), &[]);
     assert_eq!(c.read(true).unwrap().header("content-length"), Some("10"));
 }
+
+#[test]
+fn a_failed_revalidation_is_not_repeated_by_every_client_within_the_window() {
+    let origin = Origin::start();
+    origin.put(IN_RELEASE, b"release v1".to_vec());
+    origin.put(PACKAGES, b"packages v1".to_vec());
+    let daemon = daemon(&origin, 600);
+    let mut c = Conn::open(daemon.addr);
+    get_committed(&mut c, &daemon, IN_RELEASE, &[]);
+    get_committed(&mut c, &daemon, PACKAGES, &[]);
+    // A new Release makes the suite's Packages stale, and the mirror then
+    // fails to answer for it.
+    origin.put(IN_RELEASE, b"release v2".to_vec());
+    get_committed(&mut c, &daemon, IN_RELEASE, &[("Cache-Control", "no-cache")]);
+    origin.fault(PACKAGES, Fault::Status(503), 1000);
+    for _ in 0..3 {
+        let r = c.get(&url(PACKAGES), &[]);
+        assert_eq!(
+            (r.status, r.body.as_slice()),
+            (200, &b"packages v1"[..]),
+            "the cached copy"
+        );
+    }
+    assert_eq!(
+        origin.requests(PACKAGES),
+        2,
+        "one download, one failed revalidation; the next clients are not made to wait for it"
+    );
+}
