@@ -130,7 +130,7 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
                 Failure::DiskFull => cache.warn_disk_full(),
                 // Logged where it happened, with the cause.
                 Failure::Storage => {}
-                Failure::Status { .. } => tracing::debug!("{}: {failure}", job.key),
+                Failure::Status { .. } | Failure::LayoutConflict => tracing::debug!("{}: {failure}", job.key),
                 _ => tracing::warn!(
                     "{}: {failure}; gave up after {requests} requests upstream",
                     job.key
@@ -649,11 +649,15 @@ fn relayed(response: &Response<Incoming>) -> Failure {
 }
 
 fn disk_failure(e: &std::io::Error) -> Failure {
-    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
-        Failure::DiskFull
-    } else {
-        tracing::error!("cache write: {e}");
-        Failure::Storage
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => Failure::DiskFull,
+        // Another download made a file where this one needs a directory (or
+        // the reverse) since the lookup: the layout's conflict, not a fault.
+        Some(libc::ENOTDIR) | Some(libc::EISDIR) | Some(libc::ELOOP) => Failure::LayoutConflict,
+        _ => {
+            tracing::error!("cache write: {e}");
+            Failure::Storage
+        }
     }
 }
 

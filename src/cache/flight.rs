@@ -70,6 +70,9 @@ pub enum Failure {
     DiskFull,
     /// The cache could not be written.
     Storage,
+    /// The cache layout cannot hold the file (a file stands where a
+    /// directory of its path must be, or the reverse).
+    LayoutConflict,
     /// The download task ended without a word (a bug, or shutdown).
     Abandoned,
 }
@@ -94,6 +97,7 @@ impl fmt::Display for Failure {
             Failure::RedirectedToInvalidTarget => f.write_str("redirected to an HTML page"),
             Failure::DiskFull => f.write_str("cache disk full"),
             Failure::Storage => f.write_str("cache write error"),
+            Failure::LayoutConflict => f.write_str("conflicts with a file or directory in the cache"),
             Failure::Abandoned => f.write_str("download abandoned"),
         }
     }

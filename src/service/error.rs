@@ -43,7 +43,10 @@ impl ServeError {
             ServeError::BadKey(KeyError::TooLong) => (StatusCode::URI_TOO_LONG, "URI Too Long"),
             // Not internal (500) nor transient (503): the same request
             // always gets it, and no client can resolve it (unlike a 409).
-            ServeError::Rejected(Reject::Forbidden) | ServeError::BadKey(_) | ServeError::LayoutConflict => {
+            ServeError::Rejected(Reject::Forbidden)
+            | ServeError::BadKey(_)
+            | ServeError::LayoutConflict
+            | ServeError::Download(Failure::LayoutConflict) => {
                 (StatusCode::FORBIDDEN, "Forbidden file type or location")
             }
             ServeError::Rejected(Reject::Port(_)) => (
@@ -197,6 +200,11 @@ mod tests {
             (ServeError::Offline, 503, "Unable to download in offline mode"),
             (ServeError::BadKey(KeyError::TooLong), 414, "URI Too Long"),
             (ServeError::LayoutConflict, 403, "Forbidden file type or location"),
+            (
+                ServeError::Download(Failure::LayoutConflict),
+                403,
+                "Forbidden file type or location",
+            ),
         ];
         for (err, code, reason) in table {
             let r = response(&err);
