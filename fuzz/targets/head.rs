@@ -1,0 +1,46 @@
+//! Fuzz target: `Head::parse`, the `.head` sidecar reader.
+//!
+//! Input: the bytes of a sidecar, as found on disk (written by debcache,
+//! by any apt-cacher-ng version, or damaged).
+//!
+//! Invariants: a status line `HTTP/1.1 200…` within the size limit always
+//! parses; what parses, written back and read again, is the same `Head`,
+//! and writing it is then stable byte for byte; `is_complete` agrees with
+//! the stored `Content-Length` for every size.
+
+use debcache::cache::meta::{HeadError, MAX_HEAD_SIZE};
+use debcache::cache::Head;
+
+pub fn run(data: &[u8]) {
+    let head = match Head::parse(data) {
+        Ok(head) => head,
+        Err(HeadError::TooLarge) => return assert!(data.len() > MAX_HEAD_SIZE),
+        Err(HeadError::NotOk(line)) => {
+            assert!(line.chars().count() <= 80, "{line:?}");
+            return assert!(data.len() > MAX_HEAD_SIZE || !data.starts_with(b"HTTP/1.1 200"));
+        }
+    };
+    let written = head.render();
+    assert!(written.starts_with("HTTP/1.1 200 OK\r\n") && written.ends_with("\r\n\r\n"));
+    let reread =
+        Head::parse(written.as_bytes()).unwrap_or_else(|e| panic!("{written:?} does not read back: {e}"));
+    assert_eq!(reread, head, "{written:?}");
+    assert_eq!(reread.render(), written);
+
+    let sizes = [
+        Some(0),
+        Some(data.len() as u64),
+        Some(u64::MAX),
+        head.content_length,
+        head.content_length.map(|n| n.wrapping_add(1)),
+        head.content_length.map(|n| n.wrapping_sub(1)),
+        head.expected_length,
+    ];
+    for size in sizes.into_iter().flatten() {
+        assert_eq!(
+            head.is_complete(size),
+            head.content_length == Some(size),
+            "{size}"
+        );
+    }
+}
