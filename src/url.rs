@@ -118,8 +118,8 @@ impl HttpUrl {
 
     fn render(&self, mask: bool) -> String {
         let userinfo = match &self.credentials {
-            Some(c) if mask => format!("{}:***@", c.user),
-            Some(c) => format!("{}:{}@", c.user, c.password),
+            Some(c) if mask => format!("{}:***@", encode_userinfo(&c.user)),
+            Some(c) => format!("{}:{}@", encode_userinfo(&c.user), encode_userinfo(&c.password)),
             None => String::new(),
         };
         format!(
@@ -367,6 +367,23 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// A user name or password as a URL writes it (RFC 3986 §3.2.1): parsing
+/// decodes them, so a `:`, `@`, `/` or `%` in one must be encoded to read
+/// back the same.
+fn encode_userinfo(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+    out
+}
+
 /// RFC 3986 §5.2.4: `.` and `..` segments of a merged path.
 fn remove_dot_segments(path: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
@@ -440,6 +457,24 @@ mod tests {
         assert_eq!((c.user.as_str(), c.password.as_str()), ("me", "s:cret"));
         assert_eq!(u.masked(), "http://me:***@proxy.lan:3128/");
         assert_eq!(u.authority(), "proxy.lan:3128");
+    }
+
+    #[test]
+    fn credentials_with_url_delimiters_print_in_a_form_that_reads_back() {
+        // Found by fuzzing: `a%40b:c%2Fd@h` printed as `a@b:c/d@h`, which
+        // reads back as host `b`, port `c`.
+        for text in [
+            "http://a%40b:c%2Fd@h/",
+            "http://u%3Ax:p%40ss@proxy.lan:3128/",
+            "http://%25:%3F%23@h/",
+        ] {
+            let u = url(text);
+            assert_eq!(u.to_string(), text);
+            assert_eq!(url(&u.to_string()), u);
+        }
+        let u = url("http://a%3Ab:secret@h/");
+        assert_eq!(u.masked(), "http://a%3Ab:***@h/");
+        assert_eq!(url("http://caf%C3%A9:p@h/").to_string(), "http://caf%C3%A9:p@h/");
     }
 
     #[test]
