@@ -309,13 +309,9 @@ fn validate_host(host: &str) -> Result<(), UrlError> {
     }
     let bad = || UrlError::BadHost(host.to_string());
     if host.contains(':') {
-        // An IPv6 literal (brackets already removed).
-        let ok = host.len() <= 64
-            && !host.contains(":::")
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        return if ok { Ok(()) } else { Err(bad()) };
+        // An IPv6 literal (brackets already removed). Only a real address:
+        // the characters alone let `.::1` through, a hidden directory name.
+        return host.parse::<std::net::Ipv6Addr>().map(|_| ()).map_err(|_| bad());
     }
     let ok = host.len() <= 253
         && host.as_bytes()[0].is_ascii_alphanumeric()
@@ -482,6 +478,28 @@ mod tests {
         let u = url("http://[::1]:8080/x");
         assert_eq!((u.host.as_str(), u.port), ("::1", 8080));
         assert_eq!(u.authority(), "[::1]:8080");
+    }
+
+    #[test]
+    fn ipv6_literal_that_is_no_address_is_refused() {
+        // Found by fuzzing: `[.::1]` passed the character check and became
+        // the cache directory `.::1`.
+        for bad in [
+            "http://[.::1]/",
+            "http://[..:1]/",
+            "http://[::1::2]/",
+            "http://[12345::1]/",
+            "http://[:]/",
+        ] {
+            assert!(matches!(HttpUrl::parse(bad), Err(UrlError::BadHost(_))), "{bad}");
+        }
+        for good in [
+            "http://[2001:db8::1]/",
+            "http://[::ffff:192.0.2.1]:8080/",
+            "http://[::]/",
+        ] {
+            assert!(HttpUrl::parse(good).is_ok(), "{good}");
+        }
     }
 
     #[test]
