@@ -403,12 +403,9 @@ fn remove_dot_segments(path: &str) -> String {
             s => out.push(s),
         }
     }
-    let joined = out.join("/");
-    if joined.starts_with('/') {
-        joined
-    } else {
-        format!("/{joined}")
-    }
+    // `/.//x` merges to `//x`: collapsed as parsing does, or the URL would
+    // not read back as itself.
+    normalise_path(&out.join("/"))
 }
 
 fn hex_value(b: u8) -> Option<u8> {
@@ -582,6 +579,18 @@ mod tests {
             .unwrap()
             .credentials
             .is_none());
+    }
+
+    #[test]
+    fn redirect_path_starting_with_two_slashes_reads_back() {
+        // Found by fuzzing: `.//.q/b/../c` against `http://http/` resolved to
+        // path `//.q/c`, printed as `http://http//.q/c`, read back as `/.q/c`.
+        let base = url("http://http/");
+        for (location, path) in [(".//.q/b/../c", "/.q/c"), ("/.//x", "/x"), ("//h2/.//y", "/y")] {
+            let r = base.resolve(location).unwrap();
+            assert_eq!(r.path, path, "{location}");
+            assert_eq!(url(&r.to_string()), r, "{location}");
+        }
     }
 
     #[test]
