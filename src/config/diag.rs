@@ -162,6 +162,9 @@ pub enum Problem {
     },
     NotUtf8,
     EmptyRemapName,
+    BadRemapName {
+        name: String,
+    },
     EmptyRemap {
         name: String,
     },
@@ -252,6 +255,11 @@ impl fmt::Display for Problem {
             Unreadable { path, .. } => write!(f, "cannot read {}", path.display()),
             NotUtf8 => f.write_str("line is not valid UTF-8"),
             EmptyRemapName => f.write_str("Remap- needs a repository name (Remap-NAME: ...)"),
+            BadRemapName { name } => write!(
+                f,
+                "repository name {name:?} is no cache directory name \
+                 (one path component, not `.` or `..`, no leading `_`, no control characters)"
+            ),
             EmptyRemap { name } => write!(f, "Remap-{name} has no URLs"),
             BadRemapFlag { flag } => write!(
                 f,

@@ -57,6 +57,9 @@ impl Store {
             Lookup::Remap(name) if name.is_empty() => {
                 return diags.error(a.location, Problem::EmptyRemapName)
             }
+            Lookup::Remap(name) if !is_directory_name(&name) => {
+                return diags.error(a.location, Problem::BadRemapName { name })
+            }
             Lookup::Remap(name) => {
                 return self.remap_lines.push(RemapLine {
                     name,
@@ -180,6 +183,17 @@ fn same_file(a: &Location, b: &Location) -> bool {
     matches!((file(a), file(b)), (Some(x), Some(y)) if x == y)
 }
 
+/// A repository's name is its top-level cache directory (spec §6.1): one
+/// path component, neither `.` nor `..`, not reserved (`_`, spec §6.4),
+/// without control characters, within `NAME_MAX`.
+fn is_directory_name(name: &str) -> bool {
+    name != "."
+        && name != ".."
+        && !name.starts_with('_')
+        && name.len() <= 255
+        && !name.chars().any(|c| c == '/' || c.is_control())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +302,19 @@ mod tests {
         assert_eq!(diags[0].0, Severity::Error);
         let (_, diags) = store_with(&[("Frobnicate", "1")], Origin::CommandLine);
         assert_eq!(diags[0].0, Severity::Error);
+    }
+
+    #[test]
+    fn remap_name_that_is_no_cache_directory_is_an_error() {
+        // Found by fuzzing: `Remap-de\0brep` loaded, and every request for
+        // that repository failed later as an invalid cache key.
+        for name in ["de\0brep", "a/b", "..", ".", "_xstore", "tab\there"] {
+            let (store, diags) = store_with(&[(&format!("Remap-{name}"), "x")], Origin::ConfFile);
+            assert!(store.remap_lines.is_empty(), "{name:?}");
+            assert_eq!(diags[0].0, Severity::Error, "{name:?}");
+        }
+        let (store, diags) = store_with(&[("Remap-deb.rep-2", "x")], Origin::ConfFile);
+        assert_eq!((store.remap_lines.len(), diags.len()), (1, 0));
     }
 
     #[test]
