@@ -35,7 +35,8 @@ bins=()
 for t in "${targets[@]}"; do bins+=(--bin "$t"); done
 nice cargo build --release --locked --target "$host" "${bins[@]}"
 
-scratch=$(mktemp -d)
+# tmpfs when there is one: the config target rewrites its files every run.
+scratch=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 summary=()
 status=0

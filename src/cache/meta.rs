@@ -21,6 +21,14 @@ use std::fmt;
 /// Larger sidecars are not metadata (older acng versions stored whole
 /// upstream headers, still far below this).
 pub const MAX_HEAD_SIZE: usize = 64 * 1024;
+/// Longer values of the known lines are garbage, not metadata (a URL in
+/// `X-Original-Source` is the longest real one, a few hundred bytes).
+const MAX_VALUE: usize = 4096;
+/// How much of the unknown lines is kept, as written back. With the known
+/// lines at their longest the whole stays under [`MAX_HEAD_SIZE`]: what is
+/// written must read back, though CRLF and replaced invalid UTF-8 make the
+/// written form longer than what was read.
+const MAX_OTHER: usize = MAX_HEAD_SIZE / 2;
 
 /// A parsed `.head` of a `200` response.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,6 +78,12 @@ impl Head {
             return Err(HeadError::NotOk(status.chars().take(80).collect()));
         }
         let mut head = Head::default();
+        let mut other_len = 0;
+        let text = |v: &str| {
+            Some(v.trim())
+                .filter(|v| v.len() <= MAX_VALUE)
+                .map(str::to_string)
+        };
         for line in lines {
             if line.is_empty() {
                 break;
@@ -77,14 +91,15 @@ impl Head {
             if let Some(v) = line.strip_prefix("Content-Length:") {
                 head.content_length = v.trim().parse().ok();
             } else if let Some(v) = line.strip_prefix("Last-Modified: ") {
-                head.last_modified = Some(v.trim().to_string());
+                head.last_modified = text(v);
             } else if let Some(v) = line.strip_prefix("X-Original-Source: ") {
-                head.original_source = Some(v.trim().to_string());
+                head.original_source = text(v);
             } else if let Some(v) = line.strip_prefix("ETag: ") {
-                head.etag = Some(v.trim().to_string());
+                head.etag = text(v);
             } else if let Some(v) = line.strip_prefix("X-Debcache-Expected-Length: ") {
                 head.expected_length = v.trim().parse().ok();
-            } else {
+            } else if other_len + line.len() + 2 <= MAX_OTHER {
+                other_len += line.len() + 2;
                 head.other.push(line.to_string());
             }
         }
@@ -201,6 +216,25 @@ mod tests {
             ..Head::default()
         };
         assert!(!partial.is_complete(1550), "no Content-Length: never complete");
+    }
+
+    #[test]
+    fn head_that_grows_when_written_still_reads_back() {
+        // Found by fuzzing: 30,000 LF-terminated unknown lines fit the limit,
+        // written back with CRLF they did not, and the file became unreadable.
+        let mut lf = b"HTTP/1.1 200 OK\nContent-Length: 7\n".to_vec();
+        lf.extend(b"X\n".repeat(30_000));
+        let mut invalid = b"HTTP/1.1 200 OK\r\nETag: ".to_vec();
+        invalid.extend([0xff; 40_000]);
+        invalid.extend(b"\r\nX: ");
+        invalid.extend([0xff; 20_000]);
+        assert_eq!(Head::parse(&lf).unwrap().content_length, Some(7));
+        for bytes in [lf, invalid] {
+            let head = Head::parse(&bytes).unwrap();
+            let written = head.render();
+            assert!(written.len() <= MAX_HEAD_SIZE, "{}", written.len());
+            assert_eq!(Head::parse(written.as_bytes()).unwrap(), head);
+        }
     }
 
     #[test]
