@@ -7,6 +7,7 @@ mod cli;
 mod connections;
 mod download;
 mod freshness;
+mod fuzz;
 mod layout;
 mod lifecycle;
 mod origin_selftest;
