@@ -4,11 +4,14 @@
 #
 #   fuzz/run.sh TARGET|all SECONDS
 #
+# FUZZ_JOBS=N runs N processes per target on one corpus (their counts
+# add up); FUZZ_RUNS=N stops each process after N executions.
+#
 # Stable rustc only: coverage comes from LLVM's SanitizerCoverage pass, asked
 # for with -C flags (what cargo-fuzz passes, minus the nightly-only
 # -Z sanitizer; see rustc-wrapper.sh); libfuzzer-sys builds libFuzzer itself
-# with the system's C++ compiler. The growing corpus lives in fuzz/work/TARGET (seeded from
-# fuzz/corpus/TARGET), crashing inputs in fuzz/artifacts/TARGET/.
+# with the system's C++ compiler. The growing corpus lives in fuzz/work/TARGET
+# (seeded from fuzz/corpus/TARGET), crashing inputs in fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -38,27 +41,35 @@ nice cargo build --release --locked --target "$host" "${bins[@]}"
 # tmpfs when there is one: the config target rewrites its files every run.
 scratch=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+jobs=${FUZZ_JOBS:-1}
+runs=()
+if [ -n "${FUZZ_RUNS:-}" ]; then runs=(-runs="$FUZZ_RUNS"); fi
 summary=()
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "work/$t" "artifacts/$t"
-  log="$scratch/$t.log"
-  echo "== $t: ${seconds}s" >&2
-  mkdir -p "$scratch/$t"
-  set +e
-  DEBCACHE_FUZZ_DIR="$scratch/$t" nice "target/$host/release/$t" \
-    "work/$t" "corpus/$t" \
-    -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
-    -artifact_prefix="artifacts/$t/" </dev/null >"$log" 2>&1
-  rc=$?
-  set -e
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
-  crashes=$(grep -c '^artifact_prefix=\|Test unit written to' "$log" || true)
-  if [ "$rc" -ne 0 ]; then
+  echo "== $t: ${seconds}s, $jobs process(es)" >&2
+  pids=()
+  for j in $(seq 1 "$jobs"); do
+    mkdir -p "$scratch/$t.$j"
+    DEBCACHE_FUZZ_DIR="$scratch/$t.$j" nice "target/$host/release/$t" \
+      "work/$t" "corpus/$t" "${runs[@]}" \
+      -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
+      -artifact_prefix="artifacts/$t/" </dev/null >"$scratch/$t.$j.log" 2>&1 &
+    pids+=($!)
+  done
+  failed=0
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  logs=("$scratch/$t".*.log)
+  execs=$(cat "${logs[@]}" | sed -n 's/^stat::number_of_executed_units: *//p' | awk '{ n += $1 } END { print n + 0 }')
+  speed=$(cat "${logs[@]}" | sed -n 's/^stat::average_exec_per_sec: *//p' | awk '{ n += $1 } END { print n + 0 }')
+  crashes=$(cat "${logs[@]}" | grep -c 'Test unit written to' || true)
+  if [ "$failed" -ne 0 ]; then
     status=1
-    grep -m1 -A12 "panicked at\|ERROR: libFuzzer" "$log" >&2 || tail -20 "$log" >&2
-    grep 'Test unit written to' "$log" >&2 || true
+    for log in "${logs[@]}"; do
+      grep -m1 -A12 "panicked at\|ERROR: libFuzzer" "$log" >&2 || true
+      grep 'Test unit written to' "$log" >&2 || true
+    done
   fi
   summary+=("$(printf '%-9s %12s execs %8s exec/s %3s crashes  corpus %s' \
     "$t" "${execs:-?}" "${speed:-?}" "$crashes" "$(find "work/$t" -type f | wc -l)")")
