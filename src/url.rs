@@ -161,10 +161,13 @@ impl HttpUrl {
             let mut u = HttpUrl::parse(&format!("{}://{rest}", self.scheme.as_str()))?;
             u.path = remove_dot_segments(&u.path);
             u
-        } else if reference.contains("://") {
-            return Err(UrlError::UnsupportedScheme(
-                reference.split("://").next().unwrap_or_default().to_string(),
-            ));
+        } else if let Some((scheme, _)) = reference
+            .split_once("://")
+            .filter(|(scheme, _)| !scheme.contains(['/', '?', '#']))
+        {
+            // Only before any `/`, `?` or `#` is it a scheme: a relative
+            // `get?from=http://x` is a path with a query (RFC 3986 §4.2).
+            return Err(UrlError::UnsupportedScheme(scheme.to_string()));
         } else {
             let mut u = self.clone();
             let (ref_path, ref_query) = match reference.split_once('?') {
@@ -579,6 +582,18 @@ mod tests {
             .unwrap()
             .credentials
             .is_none());
+    }
+
+    #[test]
+    fn relative_redirect_with_a_url_in_its_query_resolves() {
+        // It was refused as an unsupported scheme `get.cgi?from=http`.
+        let base = url("http://mirror.example/debian/pool/a.deb");
+        let r = base.resolve("get.cgi?from=http://x/y").unwrap();
+        assert_eq!(
+            r.to_string(),
+            "http://mirror.example/debian/pool/get.cgi?from=http://x/y"
+        );
+        assert!(matches!(base.resolve("ftp://x/y"), Err(UrlError::UnsupportedScheme(s)) if s == "ftp"));
     }
 
     #[test]
