@@ -89,7 +89,7 @@ pub fn run_in(dir: &Path, data: &[u8]) {
     }
     config.proxy.iter().for_each(reads_back);
     let _ = RemapTable::new(&config.remaps);
-    assert!(!render(&config).is_empty());
+    assert!(!render(&config, false).is_empty() && !render(&config, true).is_empty());
 }
 
 /// The lines a diagnostic may name in a file: `None` when the list reader
