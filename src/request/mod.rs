@@ -130,7 +130,7 @@ pub fn classify(req: RequestLine<'_>, config: &Config, remap: &RemapTable) -> Re
     })?;
     if config.local_dirs.contains_key(&url.host) {
         return Ok(Target::LocalDir {
-            path: path::collapse_slashes(&url.path),
+            path: path::normalise(&url.path).into_owned(),
             name: url.host,
         });
     }
@@ -208,7 +208,7 @@ fn local_page(decoded: &str, config: &Config) -> Option<Target> {
     let (first, rest) = name.split_once('/').unwrap_or((name, ""));
     config.local_dirs.contains_key(first).then(|| Target::LocalDir {
         name: first.to_string(),
-        path: path::collapse_slashes(&format!("/{rest}")),
+        path: path::normalise(&format!("/{rest}")).into_owned(),
     })
 }
 

@@ -78,20 +78,6 @@ pub fn normalise(path: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Collapses runs of slashes inside a path (`/a//b///c` → `/a/b/c`).
-pub fn collapse_slashes(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut previous_slash = false;
-    for c in path.chars() {
-        if c == '/' && previous_slash {
-            continue;
-        }
-        previous_slash = c == '/';
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,10 +161,5 @@ mod tests {
         ] {
             assert!(matches!(normalise(path), Cow::Borrowed(p) if p == path), "{path}");
         }
-    }
-
-    #[test]
-    fn slashes_collapse() {
-        assert_eq!(collapse_slashes("/debian//pool///main/"), "/debian/pool/main/");
     }
 }
