@@ -103,7 +103,14 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     .map_err(|e| {
         fatal(
             exit::CONFIG,
-            format!("cannot open the transfer log in {:?}: {e}", config.log_dir),
+            format!(
+                "cannot open the transfer log in {}: {e} (set LogDir to a directory debcache can write)",
+                config
+                    .log_dir
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display()
+            ),
         )
     })?;
     let listeners = server::bind(&config)

@@ -395,7 +395,11 @@ fn stderr_on_a_terminal(no_color: Option<&str>) -> String {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("acng.conf"),
-        format!("CacheDir: {}\n", dir.path().join("cache").display()),
+        format!(
+            "CacheDir: {}\nLogDir: {}\n",
+            dir.path().join("cache").display(),
+            dir.path().join("log").display()
+        ),
     )
     .unwrap();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"));
