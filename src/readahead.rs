@@ -47,6 +47,9 @@ pub struct Activity {
     /// The bytes read so far end between two requests, and could all be
     /// followed (no request body, no garbage).
     between_requests: AtomicBool,
+    /// The last write found the socket full: hyper holds bytes it has not
+    /// sent (dropping hyper now would lose them).
+    write_blocked: AtomicBool,
 }
 
 impl Activity {
@@ -56,6 +59,7 @@ impl Activity {
             last: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             between_requests: AtomicBool::new(true),
+            write_blocked: AtomicBool::new(false),
         }
     }
 
@@ -75,10 +79,12 @@ impl Activity {
         Busy(Arc::clone(self))
     }
 
-    /// Nothing to answer, nothing half-read, and quiet since `since`.
+    /// Nothing to answer, nothing half-read, nothing waiting to be sent,
+    /// and quiet since `since`.
     pub fn idle_since(&self, since: Instant) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
             && self.between_requests.load(Ordering::Relaxed)
+            && !self.write_blocked.load(Ordering::Relaxed)
             && self.last() <= since
     }
 }
@@ -201,6 +207,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
 
 impl<S> ReadAhead<S> {
     fn wrote(&self, written: &Poll<io::Result<usize>>) {
+        let blocked = written.is_pending();
+        self.activity.write_blocked.store(blocked, Ordering::Relaxed);
         if matches!(written, Poll::Ready(Ok(n)) if *n > 0) {
             self.activity.touch();
         }
@@ -338,6 +346,30 @@ mod tests {
         client.write_all(get("/d").as_bytes()).await.unwrap();
         assert!(stream.read(&mut buf).await.unwrap() > 0);
         assert!(rx.try_recv().is_err(), "a lone request is not read ahead");
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_writes_wait_for_the_client_is_not_idle() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut client, server) = tokio::io::duplex(64);
+        let (tx, _rx) = mpsc::channel(QUEUE);
+        let activity = Arc::new(Activity::new());
+        let mut stream = ReadAhead::new(server, Bytes::new(), tx, Arc::clone(&activity));
+        let later = Instant::now() + Duration::from_secs(3600);
+        assert!(activity.idle_since(later));
+        // More than the pipe holds: the write waits for the client.
+        let writing = tokio::spawn(async move {
+            stream.write_all(&[7u8; 256]).await.unwrap();
+            stream
+        });
+        while !activity.write_blocked.load(Ordering::Relaxed) {
+            tokio::task::yield_now().await;
+        }
+        assert!(!activity.idle_since(later), "bytes wait to be sent");
+        let mut got = vec![0u8; 256];
+        client.read_exact(&mut got).await.unwrap();
+        let _stream = writing.await.unwrap();
+        assert!(activity.idle_since(later), "all sent");
     }
 
     #[tokio::test]
