@@ -262,7 +262,7 @@ def analyse(name, records, latencies, olog, A, W, fault_rate, info):
     differs, excused, head_bad = [], 0, []
     for r in records:
         if r[6] == "differs":
-            length, prefix = r[8]
+            length, prefix = r[8][:2]
             if prefix and (r[2], length) in short:
                 excused += 1
             else:

@@ -234,7 +234,16 @@ class Checker:
     def check(self, r, status, headers, body):
         """(outcome, detail). Outcomes: ok, ok-206, ok-304, ok-head(-no-length), stale-N
         (an index N versions old), status-NNN, differs (detail: (length,
-        prefix of an origin version)), head-length (detail: length)."""
+        prefix of an origin version, status and framing headers)),
+        head-length (detail: length)."""
+        out, detail = self.judge(r, status, headers, body)
+        if out == "differs":
+            framing = " ".join("%s=%s" % (h, headers[h]) for h in
+                               ("content-length", "content-range", "transfer-encoding") if h in headers)
+            detail = detail + ("%d %s" % (status, framing),)
+        return out, detail
+
+    def judge(self, r, status, headers, body):
         idx = split_index(r.rel)
         if status >= 500:
             return "status-%d" % status, None
