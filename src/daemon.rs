@@ -15,6 +15,7 @@ use crate::remap::RemapTable;
 use crate::server;
 use crate::shutdown;
 use crate::state::AppState;
+use crate::upstream::Upstream;
 
 /// Why the daemon could not start, and the exit code that says so.
 struct Fatal {
@@ -89,6 +90,12 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         })?
         .with_modes(config.dir_perms, config.file_perms);
     let _lock = storage.lock().map_err(|e| fatal(exit::UNAVAILABLE, e))?;
+    let upstream = Upstream::new(&config).map_err(|e| fatal(exit::CONFIG, e))?;
+    if upstream.trust().unchecked {
+        tracing::warn!("NoSSLchecks is set: https mirrors are not authenticated, anyone on the path can impersonate them");
+    } else {
+        tracing::info!("TLS trust: {}", upstream.trust());
+    }
     match storage.sweep_tmp() {
         Ok(0) => {}
         Ok(n) => tracing::info!("removed {n} unfinished download(s) left by an earlier run"),
@@ -140,7 +147,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     let config = Arc::new(config);
     let state = AppState {
         remap: Arc::new(RemapTable::new(&config.remaps)),
-        cache: Arc::new(Cache::new(storage, &config)),
+        cache: Arc::new(Cache::new(storage, upstream, &config)),
         log: Arc::clone(&log),
         config: Arc::clone(&config),
     };

@@ -285,6 +285,9 @@ mod tests {
 
     /// acng's layout (spec §6.1): `host:8080` and `host` share a cache
     /// path; the request upstream still goes to the port and scheme asked.
+    /// An HTTPS/// request (port 443) does not match a remap registered for
+    /// `http://host/path` (port 80), as in acng (spec §5.1): it is cached
+    /// under the host name (ARCHITECTURE.md, "https identity").
     #[test]
     fn port_and_scheme_are_dropped_from_the_cache_path_but_kept_upstream() {
         let t = fixture_table();

@@ -50,7 +50,13 @@ lists more ports in <code>AllowUserPorts</code>; any other answers <code>403 Con
 URLs it is known by and the mirrors to fetch it from (<code>Remap-NAME: merging URLs ; backend \
 URLs</code>):</p>\n<pre>Remap-corp: /corpdeb apt.corp.example/debian ; http://apt1.corp.example/debian/</pre>\n\
 <p>Clients then write:</p>\n<pre>deb http://{a}/corp bookworm main</pre>\n\
-<p>Not available yet: HTTPS repositories (<code>HTTPS///</code>) and the report page.</p>\n"
+<h2>HTTPS repositories</h2>\n<p>Write <code>HTTPS///</code> where <code>https://</code> was: \
+this server fetches the files over TLS, checks the mirror's certificate, and caches them like \
+any other. With the proxy line above:</p>\n\
+<pre>deb http://HTTPS///download.docker.com/linux/debian bookworm stable</pre>\n\
+<p>or, as a mirror:</p>\n<pre>deb http://{a}/HTTPS///download.docker.com/linux/debian bookworm stable</pre>\n\
+<p>Not available yet: the report page, and <code>deb https://</code> lines through the proxy \
+(CONNECT).</p>\n"
     );
     let _ = write!(
         html,
@@ -144,14 +150,8 @@ mod tests {
     fn the_page_promises_nothing_that_does_not_work_yet() {
         let config = load(ConfigDir::Embedded, &[]).config.unwrap();
         let html = page(&config, "cache.lan:3142");
-        assert!(
-            !html.contains("deb http://HTTPS///"),
-            "HTTPS/// answers 501 today"
-        );
-        assert!(
-            !html.contains("http://cache.lan:3142/HTTPS///"),
-            "HTTPS/// answers 501 today"
-        );
+        assert!(html.contains("deb http://HTTPS///download.docker.com/linux/debian"));
+        assert!(html.contains("deb http://cache.lan:3142/HTTPS///download.docker.com/linux/debian"));
         assert!(
             !html.contains("href=\"/acng-report.html\""),
             "the report page is the help page"

@@ -22,7 +22,7 @@ use crate::config::RemapFlags;
 use crate::log::ConnLog;
 use crate::request::FileKind;
 use crate::upstream::{Ask, Attempt, Fetched, UpstreamError};
-use crate::url::HttpUrl;
+use crate::url::{HttpUrl, Scheme};
 
 /// The first back-off after a broken transfer, and the longest.
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
@@ -47,6 +47,22 @@ pub struct Job {
     /// The client that started the flight, whose transfer log gets the
     /// bytes received (`I` records).
     pub origin: Option<Origin>,
+}
+
+impl Job {
+    /// Every backend is https: an index for this job must have come over
+    /// TLS (a copy fetched over plain http is fetched again, whole: a 304
+    /// would let a tampered copy pass). The signed index then
+    /// authenticates the packages, so they are served whatever brought
+    /// them.
+    pub fn needs_tls(&self) -> bool {
+        self.kind == FileKind::Volatile && needs_tls(&self.backends)
+    }
+}
+
+/// Every backend of the list is https.
+pub fn needs_tls(backends: &[HttpUrl]) -> bool {
+    !backends.is_empty() && backends.iter().all(|b| b.scheme == Scheme::Https)
 }
 
 /// Whether a complete cached copy is asked about upstream.
@@ -294,6 +310,13 @@ impl Task<'_> {
     fn plan(&mut self) -> Result<Option<Plan>, Failure> {
         let on_disk = self.cache.inspect(&self.job.key).map_err(|e| disk_failure(&e))?;
         Ok(match on_disk {
+            Some((head, len)) if head.is_complete(len) && self.job.needs_tls() && !head.came_over_tls() => {
+                tracing::info!(
+                    "{}: the cached copy came over plain http; fetching it over https",
+                    self.job.key
+                );
+                Some(Plan::Whole)
+            }
             Some((head, len)) if head.is_complete(len) => {
                 let current = match self.job.revalidate {
                     Revalidate::Never => true,
@@ -415,6 +438,14 @@ impl Task<'_> {
             _ => return Err(relayed(&response)),
         }
         check_transfer(&response)?;
+        if self.job.needs_tls() && url.scheme != Scheme::Https {
+            tracing::warn!(
+                "{}: an https mirror redirected to {}; refused",
+                self.job.key,
+                url.masked()
+            );
+            return Err(Failure::Unavailable("Redirected from https to plain http"));
+        }
         if redirected && self.is_captive_portal(&response) {
             return Err(Failure::RedirectedToInvalidTarget);
         }

@@ -250,7 +250,9 @@ mod tests {
             .config
             .unwrap();
         assert!(matches!(
-            Cache::new(storage, &config).lookup(&key).unwrap(),
+            Cache::new(storage, crate::upstream::Upstream::new(&config).unwrap(), &config)
+                .lookup(&key)
+                .unwrap(),
             Lookup::Complete(_)
         ));
     }

@@ -140,6 +140,14 @@ impl Head {
 
     /// acng's completeness rule: the data is whole when its size equals the
     /// stored `Content-Length`.
+    /// The bytes came over TLS: the source recorded is an https URL (acng
+    /// records it the same way).
+    pub fn came_over_tls(&self) -> bool {
+        self.original_source
+            .as_deref()
+            .is_some_and(|s| s.len() > 8 && s[..8].eq_ignore_ascii_case("https://"))
+    }
+
     pub fn is_complete(&self, data_len: u64) -> bool {
         self.content_length == Some(data_len)
     }

@@ -128,13 +128,13 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn new(storage: Storage, config: &Config) -> Cache {
+    pub fn new(storage: Storage, upstream: Upstream, config: &Config) -> Cache {
         Cache {
             storage,
             meta: Mutex::new(HashMap::new()),
             flights: Arc::new(Flights::default()),
             fresh: Freshness::new(config.fresh_index_max_age),
-            upstream: Upstream::new(config),
+            upstream,
             settings: Settings {
                 dl_max_retries: config.dl_max_retries,
                 bad_redirect_mime: config.bad_redirect_mime.clone(),
@@ -173,7 +173,11 @@ impl Cache {
                 State::Unchanged | State::Failed(_) => true,
                 State::Connecting => false,
             };
-            if job.revalidate == Revalidate::Never || !answered {
+            // A flight bringing an index over plain http cannot answer a
+            // client that needs it over TLS: wait for it, then start one.
+            let plain = job.needs_tls()
+                && matches!(&rx.borrow().state, State::Streaming { body, .. } if !body.meta.head.came_over_tls());
+            if (job.revalidate == Revalidate::Never || !answered) && !plain {
                 return rx;
             }
             while rx.changed().await.is_ok() {}
@@ -302,7 +306,11 @@ mod tests {
         let config = crate::config::load(crate::config::ConfigDir::Embedded, &[])
             .config
             .unwrap();
-        let cache = Cache::new(Storage::open(dir.path()).unwrap(), &config);
+        let cache = Cache::new(
+            Storage::open(dir.path()).unwrap(),
+            Upstream::new(&config).unwrap(),
+            &config,
+        );
         (dir, cache)
     }
 

@@ -149,6 +149,8 @@ pub enum Problem {
         key: &'static str,
         why: &'static str,
     },
+    /// `NoSSLchecks: 1`.
+    NoTlsChecks,
     NothingToListenOn,
     /// The location names the directory.
     NoConfigDir,
@@ -247,6 +249,9 @@ impl fmt::Display for Problem {
                 "{key} is parsed but not in effect yet in this version of debcache"
             ),
             IgnoredByDesign { key, why } => write!(f, "{key} is accepted and ignored by design: {why}"),
+            NoTlsChecks => f.write_str(
+                "NoSSLchecks is on: certificates of https mirrors are not verified, so anyone on the path can pose as a mirror",
+            ),
             NothingToListenOn => f.write_str(
                 "Port is 0, BindAddress gives no port and SocketPath is unset: nothing to listen on",
             ),

@@ -253,6 +253,11 @@ fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) 
 /// reported once at start-up.
 fn report_directives(store: &Store, diags: &mut Diagnostics) {
     for (d, setting) in store.set_directives() {
+        // acng's strtol: leading digits, 0 is false.
+        let on = |v: &str| v.trim().parse::<i64>().is_ok_and(|n| n != 0);
+        if d.name == "NoSSLchecks" && on(&setting.value) {
+            diags.warning(setting.location.clone(), Problem::NoTlsChecks);
+        }
         match d.status {
             Status::InEffect => {}
             Status::NotYetInEffect => {

@@ -497,3 +497,19 @@ proptest! {
         let _ = load_dir(dir.path(), &[&format!("{key}={value}")]);
     }
 }
+
+#[test]
+fn no_ssl_checks_is_warned_about() {
+    let dir = dir_with(&[("acng.conf", "NoSSLchecks: 1\n")]);
+    let loaded = load_dir(dir.path(), &[]);
+    assert!(loaded.config.as_ref().unwrap().no_tls_checks);
+    let warnings = messages(&loaded, Severity::Warning);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("acng.conf:1: warning: NoSSLchecks is on")),
+        "{warnings:#?}"
+    );
+    let quiet = load_dir(dir_with(&[("acng.conf", "NoSSLchecks: 0\n")]).path(), &[]);
+    assert!(messages(&quiet, Severity::Warning).is_empty());
+}

@@ -17,8 +17,6 @@ use crate::upstream::UpstreamError;
 pub enum ServeError {
     Rejected(Reject),
     BadKey(KeyError),
-    /// An HTTPS/// or https:// request; fetching over TLS is not built yet.
-    HttpsNeedsTls,
     /// CONNECT; tunnels are not built yet.
     ConnectDenied,
     /// The file is not complete in the cache and nothing is downloaded.
@@ -55,7 +53,6 @@ impl ServeError {
             ),
             ServeError::Rejected(Reject::BadUrl(_)) => (StatusCode::BAD_REQUEST, "Bad Request"),
             ServeError::Rejected(Reject::Method(_)) => (StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
-            ServeError::HttpsNeedsTls => (StatusCode::NOT_IMPLEMENTED, "HTTPS/// needs TLS support"),
             ServeError::ConnectDenied => (
                 StatusCode::FORBIDDEN,
                 "CONNECT denied (ask the admin to allow HTTPS tunnels)",
@@ -191,7 +188,6 @@ mod tests {
                 501,
                 "Not Implemented",
             ),
-            (ServeError::HttpsNeedsTls, 501, "HTTPS/// needs TLS support"),
             (
                 ServeError::ConnectDenied,
                 403,

@@ -8,6 +8,7 @@
 //! | complete         | solid, HEAD, OfflineMode, no-store     | from disk                           |
 //! | complete         | volatile, revalidated < FreshIndexMaxAge | from disk                         |
 //! | complete         | volatile and stale, or `no-cache`      | flight: conditional request         |
+//! | complete, over http | volatile, every backend https       | flight: whole file over TLS         |
 //! | layout conflict  | a parent is a file, or the name a directory | 403, nothing asked upstream    |
 //! | none or partial  | OfflineMode                            | 503 offline                         |
 //! | none or partial  | ForceManaged, no backends              | 403                                 |
@@ -25,7 +26,7 @@ use super::{account, failure, file_answer, serve_hit, Client, Outcome, ServeErro
 use crate::body::ResponseBody;
 use crate::cache::flight::Body;
 use crate::cache::follow::Follow;
-use crate::cache::{CacheKey, Hit, Job, Lookup, Origin, Progress, Revalidate, State};
+use crate::cache::{download, CacheKey, Hit, Job, Lookup, Origin, Progress, Revalidate, State};
 use crate::remap::Resolved;
 use crate::request::{self, FileKind, FileRequest, Reject};
 use crate::state::AppState;
@@ -53,10 +54,18 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
             || head_only
             || file.pass_through
             || (!file.no_cache && (file.kind == FileKind::Solid || state.cache.is_fresh(&key)));
+        // An index the client asked for over https never comes from a copy
+        // that came over plain http, not even when offline.
+        let untrusted = file.kind == FileKind::Volatile
+            && download::needs_tls(&resolved.backends)
+            && !hit.meta.head.came_over_tls();
+        if untrusted {
+            return through_flight(state, client, req, file, &resolved, &key, Cached::Untrusted).await;
+        }
         if current {
             return serve_hit(client, req, &key, hit, None).map_err(|e| fail(ServeError::Storage(e)));
         }
-        return through_flight(state, client, req, file, &resolved, &key, Some(hit)).await;
+        return through_flight(state, client, req, file, &resolved, &key, Cached::Stale(hit)).await;
     }
     match miss(state, file, &resolved) {
         Miss::Offline => Err(fail(ServeError::Offline)),
@@ -65,7 +74,7 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
         Miss::Download if head_only && state.cache.in_flight(&key).is_none() => {
             relay(state, client, req, &resolved, key.to_string()).await
         }
-        Miss::Download => through_flight(state, client, req, file, &resolved, &key, None).await,
+        Miss::Download => through_flight(state, client, req, file, &resolved, &key, Cached::Nothing).await,
     }
 }
 
@@ -166,8 +175,17 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
     client.keep_flight(&key, flight);
 }
 
-/// Joins (or starts) the key's flight and answers from it. `stale` is the
-/// complete copy being revalidated, served if the mirror cannot be reached.
+/// What the cache holds for a request that goes through a flight.
+enum Cached {
+    Nothing,
+    /// A complete copy to revalidate, served if the mirror cannot be
+    /// reached.
+    Stale(Hit),
+    /// A complete copy that must not be served: fetched again, whole.
+    Untrusted,
+}
+
+/// Joins (or starts) the key's flight and answers from it.
 async fn through_flight<B>(
     state: &AppState,
     client: &Client,
@@ -175,7 +193,7 @@ async fn through_flight<B>(
     file: &FileRequest,
     resolved: &Resolved,
     key: &CacheKey,
-    stale: Option<Hit>,
+    cached: Cached,
 ) -> Outcome {
     // The answer's record takes the connection's counter for the key (the
     // one reading ahead may have started with), or starts its own.
@@ -183,10 +201,15 @@ async fn through_flight<B>(
     let fetched = prefetched.fetched;
     let mut job = job(client, file, resolved, key, Arc::clone(&fetched));
     job.forwarded_for = forwarded_for(state, client, req);
-    job.revalidate = match (&stale, file.no_cache) {
-        (None, _) => Revalidate::Never,
-        (Some(_), true) => Revalidate::Always,
-        (Some(_), false) => Revalidate::IfStale,
+    job.revalidate = match &cached {
+        Cached::Nothing => Revalidate::Never,
+        Cached::Untrusted => Revalidate::Always,
+        Cached::Stale(_) if file.no_cache => Revalidate::Always,
+        Cached::Stale(_) => Revalidate::IfStale,
+    };
+    let stale = match cached {
+        Cached::Stale(hit) => Some(hit),
+        Cached::Nothing | Cached::Untrusted => None,
     };
     let rx = match (prefetched.flight, &stale) {
         // Read ahead for this very request: its download's outcome is the

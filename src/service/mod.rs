@@ -172,10 +172,11 @@ type Outcome = Result<Response<ResponseBody>, (ServeError, String)>;
 
 async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: Target) -> Outcome {
     match target {
-        Target::Proxy(file) | Target::Path(file) | Target::Alias(file) => {
-            file::serve(state, client, req, &file).await
-        }
-        Target::HttpsProxy(_) | Target::HttpsPath(_) => Err((ServeError::HttpsNeedsTls, String::new())),
+        Target::Proxy(file)
+        | Target::Path(file)
+        | Target::Alias(file)
+        | Target::HttpsProxy(file)
+        | Target::HttpsPath(file) => file::serve(state, client, req, &file).await,
         Target::Connect { .. } => Err((ServeError::ConnectDenied, String::new())),
         Target::BtsSoap { location } => Ok(redirect(&location)),
         // The report page and LocalDirs arrive with the web interface; until

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::connect::ConnectError;
+use super::tls::TlsFailure;
 use crate::url::HttpUrl;
 
 /// URLs in these errors are for messages: credentials masked.
@@ -22,8 +24,14 @@ pub enum UpstreamError {
     BadRedirect { url: String, location: String },
     /// The URL cannot be put in a request line.
     Unrequestable { url: String },
-    /// An https URL, before debcache speaks TLS upstream.
-    TlsUnavailable { url: String },
+    /// The TLS handshake failed, or the mirror's certificate did.
+    Tls {
+        url: String,
+        failure: TlsFailure,
+        source: BoxError,
+    },
+    /// The upstream proxy would not open a tunnel to the mirror.
+    Proxy { url: String, source: BoxError },
     /// Every backend is failing.
     AllBackendsFailed,
 }
@@ -41,7 +49,8 @@ impl UpstreamError {
             UpstreamError::RedirectLoop { .. } => "Redirection loop",
             UpstreamError::BadRedirect { .. } => "Bad redirection",
             UpstreamError::Unrequestable { .. } => "Invalid URL",
-            UpstreamError::TlsUnavailable { .. } => "HTTPS/// needs TLS support",
+            UpstreamError::Tls { failure, .. } => failure.reason(),
+            UpstreamError::Proxy { .. } => "Proxy refused the connection to the mirror",
             UpstreamError::AllBackendsFailed => "Mirror blocked due to repeated errors",
         }
     }
@@ -55,6 +64,8 @@ impl UpstreamError {
                 | UpstreamError::Connect { .. }
                 | UpstreamError::Timeout { .. }
                 | UpstreamError::Closed { .. }
+                | UpstreamError::Tls { .. }
+                | UpstreamError::Proxy { .. }
         )
     }
 }
@@ -71,9 +82,8 @@ impl fmt::Display for UpstreamError {
                 write!(f, "{url}: unusable redirect to {location:?}")
             }
             UpstreamError::Unrequestable { url } => write!(f, "{url}: cannot be requested"),
-            UpstreamError::TlsUnavailable { url } => {
-                write!(f, "{url}: https is not supported yet")
-            }
+            UpstreamError::Tls { url, failure, .. } => write!(f, "{url}: {}", failure.reason()),
+            UpstreamError::Proxy { url, .. } => write!(f, "{url}: the proxy refused a tunnel"),
             UpstreamError::AllBackendsFailed => f.write_str("every backend failed"),
         }
     }
@@ -84,36 +94,50 @@ impl std::error::Error for UpstreamError {
         match self {
             UpstreamError::HostNotFound { source, .. }
             | UpstreamError::Connect { source, .. }
-            | UpstreamError::Closed { source, .. } => Some(source.as_ref()),
+            | UpstreamError::Closed { source, .. }
+            | UpstreamError::Tls { source, .. }
+            | UpstreamError::Proxy { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
 }
 
-/// Sorts a hyper client error into the cases above.
+/// Sorts a hyper client error: connection failures by the connector's
+/// own [`ConnectError`], the rest by whether a read timed out.
 pub fn classify(url: &HttpUrl, error: hyper_util::client::legacy::Error) -> UpstreamError {
     let url = url.masked();
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    let (mut dns, mut timed_out) = (false, false);
+    let mut timed_out = false;
     while let Some(c) = cause {
-        dns |= c.to_string() == "dns error";
+        if let Some(connect) = c.downcast_ref::<ConnectError>() {
+            return match connect {
+                ConnectError::Dns { .. } | ConnectError::NoHost => UpstreamError::HostNotFound {
+                    url,
+                    source: Box::new(error),
+                },
+                ConnectError::Refused { .. } => UpstreamError::Connect {
+                    url,
+                    source: Box::new(error),
+                },
+                ConnectError::Timeout { .. } => UpstreamError::Timeout { url },
+                ConnectError::Proxy { .. } => UpstreamError::Proxy {
+                    url,
+                    source: Box::new(error),
+                },
+                ConnectError::Tls { failure, .. } => UpstreamError::Tls {
+                    url,
+                    failure: *failure,
+                    source: Box::new(error),
+                },
+            };
+        }
         timed_out |= c
             .downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut);
         cause = c.source();
     }
-    if dns {
-        UpstreamError::HostNotFound {
-            url,
-            source: Box::new(error),
-        }
-    } else if timed_out {
+    if timed_out {
         UpstreamError::Timeout { url }
-    } else if error.is_connect() {
-        UpstreamError::Connect {
-            url,
-            source: Box::new(error),
-        }
     } else {
         UpstreamError::Closed {
             url,

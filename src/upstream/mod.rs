@@ -7,9 +7,11 @@
 mod connect;
 mod error;
 mod failover;
+mod tls;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -26,6 +28,7 @@ use crate::url::{HttpUrl, Scheme};
 use connect::Connector;
 pub use error::UpstreamError;
 use failover::Avoid;
+pub use tls::{SetupError, TlsFailure, Trust};
 
 /// How long an idle upstream connection is kept for reuse (as acng).
 const POOL_IDLE: Duration = Duration::from_secs(33);
@@ -75,7 +78,8 @@ pub struct Fetched {
     pub redirected: bool,
 }
 
-/// One way out: a client, and what it tells the proxy it goes through.
+/// One way out: a client, and what it tells the proxy it goes through
+/// (plain http requests carry it; tunnels send it with their CONNECT).
 struct Route {
     client: HttpClient,
     proxy_auth: Option<HeaderValue>,
@@ -92,6 +96,7 @@ pub struct Upstream {
     redir_max: u32,
     user_agent: Option<HeaderValue>,
     appendix: Vec<(HeaderName, HeaderValue)>,
+    trust: Trust,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -103,16 +108,29 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    pub fn new(config: &Config) -> Upstream {
-        let route = |proxy: Option<&HttpUrl>| Route {
-            client: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(POOL_IDLE)
-                .pool_max_idle_per_host(if config.reuse_connections { 32 } else { 0 })
-                .pool_timer(TokioTimer::new())
-                .build(Connector::new(proxy, config.network_timeout, config.fast_timeout)),
-            proxy_auth: proxy
+    /// The clients of every way out, sharing one TLS configuration; fails
+    /// when the trust settings cannot be used.
+    pub fn new(config: &Config) -> Result<Upstream, SetupError> {
+        let (tls, trust) = tls::client_config(config)?;
+        let route = |proxy: Option<&HttpUrl>| {
+            let proxy_auth = proxy
                 .and_then(|p| p.credentials.as_ref())
-                .map(|c| basic(&c.user, &c.password)),
+                .map(|c| basic(&c.user, &c.password));
+            let connector = Connector::new(connect::Settings {
+                tls: Arc::clone(&tls),
+                proxy: proxy.map(|p| (p, proxy_auth.clone())),
+                timeout: config.network_timeout,
+                fast_timeout: config.fast_timeout,
+                families: &config.connect_proto,
+            });
+            Route {
+                client: Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(POOL_IDLE)
+                    .pool_max_idle_per_host(if config.reuse_connections { 32 } else { 0 })
+                    .pool_timer(TokioTimer::new())
+                    .build(connector),
+                proxy_auth,
+            }
         };
         let proxies = config
             .proxy
@@ -121,7 +139,7 @@ impl Upstream {
                 RemapProxy::Via(p) => Some(p),
                 _ => None,
             }));
-        Upstream {
+        Ok(Upstream {
             direct: route(None),
             proxied: proxies.map(|p| (p.clone(), route(Some(p)))).collect(),
             global_proxy: config.proxy.clone(),
@@ -142,7 +160,13 @@ impl Upstream {
                     ))
                 })
                 .collect(),
-        }
+            trust,
+        })
+    }
+
+    /// What TLS connections trust.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     pub fn network_timeout(&self) -> Duration {
@@ -258,11 +282,10 @@ impl Upstream {
     }
 
     async fn send(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Response<Incoming>, UpstreamError> {
-        if url.scheme == Scheme::Https {
-            return Err(UpstreamError::TlsUnavailable { url: url.masked() });
-        }
         let route = self.route(ask.proxy);
-        let request = self.request(url, ask, route.proxy_auth.as_ref())?;
+        // Inside a tunnel the mirror would see the proxy's credentials.
+        let proxy_auth = route.proxy_auth.as_ref().filter(|_| url.scheme == Scheme::Http);
+        let request = self.request(url, ask, proxy_auth)?;
         route
             .client
             .request(request)

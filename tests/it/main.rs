@@ -8,6 +8,7 @@ mod connections;
 mod download;
 mod freshness;
 mod fuzz;
+mod https;
 mod layout;
 mod lifecycle;
 mod origin_selftest;

@@ -5,7 +5,9 @@ pub mod apt;
 pub mod daemon;
 pub mod http;
 pub mod origin;
+pub mod proxy;
 pub mod raw;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -28,7 +28,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::http::sha256_hex;
 
@@ -47,6 +47,7 @@ pub struct Origin {
     shared: Arc<Shared>,
     /// Owns the server's worker threads; taken and shut down on drop.
     runtime: Option<tokio::runtime::Runtime>,
+    scheme: &'static str,
 }
 
 /// How to serve a file besides its bytes.
@@ -168,6 +169,16 @@ struct Stop {
 
 impl Origin {
     pub fn start() -> Origin {
+        Origin::start_with(None)
+    }
+
+    /// The same mirror over TLS, presenting `tls`'s certificate: its URLs
+    /// are `https://127.0.0.1:PORT/...`.
+    pub fn start_tls(tls: Arc<rustls::ServerConfig>) -> Origin {
+        Origin::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Origin {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("origin")
@@ -179,11 +190,16 @@ impl Origin {
             .expect("bind the origin");
         let addr = listener.local_addr().expect("origin address");
         let shared = Arc::default();
-        runtime.spawn(accept(listener, Arc::clone(&shared)));
+        runtime.spawn(accept(
+            listener,
+            tls.clone().map(tokio_rustls::TlsAcceptor::from),
+            Arc::clone(&shared),
+        ));
         Origin {
             addr,
             shared,
             runtime: Some(runtime),
+            scheme: if tls.is_some() { "https" } else { "http" },
         }
     }
 
@@ -191,9 +207,10 @@ impl Origin {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT` followed by `path`, which starts with `/`.
+    /// `http://127.0.0.1:PORT` (https for a TLS origin) followed by `path`,
+    /// which starts with `/`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}://{}{path}", self.scheme, self.addr)
     }
 
     /// Serves `body` at `path` with the default validators: the strong
@@ -467,11 +484,20 @@ impl Plan {
     }
 }
 
-async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept(listener: TcpListener, tls: Option<tokio_rustls::TlsAcceptor>, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(connection(stream, Arc::clone(&shared)));
+                let shared = Arc::clone(&shared);
+                match tls.clone() {
+                    None => tokio::spawn(connection(Box::new(stream), shared)),
+                    Some(tls) => tokio::spawn(async move {
+                        // A client that refuses the certificate ends here.
+                        if let Ok(stream) = tls.accept(stream).await {
+                            connection(Box::new(stream), shared).await;
+                        }
+                    }),
+                };
             }
             // Out of descriptors or the like: back off rather than spin.
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -479,7 +505,11 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn connection(stream: TcpStream, shared: Arc<Shared>) {
+/// A connection's byte stream: TCP, or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn connection(stream: Box<dyn Stream>, shared: Arc<Shared>) {
     let flushes = Flushes::default();
     let io = TokioIo::new(Watched {
         stream,
@@ -714,7 +744,7 @@ impl Flushes {
 
 /// The connection's socket, counting flushes.
 struct Watched {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     flushes: Flushes,
 }
 
