@@ -19,7 +19,8 @@
 //! - `service`: the per-request handler; failures become responses here.
 //! - `shutdown`: signals.
 //! - `state`: the shared handle every connection gets.
-//! - `upstream`: fetching from mirrors: client, redirects, failover.
+//! - `tunnel`: CONNECT tunnels, bytes copied both ways.
+//! - `upstream`: fetching from mirrors: connections, TLS, redirects, failover.
 //! - `url`: http(s) URLs parsed the way apt-cacher-ng parses them.
 
 pub mod admin;
@@ -37,5 +38,6 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod state;
+pub mod tunnel;
 pub mod upstream;
 pub mod url;

@@ -55,8 +55,9 @@ this server fetches the files over TLS, checks the mirror's certificate, and cac
 any other. With the proxy line above:</p>\n\
 <pre>deb http://HTTPS///download.docker.com/linux/debian bookworm stable</pre>\n\
 <p>or, as a mirror:</p>\n<pre>deb http://{a}/HTTPS///download.docker.com/linux/debian bookworm stable</pre>\n\
-<p>Not available yet: the report page, and <code>deb https://</code> lines through the proxy \
-(CONNECT).</p>\n"
+<p><code>deb https://</code> lines through the proxy (<code>Acquire::https::Proxy</code>) are \
+tunnelled without caching, and only to hosts the administrator allows. Not available yet: the \
+report page.</p>\n"
     );
     let _ = write!(
         html,

@@ -134,6 +134,9 @@ pub enum Problem {
     BadProtocol {
         value: String,
     },
+    BadNetwork {
+        value: String,
+    },
     NotAbsolute {
         key: &'static str,
         value: String,
@@ -242,6 +245,10 @@ impl fmt::Display for Problem {
             BadLocalDir { entry } => write!(f, "LocalDirs: `{entry}` is not `name /absolute/path`"),
             BadCredentials => f.write_str("AdminAuth: expected `user:password`"),
             BadProtocol { value } => write!(f, "ConnectProto: `{value}` is not v4 or v6"),
+            BadNetwork { value } => write!(
+                f,
+                "AllowedClients: `{value}` is not an address or address/prefix (0.0.0.0/0 ::/0 allows everyone)"
+            ),
             NotAbsolute { key, value } => write!(f, "{key}: `{value}` must be an absolute path"),
             Deprecated { key, note } => write!(f, "{key} is deprecated: {note}"),
             NotInEffect { key } => write!(

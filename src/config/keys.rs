@@ -41,6 +41,8 @@ pub enum Kind {
     Protocols,
     /// Cache-Control tokens a client may use.
     CacheControl,
+    /// Space-separated networks, `address/prefix` or a bare address.
+    Networks,
 }
 
 impl Kind {
@@ -118,7 +120,7 @@ pub static DIRECTIVES: &[Directive] = &[
         "PassThroughPattern",
         Regex,
         r"^(bugs\.debian\.org|changelogs\.ubuntu\.com):443$",
-        NotYetInEffect,
+        InEffect,
     ),
     d("LocalDirs", LocalDirs, "", NotYetInEffect),
     d("VfilePattern", Regex, super::patterns::VFILE_DEFAULT, InEffect),
@@ -221,7 +223,7 @@ pub static DIRECTIVES: &[Directive] = &[
         "UseWrap",
         Bool,
         "0",
-        Ignored("libwrap (hosts.allow) is obsolete; use a firewall"),
+        Ignored("libwrap (hosts.allow) is obsolete; AllowedClients says who may connect"),
     ),
     d(
         "BusAction",
@@ -236,7 +238,12 @@ pub static DIRECTIVES: &[Directive] = &[
         ..d("AdminAuth", Credentials, "", NotYetInEffect)
     },
     d("DrainTimeout", int(0, 30), "15", InEffect),
+    d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
 ];
+
+/// Loopback and the private ranges (RFC 1918, RFC 4193): a cache exposed
+/// to the Internet must not become an open proxy by default.
+pub const DEFAULT_CLIENTS: &str = "127.0.0.0/8 ::1 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7";
 
 /// Other spellings acng accepts for a directive.
 static ALIASES: &[(&str, &str)] = &[

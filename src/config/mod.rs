@@ -32,7 +32,7 @@ pub use keys::{lookup, Lookup, Status};
 pub use patterns::{Class, FilePatterns};
 pub use print::{check_report, render};
 pub use remap::{MergeUrl, Remap, RemapFlags, RemapProxy, Source};
-pub use values::{AdminAuth, BindAddress, BindHost, CacheControlPolicy, IpFamily, PortPolicy};
+pub use values::{AdminAuth, BindAddress, BindHost, CacheControlPolicy, IpFamily, Network, PortPolicy};
 
 use crate::url::HttpUrl;
 use diag::Diagnostics;
@@ -67,6 +67,8 @@ pub struct Config {
     pub forward_bts_soap: bool,
     /// CONNECT targets (`host:port`) allowed through.
     pub pass_through: Option<Regex>,
+    /// Who may use the daemon over TCP (unix-socket clients always may).
+    pub allowed_clients: Vec<Network>,
     pub local_dirs: BTreeMap<String, PathBuf>,
     pub file_patterns: FilePatterns,
     /// Matched against the requested URL: pass through without caching.
@@ -317,6 +319,7 @@ fn build(
         offline: v.bool("OfflineMode"),
         forward_bts_soap: v.bool("ForwardBtsSoap"),
         pass_through: v.regex("PassThroughPattern"),
+        allowed_clients: v.networks("AllowedClients"),
         local_dirs: v.local_dirs("LocalDirs"),
         file_patterns: file_patterns(v),
         dont_cache_requested: if requested.is_empty() {

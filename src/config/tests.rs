@@ -513,3 +513,29 @@ fn no_ssl_checks_is_warned_about() {
     let quiet = load_dir(dir_with(&[("acng.conf", "NoSSLchecks: 0\n")]).path(), &[]);
     assert!(messages(&quiet, Severity::Warning).is_empty());
 }
+
+#[test]
+fn allowed_clients_default_to_loopback_and_private_ranges() {
+    let config = crate::config::load(ConfigDir::Embedded, &[]).config.unwrap();
+    let allowed = |ip: &str| {
+        let ip: std::net::IpAddr = ip.parse().unwrap();
+        config.allowed_clients.iter().any(|n| n.contains(ip))
+    };
+    for ip in [
+        "127.0.0.1",
+        "::1",
+        "10.1.2.3",
+        "172.31.0.1",
+        "192.168.1.1",
+        "fd00::1",
+        "::ffff:192.168.0.7",
+    ] {
+        assert!(allowed(ip), "{ip}");
+    }
+    for ip in ["8.8.8.8", "172.32.0.1", "2001:db8::1", "::ffff:8.8.8.8"] {
+        assert!(!allowed(ip), "{ip}");
+    }
+    let dir = dir_with(&[("acng.conf", "AllowedClients: 10.0.0.0/33 nonsense\n")]);
+    let errors = messages(&load_dir(dir.path(), &[]), Severity::Error);
+    assert!(errors.iter().any(|e| e.contains("`10.0.0.0/33`")), "{errors:#?}");
+}

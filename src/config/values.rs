@@ -89,6 +89,55 @@ pub struct CacheControlPolicy {
     pub no_store: bool,
 }
 
+/// An address range, `address/prefix`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    addr: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn parse(text: &str) -> Option<Network> {
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a.parse::<std::net::IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (text.parse().ok()?, None),
+        };
+        let bits = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(bits);
+        (prefix <= bits).then_some(Network { addr, prefix })
+    }
+
+    /// Whether `ip` is in the range; an IPv4-mapped IPv6 address counts as
+    /// the IPv4 one.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let mask = |bits: u32, width: u32| -> u128 {
+            if bits == 0 {
+                0
+            } else {
+                (u128::MAX << (width - bits)) & (u128::MAX >> (128 - width))
+            }
+        };
+        match (self.addr, ip.to_canonical()) {
+            (V4(net), V4(ip)) => {
+                let m = mask(u32::from(self.prefix), 32);
+                (u128::from(u32::from(net)) & m) == (u128::from(u32::from(ip)) & m)
+            }
+            (V6(net), V6(ip)) => {
+                let m = mask(u32::from(self.prefix), 128);
+                (u128::from(net) & m) == (u128::from(ip) & m)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// A parsed directive value.
 #[derive(Clone, Debug)]
 pub enum Value {
@@ -104,6 +153,7 @@ pub enum Value {
     Credentials(Option<AdminAuth>),
     Protocols(Vec<IpFamily>),
     CacheControl(CacheControlPolicy),
+    Networks(Vec<Network>),
 }
 
 /// Keys whose too-small values acng raises to the minimum with a warning
@@ -261,6 +311,13 @@ impl Values {
         }
     }
 
+    pub fn networks(&self, name: &str) -> Vec<Network> {
+        match self.get(name) {
+            Some(Value::Networks(n)) => n.clone(),
+            _ => mismatch(name, Vec::new()),
+        }
+    }
+
     pub fn cache_control(&self, name: &str) -> CacheControlPolicy {
         match self.get(name) {
             Some(Value::CacheControl(c)) => *c,
@@ -340,6 +397,10 @@ fn parse_plain(key: &'static str, kind: Kind, text: &str) -> Result<Value, Probl
         },
         Kind::Protocols => parse_protocols(text).map(Value::Protocols),
         Kind::CacheControl => parse_cache_control(text).map(Value::CacheControl),
+        Kind::Networks => words(text)
+            .map(|w| Network::parse(w).ok_or_else(|| Problem::BadNetwork { value: w.to_string() }))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Networks),
         Kind::Int { .. } | Kind::RegexList => Err(not_a_number()),
     }
 }

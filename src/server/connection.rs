@@ -33,6 +33,7 @@ use crate::body::ResponseBody;
 use crate::log::ConnLog;
 use crate::readahead::{self, Activity, Busy, ReadAhead};
 use crate::service::{self, Client};
+use crate::tunnel;
 
 /// How long a connection with nothing to do keeps its hyper state.
 const PARK_AFTER: Duration = Duration::from_secs(1);
@@ -90,14 +91,16 @@ pub async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSema
         Accepted::Tcp(stream, peer) => {
             let _ = stream.set_nodelay(true);
             let log = ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip()));
-            let client = Client::new(log, Some(peer.ip()), stream.local_addr().ok());
+            let allowed = &shared.state.config.allowed_clients;
+            let client = Client::new(log, Some(peer.ip()), stream.local_addr().ok(), allowed);
             serve(stream, Bytes::new(), client, shared, permit).await;
         }
         Accepted::Unix(stream) => {
             let timeout = shared.state.config.network_timeout;
             match tokio::time::timeout(timeout, identify(stream)).await {
                 Ok(Ok(Some((name, stream, rest)))) => {
-                    let client = Client::new(ConnLog::new(Arc::clone(&shared.state.log), name), None, None);
+                    let log = ConnLog::new(Arc::clone(&shared.state.log), name);
+                    let client = Client::new(log, None, None, &[]);
                     serve(stream, rest, client, shared, permit).await;
                 }
                 // No identification: closed without a word, as acng.
@@ -187,6 +190,21 @@ async fn serve<S: Socket>(
             }
         };
         match result {
+            // A CONNECT was answered 200: the connection is the tunnel's now,
+            // with whatever the client sent after its request.
+            Ok(()) if client.has_tunnel() => {
+                let Some(tunnel) = client.take_tunnel() else {
+                    return;
+                };
+                let parts = conn.into_parts();
+                let mut io = parts.io.into_inner();
+                io.rewind(parts.read_buf);
+                let closing = async move {
+                    let _ = phase.wait_for(|p| *p == Phase::Closing).await;
+                };
+                let idle = shared.state.config.network_timeout;
+                return tunnel::run(io, tunnel, idle, closing, &client.log).await;
+            }
             Ok(()) if parking && *phase.borrow() == Phase::Serving => {
                 let parts = conn.into_parts();
                 io = parts.io.into_inner();

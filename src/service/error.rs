@@ -17,8 +17,10 @@ use crate::upstream::UpstreamError;
 pub enum ServeError {
     Rejected(Reject),
     BadKey(KeyError),
-    /// CONNECT; tunnels are not built yet.
+    /// A CONNECT to a target `PassThroughPattern` does not allow.
     ConnectDenied,
+    /// The client's address is not in `AllowedClients`.
+    ClientNotAllowed,
     /// The file is not complete in the cache and nothing is downloaded.
     Offline,
     /// The cache layout cannot hold the file: a parent is a cached file,
@@ -56,6 +58,10 @@ impl ServeError {
             ServeError::ConnectDenied => (
                 StatusCode::FORBIDDEN,
                 "CONNECT denied (ask the admin to allow HTTPS tunnels)",
+            ),
+            ServeError::ClientNotAllowed => (
+                StatusCode::FORBIDDEN,
+                "Client not allowed to use this cache (see AllowedClients)",
             ),
             ServeError::Offline => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -19,10 +19,12 @@ use crate::admin::help;
 use crate::body::ResponseBody;
 use crate::cache::read::read_range;
 use crate::cache::{CacheKey, Hit, Meta, Progress};
+use crate::config::Network;
 use crate::error::Chain;
 use crate::log::ConnLog;
 use crate::request::{self, RequestLine, Target};
 use crate::state::AppState;
+use crate::tunnel::Tunnel;
 use conditional::Selection;
 pub use error::ServeError;
 
@@ -38,9 +40,14 @@ pub struct Client {
     pub peer: Option<std::net::IpAddr>,
     /// The local address the connection came in on (TCP only).
     pub local: Option<SocketAddr>,
+    /// The peer is in `AllowedClients` (unix-socket clients always are).
+    allowed: bool,
     /// Downloads started by reading ahead, claimed by the requests when
     /// their turn comes.
     prefetched: std::sync::Mutex<std::collections::HashMap<CacheKey, Prefetched>>,
+    /// A CONNECT answered `200`: the connection becomes this tunnel once
+    /// the answer is sent.
+    tunnel: std::sync::Mutex<Option<Tunnel>>,
 }
 
 /// A download read ahead for a request not answered yet.
@@ -55,13 +62,35 @@ struct Prefetched {
 }
 
 impl Client {
-    pub fn new(log: Arc<ConnLog>, peer: Option<std::net::IpAddr>, local: Option<SocketAddr>) -> Client {
+    /// A client of the daemon; a TCP peer outside `allowed` gets only
+    /// refusals (logged here, once per connection).
+    pub fn new(
+        log: Arc<ConnLog>,
+        peer: Option<std::net::IpAddr>,
+        local: Option<SocketAddr>,
+        allowed: &[Network],
+    ) -> Client {
+        let allowed = peer.is_none_or(|ip| allowed.iter().any(|n| n.contains(ip)));
+        if !allowed {
+            tracing::warn!(client = log.client(), "refused: not in AllowedClients");
+        }
         Client {
             log,
             peer,
             local,
+            allowed,
             prefetched: Default::default(),
+            tunnel: Default::default(),
         }
+    }
+
+    pub fn has_tunnel(&self) -> bool {
+        self.tunnel.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// The tunnel a CONNECT opened, once its `200` is sent.
+    pub fn take_tunnel(&self) -> Option<Tunnel> {
+        self.tunnel.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// This connection's counter of the bytes downloaded for `key`: one
@@ -137,9 +166,13 @@ pub async fn handle<B>(state: &AppState, client: &Client, req: Request<B>) -> Re
             .get(header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok()),
     };
-    let outcome = match request::classify(line, &state.config, &state.remap) {
-        Ok(target) => answer(state, client, &req, target).await,
-        Err(reject) => Err((ServeError::Rejected(reject), String::new())),
+    let outcome = if !client.allowed {
+        Err((ServeError::ClientNotAllowed, String::new()))
+    } else {
+        match request::classify(line, &state.config, &state.remap) {
+            Ok(target) => answer(state, client, &req, target).await,
+            Err(reject) => Err((ServeError::Rejected(reject), String::new())),
+        }
     };
     let response = match outcome {
         Ok(response) => response,
@@ -177,7 +210,7 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
         | Target::Alias(file)
         | Target::HttpsProxy(file)
         | Target::HttpsPath(file) => file::serve(state, client, req, &file).await,
-        Target::Connect { .. } => Err((ServeError::ConnectDenied, String::new())),
+        Target::Connect { host, port } => connect(state, client, host, port).await,
         Target::BtsSoap { location } => Ok(redirect(&location)),
         // The report page and LocalDirs arrive with the web interface; until
         // then they show the help page.
@@ -187,6 +220,40 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
         }
         Target::Style => Ok(page_response("text/css", help::STYLE.to_string(), req.method())),
     }
+}
+
+/// A CONNECT: opened to a target `PassThroughPattern` allows, refused
+/// otherwise (acng's text, which apt prints).
+async fn connect(state: &AppState, client: &Client, host: String, port: u16) -> Outcome {
+    let name = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    if !state
+        .config
+        .pass_through
+        .as_ref()
+        .is_some_and(|p| p.is_match(&name))
+    {
+        tracing::info!(
+            client = client.log.client(),
+            "CONNECT {name} refused: not in PassThroughPattern"
+        );
+        return Err((ServeError::ConnectDenied, name));
+    }
+    let upstream = state
+        .cache
+        .upstream()
+        .open_tunnel(&host, port)
+        .await
+        .map_err(|e| (ServeError::Upstream(e), name.clone()))?;
+    *client.tunnel.lock().unwrap_or_else(|p| p.into_inner()) = Some(Tunnel { name, upstream });
+    let mut response = Response::new(ResponseBody::empty());
+    response
+        .extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(b"Connection established"));
+    Ok(response)
 }
 
 /// A complete cached file: 200, 206, 304 or 416 as the request asks.

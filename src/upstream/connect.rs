@@ -155,6 +155,28 @@ impl Connector {
             .unwrap_or(Err(ConnectError::Timeout { host: shown }))
     }
 
+    /// A plain TCP connection to `host:port` for a CONNECT tunnel: direct,
+    /// or through the proxy's own tunnel.
+    pub async fn open(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+        let connecting = async {
+            match &self.proxy {
+                None => self.tcp(host, port).await,
+                Some(proxy) => {
+                    let mut tcp = self.tcp(&proxy.host, proxy.port).await?;
+                    tunnel(&mut tcp, proxy, host, port).await?;
+                    Ok(tcp)
+                }
+            }
+        };
+        tokio::time::timeout(self.timeout, connecting)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConnectError::Timeout {
+                    host: format!("{host}:{port}"),
+                })
+            })
+    }
+
     /// A TCP connection to any address of `host`.
     async fn tcp(&self, host: &str, port: u16) -> Result<TcpStream, ConnectError> {
         let resolved = tokio::net::lookup_host((host, port))

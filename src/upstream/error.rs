@@ -102,6 +102,44 @@ impl std::error::Error for UpstreamError {
     }
 }
 
+/// What kind of [`UpstreamError`] a connector failure is.
+#[derive(Clone, Copy)]
+enum Class {
+    HostNotFound,
+    Connect,
+    Timeout,
+    Proxy,
+    Tls(TlsFailure),
+}
+
+impl Class {
+    fn of(connect: &ConnectError) -> Class {
+        match connect {
+            ConnectError::Dns { .. } | ConnectError::NoHost => Class::HostNotFound,
+            ConnectError::Refused { .. } => Class::Connect,
+            ConnectError::Timeout { .. } => Class::Timeout,
+            ConnectError::Proxy { .. } => Class::Proxy,
+            ConnectError::Tls { failure, .. } => Class::Tls(*failure),
+        }
+    }
+
+    /// The error, naming `url` and keeping `source` as its cause.
+    fn error(self, url: String, source: BoxError) -> UpstreamError {
+        match self {
+            Class::HostNotFound => UpstreamError::HostNotFound { url, source },
+            Class::Connect => UpstreamError::Connect { url, source },
+            Class::Timeout => UpstreamError::Timeout { url },
+            Class::Proxy => UpstreamError::Proxy { url, source },
+            Class::Tls(failure) => UpstreamError::Tls { url, failure, source },
+        }
+    }
+}
+
+/// A connector failure of a tunnel to `authority`.
+pub fn from_connect(authority: String, error: ConnectError) -> UpstreamError {
+    Class::of(&error).error(authority, Box::new(error))
+}
+
 /// Sorts a hyper client error: connection failures by the connector's
 /// own [`ConnectError`], the rest by whether a read timed out.
 pub fn classify(url: &HttpUrl, error: hyper_util::client::legacy::Error) -> UpstreamError {
@@ -110,26 +148,8 @@ pub fn classify(url: &HttpUrl, error: hyper_util::client::legacy::Error) -> Upst
     let mut timed_out = false;
     while let Some(c) = cause {
         if let Some(connect) = c.downcast_ref::<ConnectError>() {
-            return match connect {
-                ConnectError::Dns { .. } | ConnectError::NoHost => UpstreamError::HostNotFound {
-                    url,
-                    source: Box::new(error),
-                },
-                ConnectError::Refused { .. } => UpstreamError::Connect {
-                    url,
-                    source: Box::new(error),
-                },
-                ConnectError::Timeout { .. } => UpstreamError::Timeout { url },
-                ConnectError::Proxy { .. } => UpstreamError::Proxy {
-                    url,
-                    source: Box::new(error),
-                },
-                ConnectError::Tls { failure, .. } => UpstreamError::Tls {
-                    url,
-                    failure: *failure,
-                    source: Box::new(error),
-                },
-            };
+            let class = Class::of(connect);
+            return class.error(url, Box::new(error));
         }
         timed_out |= c
             .downcast_ref::<std::io::Error>()

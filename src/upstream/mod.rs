@@ -82,6 +82,8 @@ pub struct Fetched {
 /// (plain http requests carry it; tunnels send it with their CONNECT).
 struct Route {
     client: HttpClient,
+    /// For CONNECT tunnels, which bypass the HTTP client.
+    connector: Connector,
     proxy_auth: Option<HeaderValue>,
 }
 
@@ -128,7 +130,8 @@ impl Upstream {
                     .pool_idle_timeout(POOL_IDLE)
                     .pool_max_idle_per_host(if config.reuse_connections { 32 } else { 0 })
                     .pool_timer(TokioTimer::new())
-                    .build(connector),
+                    .build(connector.clone()),
+                connector,
                 proxy_auth,
             }
         };
@@ -162,6 +165,22 @@ impl Upstream {
                 .collect(),
             trust,
         })
+    }
+
+    /// A connection to `host:port` for a client's CONNECT tunnel, through
+    /// the `Proxy` when one is set.
+    pub async fn open_tunnel(&self, host: &str, port: u16) -> Result<tokio::net::TcpStream, UpstreamError> {
+        let route = self.route(&RemapProxy::Global);
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        route
+            .connector
+            .open(host, port)
+            .await
+            .map_err(|e| error::from_connect(authority, e))
     }
 
     /// What TLS connections trust.

@@ -1,13 +1,14 @@
 //! A real apt-get through debcache, in each plain-HTTP style: as a proxy,
-//! with a path-style sources line, through a remap alias. Cold, then warm
-//! with no upstream request for package files; and the transfer log of
-//! both runs.
+//! with a path-style sources line, through a remap alias, and with
+//! `HTTPS///` lines (both styles) to a TLS mirror. Cold, then warm with no
+//! upstream request for package files; and the transfer log of both runs.
 
 use std::collections::BTreeMap;
 
 use crate::support::apt::{self, Access, Apt, Repo};
 use crate::support::http::sha256_hex;
 use crate::support::origin::Origin;
+use crate::support::tls::{Leaf, TestCa};
 use crate::support::Daemon;
 
 const SUITE: &str = "synth";
@@ -21,11 +22,14 @@ struct World {
 
 /// A five-package repository served by a mock mirror under `/debian`.
 fn world() -> World {
+    world_on(Origin::start())
+}
+
+fn world_on(origin: Origin) -> World {
     let dir = tempfile::tempdir().unwrap();
     let packages = apt::packages(5, 20_000, 200_000);
     let names = packages.iter().map(|p| p.name.clone()).collect();
     let repo = Repo::build(dir.path(), SUITE, &packages);
-    let origin = Origin::start();
     for (path, bytes) in repo.files() {
         origin.put(&format!("/debian{path}"), bytes);
     }
@@ -106,6 +110,41 @@ fn apt_with_a_path_style_sources_line() {
     let sources = format!(
         "deb [trusted=yes] http://{}/127.0.0.1:{port}/debian {SUITE} main",
         daemon.addr
+    );
+    check_cold_then_warm(&world, &daemon, &sources, || Access::Direct);
+}
+
+/// The world on a TLS mirror, and a daemon trusting its CA.
+fn tls_world() -> (World, Daemon) {
+    let ca = TestCa::new("apt test CA");
+    let world = world_on(Origin::start_tls(ca.server(Leaf::Good)));
+    let ca_file = ca.write(world._dir.path(), "ca.pem");
+    let daemon = Daemon::start(&format!(
+        "CAfile: {}\nAllowUserPorts: 80 {}\n",
+        ca_file.display(),
+        world.origin.addr().port()
+    ));
+    (world, daemon)
+}
+
+#[test]
+fn apt_with_an_https_line_through_the_proxy_setting() {
+    let (world, daemon) = tls_world();
+    let sources = format!(
+        "deb [trusted=yes] http://HTTPS///{}/debian {SUITE} main",
+        world.origin.addr()
+    );
+    let proxy = format!("http://{}", daemon.addr);
+    check_cold_then_warm(&world, &daemon, &sources, || Access::Proxy(proxy.clone()));
+}
+
+#[test]
+fn apt_with_an_https_line_in_path_style() {
+    let (world, daemon) = tls_world();
+    let sources = format!(
+        "deb [trusted=yes] http://{}/HTTPS///{}/debian {SUITE} main",
+        daemon.addr,
+        world.origin.addr()
     );
     check_cold_then_warm(&world, &daemon, &sources, || Access::Direct);
 }

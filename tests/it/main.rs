@@ -15,4 +15,5 @@ mod origin_selftest;
 mod serving;
 mod support;
 mod traversal;
+mod tunnel;
 mod upstream;

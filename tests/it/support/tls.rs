@@ -50,6 +50,21 @@ impl TestCa {
         path
     }
 
+    /// A client configuration trusting this CA only.
+    pub fn client(&self) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(self.issuer.der().to_vec()))
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
     /// A server configuration presenting a leaf of this CA.
     pub fn server(&self, leaf: Leaf) -> Arc<rustls::ServerConfig> {
         let names = match leaf {
