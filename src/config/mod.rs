@@ -78,6 +78,11 @@ pub struct Config {
     pub cache_control: CacheControlPolicy,
     pub remaps: Vec<Remap>,
     pub proxy: Option<HttpUrl>,
+    /// `OptProxyTimeout`: how long to wait for a proxy's connection before
+    /// going direct; `None` never goes around a proxy.
+    pub proxy_fallback: Option<Duration>,
+    /// `OptProxyCheckInterval`: how long a proxy that failed is gone around.
+    pub proxy_retry_after: Duration,
     pub network_timeout: Duration,
     pub fast_timeout: Duration,
     pub dl_max_retries: u32,
@@ -331,6 +336,11 @@ fn build(
         cache_control: v.cache_control("PermitCacheControl"),
         remaps,
         proxy: v.url("Proxy"),
+        proxy_fallback: u64::try_from(v.int("OptProxyTimeout"))
+            .ok()
+            .filter(|&s| s > 0)
+            .map(Duration::from_secs),
+        proxy_retry_after: seconds("OptProxyCheckInterval"),
         network_timeout: seconds("NetworkTimeout"),
         fast_timeout: seconds("FastTimeout"),
         dl_max_retries: count("DlMaxRetries"),

@@ -43,6 +43,11 @@ pub enum ConnectError {
     Timeout { host: String },
     /// The proxy would not open a tunnel.
     Proxy { proxy: String, why: String },
+    /// The proxy itself cannot be reached (or not within `OptProxyTimeout`).
+    ProxyUnreachable {
+        proxy: String,
+        source: Box<ConnectError>,
+    },
     /// The TLS handshake or the certificate failed.
     Tls {
         host: String,
@@ -60,6 +65,7 @@ impl fmt::Display for ConnectError {
             ConnectError::Refused { host, .. } => write!(f, "cannot connect to {host}"),
             ConnectError::Timeout { host } => write!(f, "no connection to {host} in time"),
             ConnectError::Proxy { proxy, why } => write!(f, "proxy {proxy}: {why}"),
+            ConnectError::ProxyUnreachable { proxy, .. } => write!(f, "proxy {proxy} unreachable"),
             ConnectError::Tls { host, source, .. } => write!(f, "TLS with {host}: {source}"),
             ConnectError::NoHost => f.write_str("no host to connect to"),
         }
@@ -71,6 +77,7 @@ impl std::error::Error for ConnectError {
         match self {
             ConnectError::Dns { source, .. } => source.as_ref().map(|e| e as _),
             ConnectError::Refused { source, .. } => Some(source),
+            ConnectError::ProxyUnreachable { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -91,6 +98,8 @@ pub struct Connector {
     tls: TlsConnector,
     proxy: Option<Proxy>,
     timeout: Duration,
+    /// `OptProxyTimeout`: the limit for reaching the proxy.
+    proxy_timeout: Option<Duration>,
     fast_timeout: Duration,
     families: Arc<[IpFamily]>,
 }
@@ -106,6 +115,7 @@ pub struct Settings<'a> {
     pub tls: Arc<rustls::ClientConfig>,
     pub proxy: Option<(&'a HttpUrl, Option<HeaderValue>)>,
     pub timeout: Duration,
+    pub proxy_timeout: Option<Duration>,
     pub fast_timeout: Duration,
     pub families: &'a [IpFamily],
 }
@@ -120,6 +130,7 @@ impl Connector {
                 auth,
             }),
             timeout: settings.timeout,
+            proxy_timeout: settings.proxy_timeout,
             fast_timeout: settings.fast_timeout,
             families: settings.families.into(),
         }
@@ -142,9 +153,9 @@ impl Connector {
             match (&self.proxy, https) {
                 (None, false) => Ok(Conn::plain(self.tcp(&host, port).await?, false)),
                 (None, true) => self.tls(self.tcp(&host, port).await?, &host).await,
-                (Some(proxy), false) => Ok(Conn::plain(self.tcp(&proxy.host, proxy.port).await?, true)),
+                (Some(proxy), false) => Ok(Conn::plain(self.reach(proxy).await?, true)),
                 (Some(proxy), true) => {
-                    let mut tcp = self.tcp(&proxy.host, proxy.port).await?;
+                    let mut tcp = self.reach(proxy).await?;
                     tunnel(&mut tcp, proxy, &host, port).await?;
                     self.tls(tcp, &host).await
                 }
@@ -162,7 +173,7 @@ impl Connector {
             match &self.proxy {
                 None => self.tcp(host, port).await,
                 Some(proxy) => {
-                    let mut tcp = self.tcp(&proxy.host, proxy.port).await?;
+                    let mut tcp = self.reach(proxy).await?;
                     tunnel(&mut tcp, proxy, host, port).await?;
                     Ok(tcp)
                 }
@@ -175,6 +186,22 @@ impl Connector {
                     host: format!("{host}:{port}"),
                 })
             })
+    }
+
+    /// A TCP connection to the proxy, within `OptProxyTimeout` when set.
+    async fn reach(&self, proxy: &Proxy) -> Result<TcpStream, ConnectError> {
+        let name = format!("{}:{}", proxy.host, proxy.port);
+        let connecting = self.tcp(&proxy.host, proxy.port);
+        let reached = match self.proxy_timeout {
+            Some(limit) => tokio::time::timeout(limit, connecting)
+                .await
+                .unwrap_or_else(|_| Err(ConnectError::Timeout { host: name.clone() })),
+            None => connecting.await,
+        };
+        reached.map_err(|e| ConnectError::ProxyUnreachable {
+            proxy: name,
+            source: Box::new(e),
+        })
     }
 
     /// A TCP connection to any address of `host`.

@@ -32,6 +32,8 @@ pub enum UpstreamError {
     },
     /// The upstream proxy would not open a tunnel to the mirror.
     Proxy { url: String, source: BoxError },
+    /// The upstream proxy cannot be reached.
+    ProxyUnreachable { url: String, source: BoxError },
     /// Every backend is failing.
     AllBackendsFailed,
 }
@@ -51,6 +53,7 @@ impl UpstreamError {
             UpstreamError::Unrequestable { .. } => "Invalid URL",
             UpstreamError::Tls { failure, .. } => failure.reason(),
             UpstreamError::Proxy { .. } => "Proxy refused the connection to the mirror",
+            UpstreamError::ProxyUnreachable { .. } => "Upstream proxy unreachable",
             UpstreamError::AllBackendsFailed => "Mirror blocked due to repeated errors",
         }
     }
@@ -84,6 +87,9 @@ impl fmt::Display for UpstreamError {
             UpstreamError::Unrequestable { url } => write!(f, "{url}: cannot be requested"),
             UpstreamError::Tls { url, failure, .. } => write!(f, "{url}: {}", failure.reason()),
             UpstreamError::Proxy { url, .. } => write!(f, "{url}: the proxy refused a tunnel"),
+            UpstreamError::ProxyUnreachable { url, .. } => {
+                write!(f, "{url}: the upstream proxy is unreachable")
+            }
             UpstreamError::AllBackendsFailed => f.write_str("every backend failed"),
         }
     }
@@ -96,7 +102,8 @@ impl std::error::Error for UpstreamError {
             | UpstreamError::Connect { source, .. }
             | UpstreamError::Closed { source, .. }
             | UpstreamError::Tls { source, .. }
-            | UpstreamError::Proxy { source, .. } => Some(source.as_ref()),
+            | UpstreamError::Proxy { source, .. }
+            | UpstreamError::ProxyUnreachable { source, .. } => Some(source.as_ref()),
             _ => None,
         }
     }
@@ -109,6 +116,7 @@ enum Class {
     Connect,
     Timeout,
     Proxy,
+    ProxyUnreachable,
     Tls(TlsFailure),
 }
 
@@ -119,6 +127,7 @@ impl Class {
             ConnectError::Refused { .. } => Class::Connect,
             ConnectError::Timeout { .. } => Class::Timeout,
             ConnectError::Proxy { .. } => Class::Proxy,
+            ConnectError::ProxyUnreachable { .. } => Class::ProxyUnreachable,
             ConnectError::Tls { failure, .. } => Class::Tls(*failure),
         }
     }
@@ -130,6 +139,7 @@ impl Class {
             Class::Connect => UpstreamError::Connect { url, source },
             Class::Timeout => UpstreamError::Timeout { url },
             Class::Proxy => UpstreamError::Proxy { url, source },
+            Class::ProxyUnreachable => UpstreamError::ProxyUnreachable { url, source },
             Class::Tls(failure) => UpstreamError::Tls { url, failure, source },
         }
     }

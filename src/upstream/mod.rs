@@ -85,6 +85,19 @@ struct Route {
     /// For CONNECT tunnels, which bypass the HTTP client.
     connector: Connector,
     proxy_auth: Option<HeaderValue>,
+    /// With `OptProxyTimeout`: until when this proxy is gone around.
+    down_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+}
+
+impl Route {
+    fn is_down(&self) -> bool {
+        let until = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        until.is_some_and(|t| tokio::time::Instant::now() < t)
+    }
+
+    fn mark_down(&self, for_: Duration) {
+        *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(tokio::time::Instant::now() + for_);
+    }
 }
 
 pub struct Upstream {
@@ -99,6 +112,9 @@ pub struct Upstream {
     user_agent: Option<HeaderValue>,
     appendix: Vec<(HeaderName, HeaderValue)>,
     trust: Trust,
+    /// `OptProxyCheckInterval`, when `OptProxyTimeout` lets a proxy be gone
+    /// around.
+    proxy_retry_after: Option<Duration>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -122,6 +138,7 @@ impl Upstream {
                 tls: Arc::clone(&tls),
                 proxy: proxy.map(|p| (p, proxy_auth.clone())),
                 timeout: config.network_timeout,
+                proxy_timeout: config.proxy_fallback,
                 fast_timeout: config.fast_timeout,
                 families: &config.connect_proto,
             });
@@ -133,6 +150,7 @@ impl Upstream {
                     .build(connector.clone()),
                 connector,
                 proxy_auth,
+                down_until: Default::default(),
             }
         };
         let proxies = config
@@ -164,6 +182,7 @@ impl Upstream {
                 })
                 .collect(),
             trust,
+            proxy_retry_after: config.proxy_fallback.map(|_| config.proxy_retry_after),
         })
     }
 
@@ -176,11 +195,25 @@ impl Upstream {
         } else {
             format!("{host}:{port}")
         };
-        route
-            .connector
-            .open(host, port)
-            .await
-            .map_err(|e| error::from_connect(authority, e))
+        let fallback = self
+            .proxy_retry_after
+            .filter(|_| !std::ptr::eq(route, &self.direct));
+        let route = match fallback {
+            Some(_) if route.is_down() => &self.direct,
+            _ => route,
+        };
+        match (route.connector.open(host, port).await, fallback) {
+            (Err(e @ connect::ConnectError::ProxyUnreachable { .. }), Some(retry_after)) => {
+                tracing::warn!(
+                    "{e}; going direct for {}s (OptProxyCheckInterval)",
+                    retry_after.as_secs()
+                );
+                route.mark_down(retry_after);
+                self.direct.connector.open(host, port).await
+            }
+            (opened, _) => opened,
+        }
+        .map_err(|e| error::from_connect(authority, e))
     }
 
     /// What TLS connections trust.
@@ -300,8 +333,39 @@ impl Upstream {
         }
     }
 
+    /// Through the repository's proxy; with `OptProxyTimeout`, direct
+    /// while that proxy is down (spec §4.8).
     async fn send(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Response<Incoming>, UpstreamError> {
         let route = self.route(ask.proxy);
+        let Some(retry_after) = self
+            .proxy_retry_after
+            .filter(|_| !std::ptr::eq(route, &self.direct))
+        else {
+            return self.send_on(route, url, ask).await;
+        };
+        if route.is_down() {
+            return self.send_on(&self.direct, url, ask).await;
+        }
+        match self.send_on(route, url, ask).await {
+            Err(e @ UpstreamError::ProxyUnreachable { .. }) => {
+                tracing::warn!(
+                    "{}; going direct for {}s (OptProxyCheckInterval)",
+                    crate::error::Chain(&e),
+                    retry_after.as_secs()
+                );
+                route.mark_down(retry_after);
+                self.send_on(&self.direct, url, ask).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_on(
+        &self,
+        route: &Route,
+        url: &HttpUrl,
+        ask: &Ask<'_>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         // Inside a tunnel the mirror would see the proxy's credentials.
         let proxy_auth = route.proxy_auth.as_ref().filter(|_| url.scheme == Scheme::Http);
         let request = self.request(url, ask, proxy_auth)?;

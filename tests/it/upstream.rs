@@ -375,3 +375,29 @@ fn a_dot_segment_is_one_cache_entry_and_one_upstream_url() {
         b"one file"
     );
 }
+
+#[test]
+fn with_opt_proxy_timeout_a_dead_proxy_is_gone_around() {
+    let origin = Origin::start();
+    origin.put(PATH, b"direct".to_vec());
+    origin.put("/debian/pool/main/b/b/b_1.0_all.deb", b"direct".to_vec());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let conf = |extra: &str| format!("Proxy: http://{dead}\n{extra}{}", remap(&origin));
+    let daemon = Daemon::start(&conf(""));
+    let r = http::get(daemon.addr, URL);
+    assert_eq!((r.status, r.reason.as_str()), (503, "Upstream proxy unreachable"));
+    let daemon = Daemon::start(&conf("OptProxyTimeout: 2\n"));
+    for file in ["a/a/a", "b/b/b"] {
+        let url = format!("/m/pool/main/{file}_1.0_all.deb");
+        assert_eq!(http::get(daemon.addr, &url).body, b"direct");
+    }
+    let log = daemon.stderr();
+    assert_eq!(
+        log.matches("going direct for 99s").count(),
+        1,
+        "marked once: {log}"
+    );
+}
