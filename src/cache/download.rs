@@ -227,7 +227,7 @@ impl Task<'_> {
         self.revalidating = matches!(first, Plan::Conditional { .. });
         let order = self.cache.upstream.order(&self.job.backends);
         let keyfile = is_keyfile(&self.job.key, &self.job.flags);
-        let mut last = Failure::Unavailable(UpstreamError::AllBackendsFailed.reason());
+        let mut last = Failure::Upstream(Arc::new(UpstreamError::AllBackendsFailed));
         for (n, backend) in order.iter().enumerate() {
             // Bytes another backend sent are never continued here.
             let plan = match self.source.take() {
@@ -258,10 +258,8 @@ impl Task<'_> {
             let fetched = match self.ask(backend, &plan, keyfile).await {
                 Attempt::Answer(fetched) => fetched,
                 Attempt::BackendFailed(Ok(answer)) => return Err(Spent::Backend(relayed(&answer.response))),
-                Attempt::BackendFailed(Err(e)) => {
-                    return Err(Spent::Backend(Failure::Unavailable(e.reason())))
-                }
-                Attempt::Failed(e) => return Err(Spent::Download(Failure::Unavailable(e.reason()))),
+                Attempt::BackendFailed(Err(e)) => return Err(Spent::Backend(Failure::Upstream(Arc::new(e)))),
+                Attempt::Failed(e) => return Err(Spent::Download(Failure::Upstream(Arc::new(e)))),
             };
             match self.accept(fetched, &plan).map_err(Spent::Download)? {
                 Accepted::NotModified => return Ok(Done::Unchanged),

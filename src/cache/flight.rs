@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::key::CacheKey;
 use super::Meta;
+use crate::upstream::UpstreamError;
 
 /// What a flight has to show.
 #[derive(Clone, Debug)]
@@ -54,7 +55,7 @@ pub struct Body {
 }
 
 /// Why a flight produced no file.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Failure {
     /// Upstream answered this status; it is relayed to the clients.
     Status {
@@ -62,7 +63,10 @@ pub enum Failure {
         reason: String,
         location: Option<String>,
     },
-    /// Upstream failed; apt-cacher-ng's reason for the `503`.
+    /// No upstream answer: the cause, whose reason is the `503`'s.
+    Upstream(Arc<UpstreamError>),
+    /// The answers were unusable (cut short every time, a wrong range, ...):
+    /// apt-cacher-ng's reason for the `503`.
     Unavailable(&'static str),
     /// A redirect led to a captive-portal page (`BadRedirDetectMime`).
     RedirectedToInvalidTarget,
@@ -83,7 +87,7 @@ impl Failure {
     pub fn is_transient(&self) -> bool {
         match self {
             Failure::Status { code, .. } => *code >= 500,
-            Failure::Unavailable(_) | Failure::Abandoned => true,
+            Failure::Upstream(_) | Failure::Unavailable(_) | Failure::Abandoned => true,
             _ => false,
         }
     }
@@ -93,6 +97,7 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Status { code, reason, .. } => write!(f, "upstream answered {code} {reason}"),
+            Failure::Upstream(e) => write!(f, "{e}"),
             Failure::Unavailable(reason) => f.write_str(reason),
             Failure::RedirectedToInvalidTarget => f.write_str("redirected to an HTML page"),
             Failure::DiskFull => f.write_str("cache disk full"),
@@ -103,7 +108,14 @@ impl fmt::Display for Failure {
     }
 }
 
-impl std::error::Error for Failure {}
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Failure::Upstream(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 /// The registry of flights in progress.
 #[derive(Debug, Default)]

@@ -76,6 +76,7 @@ impl ServeError {
                 return (status, Cow::Owned(reason.clone()));
             }
             ServeError::Download(Failure::Unavailable(reason)) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+            ServeError::Download(Failure::Upstream(e)) => (StatusCode::SERVICE_UNAVAILABLE, e.reason()),
             ServeError::Download(Failure::RedirectedToInvalidTarget) => {
                 (StatusCode::NOT_IMPLEMENTED, "Redirected to invalid target")
             }
