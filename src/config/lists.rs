@@ -238,7 +238,7 @@ impl Block {
         match name.as_str() {
             "site" | "alias" | "aliases" => self
                 .hosts
-                .extend(super::values::words(value).map(|h| (h.to_string(), location.clone()))),
+                .extend(super::raw::words(value).map(|h| (h.to_string(), location.clone()))),
             "archive-http" | "x-archive-http" => self.paths.extend(
                 value
                     .split_whitespace()

@@ -65,6 +65,12 @@ fn split_assignment(line: &str, location: Location, diags: &mut Diagnostics) -> 
     })
 }
 
+/// The words of a list value: separated by white space or commas.
+pub(super) fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

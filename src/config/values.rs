@@ -13,6 +13,7 @@ use super::diag::{Diagnostics, Location, Problem};
 use super::keys::{Directive, Kind, DIRECTIVES};
 use super::lists::{ListKind, Resolver};
 use super::patterns;
+use super::raw::words;
 use super::store::Store;
 use crate::url::{HttpUrl, Scheme, UrlError};
 
@@ -651,12 +652,6 @@ fn parse_regex_list(
         }
     }
     out
-}
-
-/// The words of a list value: separated by white space or commas.
-pub(super) fn words(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
 }
 
 #[cfg(test)]
