@@ -102,144 +102,176 @@ const NO_EFFECT: Status = Ignored("it has no effect in apt-cacher-ng 3.7.4 eithe
 const CONDITIONAL: Status =
     Ignored("volatile files are revalidated with conditional requests and never resumed");
 
-/// Every directive, in the order `--print-config` prints them.
-pub static DIRECTIVES: &[Directive] = &[
-    d("CacheDir", AbsolutePath, "/var/cache/apt-cacher-ng", InEffect),
-    d("LogDir", Path, "/var/log/apt-cacher-ng", InEffect),
-    d("SupportDir", Path, "/usr/lib/apt-cacher-ng", InEffect),
-    d("SocketPath", Path, "", InEffect),
-    d("PidFile", AbsolutePath, "", InEffect),
-    d("ReportPage", Text, "acng-report.html", NotYetInEffect),
-    d("Port", int(0, 65535), "3142", InEffect),
-    d("BindAddress", BindAddresses, "", InEffect),
-    d("AllowUserPorts", Ports, "", InEffect),
-    d("ForceManaged", Bool, "0", InEffect),
-    d("OfflineMode", Bool, "0", InEffect),
-    d("ForwardBtsSoap", Bool, "1", InEffect),
-    d(
+/// Declares [`DIRECTIVES`] and, in the same order, one [`Key`] per entry.
+macro_rules! directives {
+    ($($key:ident => $directive:expr,)*) => {
+        /// A directive of the table, for reading its value: the variant is
+        /// the directive's canonical name, its index the table position.
+        // Keys of directives not in effect, or ignored, are never read.
+        #[allow(dead_code)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Key {
+            $($key,)*
+        }
+
+        impl Key {
+            #[cfg(test)]
+            pub const ALL: &[Key] = &[$(Key::$key,)*];
+        }
+
+        pub static DIRECTIVES: &[Directive] = &[$($directive,)*];
+    };
+}
+
+impl Key {
+    pub fn directive(self) -> &'static Directive {
+        &DIRECTIVES[self as usize]
+    }
+
+    pub fn name(self) -> &'static str {
+        self.directive().name
+    }
+}
+
+// Every directive, in the order `--print-config` prints them, each with
+// its `Key`: code reads values by key, so a wrong name does not compile.
+directives! {
+    CacheDir => d("CacheDir", AbsolutePath, "/var/cache/apt-cacher-ng", InEffect),
+    LogDir => d("LogDir", Path, "/var/log/apt-cacher-ng", InEffect),
+    SupportDir => d("SupportDir", Path, "/usr/lib/apt-cacher-ng", InEffect),
+    SocketPath => d("SocketPath", Path, "", InEffect),
+    PidFile => d("PidFile", AbsolutePath, "", InEffect),
+    ReportPage => d("ReportPage", Text, "acng-report.html", NotYetInEffect),
+    Port => d("Port", int(0, 65535), "3142", InEffect),
+    BindAddress => d("BindAddress", BindAddresses, "", InEffect),
+    AllowUserPorts => d("AllowUserPorts", Ports, "", InEffect),
+    ForceManaged => d("ForceManaged", Bool, "0", InEffect),
+    OfflineMode => d("OfflineMode", Bool, "0", InEffect),
+    ForwardBtsSoap => d("ForwardBtsSoap", Bool, "1", InEffect),
+    PassThroughPattern => d(
         "PassThroughPattern",
         Regex,
         r"^(bugs\.debian\.org|changelogs\.ubuntu\.com):443$",
         InEffect,
     ),
-    d("LocalDirs", LocalDirs, "", NotYetInEffect),
-    d("VfilePattern", Regex, super::patterns::VFILE_DEFAULT, InEffect),
-    d("PfilePattern", Regex, super::patterns::PFILE_DEFAULT, InEffect),
-    d("SPfilePattern", Regex, "", InEffect),
-    d("SVfilePattern", Regex, super::patterns::SVFILE_DEFAULT, InEffect),
-    d(
+    LocalDirs => d("LocalDirs", LocalDirs, "", NotYetInEffect),
+    VfilePattern => d("VfilePattern", Regex, super::patterns::VFILE_DEFAULT, InEffect),
+    PfilePattern => d("PfilePattern", Regex, super::patterns::PFILE_DEFAULT, InEffect),
+    SPfilePattern => d("SPfilePattern", Regex, "", InEffect),
+    SVfilePattern => d("SVfilePattern", Regex, super::patterns::SVFILE_DEFAULT, InEffect),
+    WfilePattern => d(
         "WfilePattern",
         Regex,
         super::patterns::WFILE_DEFAULT,
         NotYetInEffect,
     ),
-    d("VfilePatternEx", Regex, "", InEffect),
-    d("PfilePatternEx", Regex, "", InEffect),
-    d("SPfilePatternEx", Regex, "", InEffect),
-    d("SVfilePatternEx", Regex, "", InEffect),
-    d("WfilePatternEx", Regex, "", NotYetInEffect),
-    d("DontCache", RegexList, "", InEffect),
-    d("DontCacheRequested", RegexList, "", InEffect),
-    d("DontCacheResolved", RegexList, "", InEffect),
-    d("PermitCacheControl", CacheControl, "no-cache no-store", InEffect),
-    d("Proxy", Url, "", InEffect),
-    d("OptProxyTimeout", int(-1, I32), "-1", InEffect),
-    d("OptProxyCheckCommand", Text, "", NotYetInEffect),
-    d("OptProxyCheckInterval", int(-1, I32), "99", InEffect),
-    d("NetworkTimeout", int(5, 86400), "17", InEffect),
-    d("FastTimeout", int(2, 86400), "4", InEffect),
-    d("DisconnectTimeout", int(0, 86400), "15", NotYetInEffect),
-    d("DlMaxRetries", int(0, 1000), "2", InEffect),
-    d("RedirMax", int(0, 100), "5", InEffect),
-    d("ReuseConnections", Bool, "1", InEffect),
-    d(
+    VfilePatternEx => d("VfilePatternEx", Regex, "", InEffect),
+    PfilePatternEx => d("PfilePatternEx", Regex, "", InEffect),
+    SPfilePatternEx => d("SPfilePatternEx", Regex, "", InEffect),
+    SVfilePatternEx => d("SVfilePatternEx", Regex, "", InEffect),
+    WfilePatternEx => d("WfilePatternEx", Regex, "", NotYetInEffect),
+    DontCache => d("DontCache", RegexList, "", InEffect),
+    DontCacheRequested => d("DontCacheRequested", RegexList, "", InEffect),
+    DontCacheResolved => d("DontCacheResolved", RegexList, "", InEffect),
+    PermitCacheControl => d("PermitCacheControl", CacheControl, "no-cache no-store", InEffect),
+    Proxy => d("Proxy", Url, "", InEffect),
+    OptProxyTimeout => d("OptProxyTimeout", int(-1, I32), "-1", InEffect),
+    OptProxyCheckCommand => d("OptProxyCheckCommand", Text, "", NotYetInEffect),
+    OptProxyCheckInterval => d("OptProxyCheckInterval", int(-1, I32), "99", InEffect),
+    NetworkTimeout => d("NetworkTimeout", int(5, 86400), "17", InEffect),
+    FastTimeout => d("FastTimeout", int(2, 86400), "4", InEffect),
+    DisconnectTimeout => d("DisconnectTimeout", int(0, 86400), "15", NotYetInEffect),
+    DlMaxRetries => d("DlMaxRetries", int(0, 1000), "2", InEffect),
+    RedirMax => d("RedirMax", int(0, 100), "5", InEffect),
+    ReuseConnections => d("ReuseConnections", Bool, "1", InEffect),
+    PipelineDepth => d(
         "PipelineDepth",
         int(0, 1000),
         "10",
         Ignored("upstream requests are not pipelined; connections are pooled instead"),
     ),
-    d("ConnectProto", Protocols, "", InEffect),
-    d("DnsCacheSeconds", int(-1, I32), "1800", RESOLVER),
-    d(
+    ConnectProto => d("ConnectProto", Protocols, "", InEffect),
+    DnsCacheSeconds => d("DnsCacheSeconds", int(-1, I32), "1800", RESOLVER),
+    UserAgent => d(
         "UserAgent",
         Text,
         concat!("Debcache/", env!("CARGO_PKG_VERSION")),
         InEffect,
     ),
-    d("RequestAppendix", Text, "", InEffect),
-    d("ExposeOrigin", Bool, "0", InEffect),
-    d("LogSubmittedOrigin", Bool, "0", NotYetInEffect),
-    d("BadRedirDetectMime", Text, "text/html", InEffect),
-    d("FreshIndexMaxAge", int(0, I32), "27", InEffect),
-    d("VfileUseRangeOps", int(-1000, 1000), "1", CONDITIONAL),
-    d(
+    RequestAppendix => d("RequestAppendix", Text, "", InEffect),
+    ExposeOrigin => d("ExposeOrigin", Bool, "0", InEffect),
+    LogSubmittedOrigin => d("LogSubmittedOrigin", Bool, "0", NotYetInEffect),
+    BadRedirDetectMime => d("BadRedirDetectMime", Text, "text/html", InEffect),
+    FreshIndexMaxAge => d("FreshIndexMaxAge", int(0, I32), "27", InEffect),
+    VfileUseRangeOps => d("VfileUseRangeOps", int(-1000, 1000), "1", CONDITIONAL),
+    ResponseFreezeDetectTime => d(
         "ResponseFreezeDetectTime",
         int(0, I32),
         "60",
         Ignored("a download that stalls for NetworkTimeout fails and the next request starts a new one"),
     ),
-    d("MaxDlSpeed", int(-1, I32), "-1", NotYetInEffect),
-    d(
+    MaxDlSpeed => d("MaxDlSpeed", int(-1, I32), "-1", NotYetInEffect),
+    ReserveSpace => d(
         "ReserveSpace",
         int(0, I32),
         "1048576",
         Ignored("debcache reserves the announced length of each download when it starts"),
     ),
-    d("CApath", Path, "/etc/ssl/certs", InEffect),
-    d("CAfile", Path, "", InEffect),
-    d("NoSSLchecks", Bool, "0", InEffect),
-    d("DirPerms", Octal, "755", InEffect),
-    d("FilePerms", Octal, "664", InEffect),
-    d("StupidFs", Bool, "0", NotYetInEffect),
-    d("VerboseLog", Bool, "1", InEffect),
-    d("UnbufferLogs", Bool, "0", InEffect),
-    d(
+    CApath => d("CApath", Path, "/etc/ssl/certs", InEffect),
+    CAfile => d("CAfile", Path, "", InEffect),
+    NoSSLchecks => d("NoSSLchecks", Bool, "0", InEffect),
+    DirPerms => d("DirPerms", Octal, "755", InEffect),
+    FilePerms => d("FilePerms", Octal, "664", InEffect),
+    StupidFs => d("StupidFs", Bool, "0", NotYetInEffect),
+    VerboseLog => d("VerboseLog", Bool, "1", InEffect),
+    UnbufferLogs => d("UnbufferLogs", Bool, "0", InEffect),
+    Debug => d(
         "Debug",
         int(i64::MIN, i64::MAX),
         "0",
         Ignored("debcache logs through tracing; set RUST_LOG=debug for more"),
     ),
-    d("MaxConThreads", int(-1, I32), "-1", InEffect),
-    d("MaxStandbyConThreads", int(-1, I32), "8", NO_POOL),
-    d("MaxInresponsiveDlSize", int(0, I32), "65536", NO_EFFECT),
-    d("ExThreshold", int(0, I32), "20", NotYetInEffect),
-    d("ExAbortOnProblems", Bool, "1", NotYetInEffect),
-    d("ExSuppressAdminNotification", int(0, I32), "1", NotYetInEffect),
-    d("ExStartTradeOff", Size, "500000000", NotYetInEffect),
-    d("FollowIndexFileRemoval", Bool, "1", NotYetInEffect),
-    d("KeepExtraVersions", int(0, I32), "0", NotYetInEffect),
-    d("PrecacheFor", Text, "", NotYetInEffect),
-    d("TrackFileUse", Bool, "0", NotYetInEffect),
-    d("Patrace", Bool, "0", NotYetInEffect),
-    d("RecompBz2", Bool, "0", NO_EFFECT),
-    d("MinUpdateInterval", int(0, I32), "0", NO_EFFECT),
-    d(
+    MaxConThreads => d("MaxConThreads", int(-1, I32), "-1", InEffect),
+    MaxStandbyConThreads => d("MaxStandbyConThreads", int(-1, I32), "8", NO_POOL),
+    MaxInresponsiveDlSize => d("MaxInresponsiveDlSize", int(0, I32), "65536", NO_EFFECT),
+    ExThreshold => d("ExThreshold", int(0, I32), "20", NotYetInEffect),
+    ExAbortOnProblems => d("ExAbortOnProblems", Bool, "1", NotYetInEffect),
+    ExSuppressAdminNotification => d("ExSuppressAdminNotification", int(0, I32), "1", NotYetInEffect),
+    ExStartTradeOff => d("ExStartTradeOff", Size, "500000000", NotYetInEffect),
+    FollowIndexFileRemoval => d("FollowIndexFileRemoval", Bool, "1", NotYetInEffect),
+    KeepExtraVersions => d("KeepExtraVersions", int(0, I32), "0", NotYetInEffect),
+    PrecacheFor => d("PrecacheFor", Text, "", NotYetInEffect),
+    TrackFileUse => d("TrackFileUse", Bool, "0", NotYetInEffect),
+    Patrace => d("Patrace", Bool, "0", NotYetInEffect),
+    RecompBz2 => d("RecompBz2", Bool, "0", NO_EFFECT),
+    MinUpdateInterval => d("MinUpdateInterval", int(0, I32), "0", NO_EFFECT),
+    ForeGround => d(
         "ForeGround",
         Bool,
         "0",
         Ignored("debcache never forks into the background; systemd supervises it"),
     ),
-    d(
+    UseWrap => d(
         "UseWrap",
         Bool,
         "0",
         Ignored("libwrap (hosts.allow) is obsolete; AllowedClients says who may connect"),
     ),
-    d(
+    BusAction => d(
         "BusAction",
         Text,
         "",
         Ignored("debcache maps no files, so there is no SIGBUS to act on"),
     ),
-    d("EvDnsResolvConf", Path, "/etc/resolv.conf", RESOLVER),
-    d("EvDnsOpts", int(i64::MIN, i64::MAX), "0", RESOLVER),
-    Directive {
+    EvDnsResolvConf => d("EvDnsResolvConf", Path, "/etc/resolv.conf", RESOLVER),
+    EvDnsOpts => d("EvDnsOpts", int(i64::MIN, i64::MAX), "0", RESOLVER),
+    AdminAuth => Directive {
         secret: true,
         ..d("AdminAuth", Credentials, "", NotYetInEffect)
     },
-    d("DrainTimeout", int(0, 30), "15", InEffect),
-    d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
-];
+    DrainTimeout => d("DrainTimeout", int(0, 30), "15", InEffect),
+    AllowedClients => d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
+}
 
 /// Loopback and the private ranges (RFC 1918, RFC 4193): a cache exposed
 /// to the Internet must not become an open proxy by default.
@@ -407,6 +439,14 @@ mod tests {
                     && l[dir.name.len()..].starts_with(':')
             });
             assert!(documented, "conf/acng.conf does not document {}", dir.name);
+        }
+    }
+
+    #[test]
+    fn every_key_is_its_directive() {
+        assert_eq!(Key::ALL.len(), DIRECTIVES.len());
+        for key in Key::ALL {
+            assert_eq!(format!("{key:?}"), key.name());
         }
     }
 }

@@ -36,6 +36,7 @@ pub use values::{AdminAuth, BindAddress, BindHost, CacheControlPolicy, IpFamily,
 
 use crate::url::HttpUrl;
 use diag::Diagnostics;
+use keys::Key;
 use lists::Resolver;
 use store::{Origin, Store};
 use values::Values;
@@ -184,7 +185,7 @@ pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
             store.apply(a, Origin::CommandLine, &mut diags);
         }
     }
-    let support_dir = Some(PathBuf::from(store.text("SupportDir"))).filter(|p| !p.as_os_str().is_empty());
+    let support_dir = Some(PathBuf::from(store.text(Key::SupportDir))).filter(|p| !p.as_os_str().is_empty());
     let resolver = Resolver {
         config_dir: &config_dir,
         support_dir: support_dir.as_deref(),
@@ -262,7 +263,7 @@ fn report_directives(store: &Store, diags: &mut Diagnostics) {
     for (d, setting) in store.set_directives() {
         // acng's strtol: leading digits, 0 is false.
         let on = |v: &str| v.trim().parse::<i64>().is_ok_and(|n| n != 0);
-        if d.name == "NoSSLchecks" && on(&setting.value) {
+        if d.name == Key::NoSSLchecks.name() && on(&setting.value) {
             diags.warning(setting.location.clone(), Problem::NoTlsChecks);
         }
         match d.status {
@@ -286,10 +287,10 @@ fn build(
     remaps: Vec<Remap>,
     diags: &mut Diagnostics,
 ) -> Config {
-    let path = |name: &str| Some(PathBuf::from(v.text(name))).filter(|p| !p.as_os_str().is_empty());
-    let seconds = |name: &str| Duration::from_secs(v.int(name).max(0) as u64);
-    let count = |name: &str| u32::try_from(v.int(name).max(0)).unwrap_or(u32::MAX);
-    let cache_dir = PathBuf::from(v.text("CacheDir"));
+    let path = |key: Key| Some(PathBuf::from(v.text(key))).filter(|p| !p.as_os_str().is_empty());
+    let seconds = |key: Key| Duration::from_secs(v.int(key).max(0) as u64);
+    let count = |key: Key| u32::try_from(v.int(key).max(0)).unwrap_or(u32::MAX);
+    let cache_dir = PathBuf::from(v.text(Key::CacheDir));
     if cache_dir.as_os_str().is_empty() {
         diags.error(
             Location::BuiltIn,
@@ -299,33 +300,34 @@ fn build(
             },
         );
     }
-    let port = u16::try_from(v.int("Port")).unwrap_or(0);
-    let bind_addresses = v.binds("BindAddress");
-    let socket_path = path("SocketPath");
+    let port = u16::try_from(v.int(Key::Port)).unwrap_or(0);
+    let bind_addresses = v.binds(Key::BindAddress);
+    let socket_path = path(Key::SocketPath);
     if port == 0 && socket_path.is_none() && !bind_addresses.iter().any(|b| b.port.is_some()) {
         diags.error(Location::BuiltIn, Problem::NothingToListenOn);
     }
     let (requested, resolved, any) = (
-        v.regexes("DontCacheRequested"),
-        v.regexes("DontCacheResolved"),
-        v.regexes("DontCache"),
+        v.regexes(Key::DontCacheRequested),
+        v.regexes(Key::DontCacheResolved),
+        v.regexes(Key::DontCache),
     );
     Config {
         cache_dir,
-        log_dir: path("LogDir"),
+        log_dir: path(Key::LogDir),
         support_dir,
         socket_path,
-        pid_file: path("PidFile"),
-        report_page: Some(v.text("ReportPage").trim_start_matches('/').to_string()).filter(|p| !p.is_empty()),
+        pid_file: path(Key::PidFile),
+        report_page: Some(v.text(Key::ReportPage).trim_start_matches('/').to_string())
+            .filter(|p| !p.is_empty()),
         port,
         bind_addresses,
-        allow_user_ports: v.ports("AllowUserPorts"),
-        force_managed: v.bool("ForceManaged"),
-        offline: v.bool("OfflineMode"),
-        forward_bts_soap: v.bool("ForwardBtsSoap"),
-        pass_through: v.regex("PassThroughPattern"),
-        allowed_clients: v.networks("AllowedClients"),
-        local_dirs: v.local_dirs("LocalDirs"),
+        allow_user_ports: v.ports(Key::AllowUserPorts),
+        force_managed: v.bool(Key::ForceManaged),
+        offline: v.bool(Key::OfflineMode),
+        forward_bts_soap: v.bool(Key::ForwardBtsSoap),
+        pass_through: v.regex(Key::PassThroughPattern),
+        allowed_clients: v.networks(Key::AllowedClients),
+        local_dirs: v.local_dirs(Key::LocalDirs),
         file_patterns: file_patterns(v),
         dont_cache_requested: if requested.is_empty() {
             any.clone()
@@ -333,58 +335,58 @@ fn build(
             requested
         },
         dont_cache_resolved: if resolved.is_empty() { any } else { resolved },
-        cache_control: v.cache_control("PermitCacheControl"),
+        cache_control: v.cache_control(Key::PermitCacheControl),
         remaps,
-        proxy: v.url("Proxy"),
-        proxy_fallback: u64::try_from(v.int("OptProxyTimeout"))
+        proxy: v.url(Key::Proxy),
+        proxy_fallback: u64::try_from(v.int(Key::OptProxyTimeout))
             .ok()
             .filter(|&s| s > 0)
             .map(Duration::from_secs),
-        proxy_retry_after: seconds("OptProxyCheckInterval"),
-        network_timeout: seconds("NetworkTimeout"),
-        fast_timeout: seconds("FastTimeout"),
-        dl_max_retries: count("DlMaxRetries"),
-        redir_max: count("RedirMax"),
-        reuse_connections: v.bool("ReuseConnections"),
-        connect_proto: v.protocols("ConnectProto"),
-        user_agent: Some(v.text("UserAgent").to_string()).filter(|a| !a.is_empty()),
-        request_appendix: request_appendix(v.text("RequestAppendix")),
-        expose_origin: v.bool("ExposeOrigin"),
-        log_submitted_origin: v.bool("LogSubmittedOrigin"),
-        bad_redirect_mime: v.text("BadRedirDetectMime").to_string(),
-        fresh_index_max_age: seconds("FreshIndexMaxAge"),
-        max_download_speed: u32::try_from(v.int("MaxDlSpeed")).ok().filter(|&s| s > 0),
-        reserve_space: v.int("ReserveSpace").max(0) as u64,
-        ca_path: path("CApath"),
-        ca_file: path("CAfile"),
-        no_tls_checks: v.bool("NoSSLchecks"),
-        dir_perms: count("DirPerms"),
-        file_perms: count("FilePerms"),
-        stupid_fs: v.bool("StupidFs"),
-        verbose_log: v.bool("VerboseLog"),
-        unbuffered_log: v.bool("UnbufferLogs"),
-        max_connections: usize::try_from(v.int("MaxConThreads")).ok().filter(|&n| n > 0),
-        drain_timeout: seconds("DrainTimeout"),
-        admin_auth: v.credentials("AdminAuth"),
+        proxy_retry_after: seconds(Key::OptProxyCheckInterval),
+        network_timeout: seconds(Key::NetworkTimeout),
+        fast_timeout: seconds(Key::FastTimeout),
+        dl_max_retries: count(Key::DlMaxRetries),
+        redir_max: count(Key::RedirMax),
+        reuse_connections: v.bool(Key::ReuseConnections),
+        connect_proto: v.protocols(Key::ConnectProto),
+        user_agent: Some(v.text(Key::UserAgent).to_string()).filter(|a| !a.is_empty()),
+        request_appendix: request_appendix(v.text(Key::RequestAppendix)),
+        expose_origin: v.bool(Key::ExposeOrigin),
+        log_submitted_origin: v.bool(Key::LogSubmittedOrigin),
+        bad_redirect_mime: v.text(Key::BadRedirDetectMime).to_string(),
+        fresh_index_max_age: seconds(Key::FreshIndexMaxAge),
+        max_download_speed: u32::try_from(v.int(Key::MaxDlSpeed)).ok().filter(|&s| s > 0),
+        reserve_space: v.int(Key::ReserveSpace).max(0) as u64,
+        ca_path: path(Key::CApath),
+        ca_file: path(Key::CAfile),
+        no_tls_checks: v.bool(Key::NoSSLchecks),
+        dir_perms: count(Key::DirPerms),
+        file_perms: count(Key::FilePerms),
+        stupid_fs: v.bool(Key::StupidFs),
+        verbose_log: v.bool(Key::VerboseLog),
+        unbuffered_log: v.bool(Key::UnbufferLogs),
+        max_connections: usize::try_from(v.int(Key::MaxConThreads)).ok().filter(|&n| n > 0),
+        drain_timeout: seconds(Key::DrainTimeout),
+        admin_auth: v.credentials(Key::AdminAuth),
         expiration: Expiration {
-            threshold_days: count("ExThreshold"),
-            abort_on_problems: v.bool("ExAbortOnProblems"),
-            suppress_admin_notification: count("ExSuppressAdminNotification"),
-            start_trade_off: v.int("ExStartTradeOff").max(0) as u64,
-            follow_index_removal: v.bool("FollowIndexFileRemoval"),
-            keep_extra_versions: count("KeepExtraVersions"),
+            threshold_days: count(Key::ExThreshold),
+            abort_on_problems: v.bool(Key::ExAbortOnProblems),
+            suppress_admin_notification: count(Key::ExSuppressAdminNotification),
+            start_trade_off: v.int(Key::ExStartTradeOff).max(0) as u64,
+            follow_index_removal: v.bool(Key::FollowIndexFileRemoval),
+            keep_extra_versions: count(Key::KeepExtraVersions),
             whitelist: Class {
-                base: v.regex("WfilePattern"),
-                extra: v.regex("WfilePatternEx"),
+                base: v.regex(Key::WfilePattern),
+                extra: v.regex(Key::WfilePatternEx),
             },
         },
         precache_for: v
-            .text("PrecacheFor")
+            .text(Key::PrecacheFor)
             .split_whitespace()
             .map(str::to_string)
             .collect(),
-        track_file_use: v.bool("TrackFileUse"),
-        pattern_tracing: v.bool("Patrace"),
+        track_file_use: v.bool(Key::TrackFileUse),
+        pattern_tracing: v.bool(Key::Patrace),
         effective: v.effective.clone(),
         config_dir,
         conf_files,
@@ -392,16 +394,16 @@ fn build(
 }
 
 fn file_patterns(v: &Values) -> FilePatterns {
-    let class = |base: &str| Class {
+    let class = |base: Key, extra: Key| Class {
         base: v.regex(base),
-        extra: v.regex(&format!("{base}Ex")),
+        extra: v.regex(extra),
     };
     FilePatterns {
-        special_volatile: class("SVfilePattern"),
-        special_solid: class("SPfilePattern"),
-        volatile: class("VfilePattern"),
-        solid: class("PfilePattern"),
-        whitelist: class("WfilePattern"),
+        special_volatile: class(Key::SVfilePattern, Key::SVfilePatternEx),
+        special_solid: class(Key::SPfilePattern, Key::SPfilePatternEx),
+        volatile: class(Key::VfilePattern, Key::VfilePatternEx),
+        solid: class(Key::PfilePattern, Key::PfilePatternEx),
+        whitelist: class(Key::WfilePattern, Key::WfilePatternEx),
     }
 }
 

@@ -141,14 +141,8 @@ impl Store {
     }
 
     /// The value text of the directive called `name`.
-    pub fn text(&self, name: &str) -> &str {
-        match keys::directive(name) {
-            Some(d) => self.value(d).0,
-            None => {
-                debug_assert!(false, "no directive {name}");
-                ""
-            }
-        }
+    pub fn text(&self, key: keys::Key) -> &str {
+        self.value(key.directive()).0
     }
 
     /// Directives set in files or on the command line, in table order.

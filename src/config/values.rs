@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use regex::Regex;
 
 use super::diag::{Diagnostics, Location, Problem};
-use super::keys::{Directive, Kind, DIRECTIVES};
+use super::keys::{Directive, Key, Kind, DIRECTIVES};
 use super::lists::{ListKind, Resolver};
 use super::patterns;
 use super::raw::words;
@@ -198,21 +198,21 @@ impl Values {
 
     /// Defaults that depend on other keys (spec §7.2).
     fn derive_defaults(&mut self, store: &Store) {
-        let force_managed = self.bool("ForceManaged");
-        let fresh = self.int("FreshIndexMaxAge");
-        let threshold = self.int("ExThreshold");
+        let force_managed = self.bool(Key::ForceManaged);
+        let fresh = self.int(Key::FreshIndexMaxAge);
+        let threshold = self.int(Key::ExThreshold);
         let derived = [
-            ("RedirMax", Value::Int(if force_managed { 0 } else { 5 })),
-            ("ForwardBtsSoap", Value::Bool(!force_managed)),
-            ("ResponseFreezeDetectTime", Value::Int(2 * (fresh + 3))),
+            (Key::RedirMax, Value::Int(if force_managed { 0 } else { 5 })),
+            (Key::ForwardBtsSoap, Value::Bool(!force_managed)),
+            (Key::ResponseFreezeDetectTime, Value::Int(2 * (fresh + 3))),
             (
-                "ExSuppressAdminNotification",
+                Key::ExSuppressAdminNotification,
                 Value::Int(i64::from(threshold >= 5)),
             ),
         ];
-        for (name, value) in derived {
-            if !store.is_set(name) {
-                self.values.insert(name, value);
+        for (key, value) in derived {
+            if !store.is_set(key.name()) {
+                self.values.insert(key.name(), value);
             }
         }
     }
@@ -229,108 +229,107 @@ impl Values {
         }
     }
 
-    fn get(&self, name: &str) -> Option<&Value> {
-        let v = self.values.get(name);
-        debug_assert!(v.is_some(), "no directive {name}");
-        v
+    /// Every directive has a value (`check` parses them all).
+    fn get(&self, key: Key) -> Option<&Value> {
+        self.values.get(key.name())
     }
 
-    pub fn text(&self, name: &str) -> &str {
-        match self.get(name) {
+    pub fn text(&self, key: Key) -> &str {
+        match self.get(key) {
             Some(Value::Text(t)) => t,
-            _ => mismatch(name, ""),
+            _ => mismatch(key, ""),
         }
     }
 
-    pub fn int(&self, name: &str) -> i64 {
-        match self.get(name) {
+    pub fn int(&self, key: Key) -> i64 {
+        match self.get(key) {
             Some(Value::Int(n)) => *n,
-            _ => mismatch(name, 0),
+            _ => mismatch(key, 0),
         }
     }
 
-    pub fn bool(&self, name: &str) -> bool {
-        match self.get(name) {
+    pub fn bool(&self, key: Key) -> bool {
+        match self.get(key) {
             Some(Value::Bool(b)) => *b,
-            _ => mismatch(name, false),
+            _ => mismatch(key, false),
         }
     }
 
-    pub fn regex(&self, name: &str) -> Option<Regex> {
-        match self.get(name) {
+    pub fn regex(&self, key: Key) -> Option<Regex> {
+        match self.get(key) {
             Some(Value::Regex(r)) => r.clone(),
-            _ => mismatch(name, None),
+            _ => mismatch(key, None),
         }
     }
 
-    pub fn regexes(&self, name: &str) -> Vec<Regex> {
-        match self.get(name) {
+    pub fn regexes(&self, key: Key) -> Vec<Regex> {
+        match self.get(key) {
             Some(Value::Regexes(r)) => r.clone(),
-            _ => mismatch(name, Vec::new()),
+            _ => mismatch(key, Vec::new()),
         }
     }
 
-    pub fn ports(&self, name: &str) -> PortPolicy {
-        match self.get(name) {
+    pub fn ports(&self, key: Key) -> PortPolicy {
+        match self.get(key) {
             Some(Value::Ports(p)) => p.clone(),
-            _ => mismatch(name, PortPolicy::Only80),
+            _ => mismatch(key, PortPolicy::Only80),
         }
     }
 
-    pub fn binds(&self, name: &str) -> Vec<BindAddress> {
-        match self.get(name) {
+    pub fn binds(&self, key: Key) -> Vec<BindAddress> {
+        match self.get(key) {
             Some(Value::Binds(b)) => b.clone(),
-            _ => mismatch(name, Vec::new()),
+            _ => mismatch(key, Vec::new()),
         }
     }
 
-    pub fn local_dirs(&self, name: &str) -> BTreeMap<String, PathBuf> {
-        match self.get(name) {
+    pub fn local_dirs(&self, key: Key) -> BTreeMap<String, PathBuf> {
+        match self.get(key) {
             Some(Value::LocalDirs(m)) => m.clone(),
-            _ => mismatch(name, BTreeMap::new()),
+            _ => mismatch(key, BTreeMap::new()),
         }
     }
 
-    pub fn url(&self, name: &str) -> Option<HttpUrl> {
-        match self.get(name) {
+    pub fn url(&self, key: Key) -> Option<HttpUrl> {
+        match self.get(key) {
             Some(Value::Url(u)) => u.clone(),
-            _ => mismatch(name, None),
+            _ => mismatch(key, None),
         }
     }
 
-    pub fn credentials(&self, name: &str) -> Option<AdminAuth> {
-        match self.get(name) {
+    pub fn credentials(&self, key: Key) -> Option<AdminAuth> {
+        match self.get(key) {
             Some(Value::Credentials(c)) => c.clone(),
-            _ => mismatch(name, None),
+            _ => mismatch(key, None),
         }
     }
 
-    pub fn protocols(&self, name: &str) -> Vec<IpFamily> {
-        match self.get(name) {
+    pub fn protocols(&self, key: Key) -> Vec<IpFamily> {
+        match self.get(key) {
             Some(Value::Protocols(p)) => p.clone(),
-            _ => mismatch(name, Vec::new()),
+            _ => mismatch(key, Vec::new()),
         }
     }
 
-    pub fn networks(&self, name: &str) -> Vec<Network> {
-        match self.get(name) {
+    pub fn networks(&self, key: Key) -> Vec<Network> {
+        match self.get(key) {
             Some(Value::Networks(n)) => n.clone(),
-            _ => mismatch(name, Vec::new()),
+            _ => mismatch(key, Vec::new()),
         }
     }
 
-    pub fn cache_control(&self, name: &str) -> CacheControlPolicy {
-        match self.get(name) {
+    pub fn cache_control(&self, key: Key) -> CacheControlPolicy {
+        match self.get(key) {
             Some(Value::CacheControl(c)) => *c,
-            _ => mismatch(name, CacheControlPolicy::default()),
+            _ => mismatch(key, CacheControlPolicy::default()),
         }
     }
 }
 
 /// A getter used with the wrong name or type: a programming error that tests
 /// catch; a release build falls back to an empty value rather than panic.
-fn mismatch<T>(name: &str, fallback: T) -> T {
-    debug_assert!(false, "directive {name} read with the wrong type");
+fn mismatch<T>(key: Key, fallback: T) -> T {
+    debug_assert!(false, "directive {key:?} read with the wrong type");
     fallback
 }
 
