@@ -151,7 +151,14 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         log: Arc::clone(&log),
         config: Arc::clone(&config),
     };
+    let cache = Arc::clone(&state.cache);
     server::run(listeners, state, stop).await;
+    let cut = cache.stop_downloads().await;
+    if cut > 0 {
+        tracing::info!(
+            "{cut} download(s) cut at shutdown; their partial files are resumed on the next request"
+        );
+    }
     flusher.abort();
     for path in config.pid_file.iter().chain(socket_path.iter()) {
         let _ = std::fs::remove_file(path);

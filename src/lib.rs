@@ -19,6 +19,7 @@
 //! - `service`: the per-request handler; failures become responses here.
 //! - `shutdown`: signals.
 //! - `state`: the shared handle every connection gets.
+//! - `tasks`: background work (downloads) that shutdown stops.
 //! - `tunnel`: CONNECT tunnels, bytes copied both ways.
 //! - `upstream`: fetching from mirrors: connections, TLS, redirects, failover.
 //! - `url`: http(s) URLs parsed the way apt-cacher-ng parses them.
@@ -38,6 +39,7 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod state;
+pub mod tasks;
 pub mod tunnel;
 pub mod upstream;
 pub mod url;

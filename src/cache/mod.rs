@@ -27,6 +27,7 @@ use http::HeaderValue;
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::tasks::Tasks;
 use crate::upstream::Upstream;
 pub use download::{Job, Origin, Revalidate};
 use flight::Flights;
@@ -122,6 +123,8 @@ pub struct Cache {
     flights: Arc<Flights>,
     fresh: Freshness,
     upstream: Upstream,
+    /// The downloads running, each owned by the cache, not by a client.
+    downloads: Arc<Tasks>,
     settings: Settings,
     /// When "disk full" was last logged: once a minute is enough.
     disk_full_logged: Mutex<Option<Instant>>,
@@ -135,12 +138,19 @@ impl Cache {
             flights: Arc::new(Flights::default()),
             fresh: Freshness::new(config.fresh_index_max_age),
             upstream,
+            downloads: Arc::default(),
             settings: Settings {
                 dl_max_retries: config.dl_max_retries,
                 bad_redirect_mime: config.bad_redirect_mime.clone(),
             },
             disk_full_logged: Mutex::new(None),
         }
+    }
+
+    /// Cuts the downloads still running (shutdown, after the clients): their
+    /// files stay partial, resumed by the next request. Returns how many.
+    pub async fn stop_downloads(&self) -> usize {
+        self.downloads.stop().await
     }
 
     pub fn upstream(&self) -> &Upstream {
@@ -160,7 +170,7 @@ impl Cache {
         loop {
             let (leader, mut rx) = self.flights.join(&job.key);
             if let Some(leader) = leader {
-                tokio::spawn(download::run(Arc::clone(self), job, leader));
+                self.downloads.spawn(download::run(Arc::clone(self), job, leader));
                 return rx;
             }
             let answered = match &rx.borrow().state {

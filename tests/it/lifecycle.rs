@@ -295,3 +295,30 @@ fn sockets_passed_by_systemd_are_used_instead_of_binding() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_download_still_running_at_shutdown_is_cut_and_stays_partial() {
+    use crate::support::origin::{Fault, Origin};
+    let origin = Origin::start();
+    origin.put("/debian/pool/a.deb", vec![5u8; 1 << 20]);
+    let _gate = origin
+        .fault("/debian/pool/a.deb", Fault::PauseAt(1000), 1)
+        .unwrap();
+    let mut daemon = Daemon::start(&format!(
+        "DrainTimeout: 1\nRemap-m: /m ; {}\n",
+        origin.url("/debian")
+    ));
+    let mut c = Conn::open(daemon.addr);
+    c.send("GET", "/m/pool/a.deb", &[]);
+    assert_eq!(c.read_head().unwrap().status, 200);
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.wait(Duration::from_secs(30)).expect("stopped");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        daemon.stderr().contains("1 download(s) cut at shutdown"),
+        "{}",
+        daemon.stderr()
+    );
+    let head = std::fs::read_to_string(daemon.cache().join("m/pool/a.deb.head")).unwrap();
+    assert!(!head.contains("Content-Length"), "still partial: {head}");
+}
