@@ -8,6 +8,7 @@
 //! ca-certificates). `NoSSLchecks: 1` accepts any certificate; the
 //! configuration report warns about it.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -157,18 +158,29 @@ pub fn client_config(config: &Config) -> Result<(Arc<ClientConfig>, Trust), Setu
 fn roots(ca_file: Option<&Path>, ca_path: Option<&Path>) -> Result<(RootCertStore, Trust), SetupError> {
     let mut store = RootCertStore::empty();
     let mut trust = Trust::default();
+    // The default CApath is the system store again (hash links and
+    // bundles): only certificates not seen yet count.
+    let mut seen = HashSet::new();
+    let mut add = |store: &mut RootCertStore, certs: Vec<CertificateDer<'static>>| {
+        let new: Vec<_> = certs
+            .into_iter()
+            .filter(|c| seen.insert(c.as_ref().to_vec()))
+            .collect();
+        store.add_parsable_certificates(new).0
+    };
     let native = rustls_native_certs::load_native_certs();
     for e in &native.errors {
         tracing::debug!("system certificates: {e}");
     }
-    trust.system = store.add_parsable_certificates(native.certs).0;
+    trust.system = add(&mut store, native.certs);
     if let Some(path) = ca_file {
         let certs = read_pem(path).map_err(|why| SetupError::CaFile {
             path: path.to_path_buf(),
             why,
         })?;
-        trust.ca_file = store.add_parsable_certificates(certs).0;
-        if trust.ca_file == 0 {
+        let usable = certs.len();
+        trust.ca_file = add(&mut store, certs);
+        if usable == 0 {
             return Err(SetupError::CaFile {
                 path: path.to_path_buf(),
                 why: "no usable certificate in it".into(),
@@ -176,7 +188,7 @@ fn roots(ca_file: Option<&Path>, ca_path: Option<&Path>) -> Result<(RootCertStor
         }
     }
     if let Some(dir) = ca_path {
-        trust.ca_path = store.add_parsable_certificates(read_dir(dir)).0;
+        trust.ca_path = add(&mut store, read_dir(dir));
     }
     if store.is_empty() {
         store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
