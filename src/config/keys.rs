@@ -176,7 +176,7 @@ directives! {
     PermitCacheControl => d("PermitCacheControl", CacheControl, "no-cache no-store", InEffect),
     Proxy => d("Proxy", Url, "", InEffect),
     OptProxyTimeout => d("OptProxyTimeout", int(-1, I32), "-1", InEffect),
-    OptProxyCheckCommand => d("OptProxyCheckCommand", Text, "", NotYetInEffect),
+    OptProxyCheckCommand => d("OptProxyCheckCommand", Text, "", InEffect),
     OptProxyCheckInterval => d("OptProxyCheckInterval", int(-1, I32), "99", InEffect),
     NetworkTimeout => d("NetworkTimeout", int(5, 86400), "17", InEffect),
     FastTimeout => d("FastTimeout", int(2, 86400), "4", InEffect),

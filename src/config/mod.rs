@@ -82,8 +82,11 @@ pub struct Config {
     /// `OptProxyTimeout`: how long to wait for a proxy's connection before
     /// going direct; `None` never goes around a proxy.
     pub proxy_fallback: Option<Duration>,
-    /// `OptProxyCheckInterval`: how long a proxy that failed is gone around.
+    /// `OptProxyCheckInterval`: how long a proxy that failed is gone around,
+    /// and how often `proxy_check` runs.
     pub proxy_retry_after: Duration,
+    /// `OptProxyCheckCommand`: exit status 0 means "use the `Proxy`".
+    pub proxy_check: Option<String>,
     pub network_timeout: Duration,
     pub fast_timeout: Duration,
     pub dl_max_retries: u32,
@@ -343,6 +346,7 @@ fn build(
             .filter(|&s| s > 0)
             .map(Duration::from_secs),
         proxy_retry_after: seconds(Key::OptProxyCheckInterval),
+        proxy_check: Some(v.text(Key::OptProxyCheckCommand).to_string()).filter(|c| !c.trim().is_empty()),
         network_timeout: seconds(Key::NetworkTimeout),
         fast_timeout: seconds(Key::FastTimeout),
         dl_max_retries: count(Key::DlMaxRetries),

@@ -7,6 +7,7 @@
 mod connect;
 mod error;
 mod failover;
+mod proxy_check;
 mod tls;
 
 use std::collections::HashMap;
@@ -115,6 +116,8 @@ pub struct Upstream {
     /// `OptProxyCheckInterval`, when `OptProxyTimeout` lets a proxy be gone
     /// around.
     proxy_retry_after: Option<Duration>,
+    /// `OptProxyCheckCommand`, for the global `Proxy`.
+    proxy_check: Option<proxy_check::ProxyCheck>,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -183,13 +186,18 @@ impl Upstream {
                 .collect(),
             trust,
             proxy_retry_after: config.proxy_fallback.map(|_| config.proxy_retry_after),
+            proxy_check: config
+                .proxy_check
+                .clone()
+                .filter(|_| config.proxy.is_some())
+                .map(|c| proxy_check::ProxyCheck::new(c, config.proxy_retry_after, config.network_timeout)),
         })
     }
 
     /// A connection to `host:port` for a client's CONNECT tunnel, through
     /// the `Proxy` when one is set.
     pub async fn open_tunnel(&self, host: &str, port: u16) -> Result<tokio::net::TcpStream, UpstreamError> {
-        let route = self.route(&RemapProxy::Global);
+        let route = self.checked_route(&RemapProxy::Global).await;
         let authority = if host.contains(':') {
             format!("[{host}]:{port}")
         } else {
@@ -336,7 +344,7 @@ impl Upstream {
     /// Through the repository's proxy; with `OptProxyTimeout`, direct
     /// while that proxy is down (spec §4.8).
     async fn send(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Response<Incoming>, UpstreamError> {
-        let route = self.route(ask.proxy);
+        let route = self.checked_route(ask.proxy).await;
         let Some(retry_after) = self
             .proxy_retry_after
             .filter(|_| !std::ptr::eq(route, &self.direct))
@@ -374,6 +382,22 @@ impl Upstream {
             .request(request)
             .await
             .map_err(|e| error::classify(url, e))
+    }
+
+    /// A repository's way out, direct when `OptProxyCheckCommand` says the
+    /// global `Proxy` is not to be used now.
+    async fn checked_route(&self, choice: &RemapProxy) -> &Route {
+        let route = self.route(choice);
+        match &self.proxy_check {
+            Some(check) if matches!(choice, RemapProxy::Global) && !std::ptr::eq(route, &self.direct) => {
+                if check.use_proxy().await {
+                    route
+                } else {
+                    &self.direct
+                }
+            }
+            _ => route,
+        }
     }
 
     /// A repository's way out.

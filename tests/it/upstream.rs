@@ -401,3 +401,32 @@ fn with_opt_proxy_timeout_a_dead_proxy_is_gone_around() {
         "marked once: {log}"
     );
 }
+
+#[test]
+fn opt_proxy_check_command_decides_whether_the_proxy_is_used() {
+    let origin = Origin::start();
+    origin.put(PATH, b"direct".to_vec());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let conf = |command: &str| {
+        format!(
+            "Proxy: http://{dead}\nOptProxyCheckCommand: {command}\n{}",
+            remap(&origin)
+        )
+    };
+    let daemon = Daemon::start(&conf("exit 3"));
+    assert_eq!(
+        http::get(daemon.addr, URL).body,
+        b"direct",
+        "the command said: go direct"
+    );
+    let daemon = Daemon::start(&conf("true"));
+    let r = http::get(daemon.addr, URL);
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (503, "Upstream proxy unreachable"),
+        "the command said: use it"
+    );
+}
