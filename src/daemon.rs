@@ -10,6 +10,7 @@ use crate::cache::{Cache, Storage};
 use crate::cli::{exit, stderr_line};
 use crate::config::Config;
 use crate::error::Chain;
+use crate::intercept::Interceptor;
 use crate::log::TransferLog;
 use crate::remap::RemapTable;
 use crate::server;
@@ -91,6 +92,9 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         .with_modes(config.dir_perms, config.file_perms);
     let _lock = storage.lock().map_err(|e| fatal(exit::UNAVAILABLE, e))?;
     let upstream = Upstream::new(&config).map_err(|e| fatal(exit::CONFIG, e))?;
+    let intercept = Interceptor::open(&config.cache_dir.join("_debcache/ca"), &config.intercept_domains)
+        .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot use the interception CA: {e}")))?
+        .map(Arc::new);
     if upstream.trust().unchecked {
         tracing::warn!("NoSSLchecks is set: https mirrors are not authenticated, anyone on the path can impersonate them");
     } else {
@@ -150,6 +154,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         cache: Arc::new(Cache::new(storage, upstream, &config)),
         log: Arc::clone(&log),
         config: Arc::clone(&config),
+        intercept,
     };
     let cache = Arc::clone(&state.cache);
     server::run(listeners, state, stop).await;

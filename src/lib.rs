@@ -11,6 +11,7 @@
 //! - `config`: acng.conf-compatible loading into one validated `Config`.
 //! - `daemon`: start-up and shutdown of the running daemon.
 //! - `error`: error display shared by the layers.
+//! - `intercept`: the local CA that answers CONNECTs to `TlsInterceptDomains`.
 //! - `log`: the transfer log, `apt-cacher.log`.
 //! - `readahead`: starts downloads of pipelined requests early.
 //! - `remap`: which repository a URL is cached in, and its backends.
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod intercept;
 pub mod log;
 pub mod readahead;
 pub mod remap;

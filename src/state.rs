@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::cache::Cache;
 use crate::config::Config;
+use crate::intercept::Interceptor;
 use crate::log::TransferLog;
 use crate::remap::RemapTable;
 
@@ -15,4 +16,6 @@ pub struct AppState {
     pub remap: Arc<RemapTable>,
     pub cache: Arc<Cache>,
     pub log: Arc<TransferLog>,
+    /// `TlsInterceptDomains`' CA, when any domain is listed.
+    pub intercept: Option<Arc<Interceptor>>,
 }

@@ -59,6 +59,21 @@ any other. With the proxy line above:</p>\n\
 tunnelled without caching, and only to hosts the administrator allows. Not available yet: the \
 report page.</p>\n"
     );
+    if !config.intercept_domains.is_empty() {
+        let domains: Vec<String> = config.intercept_domains.iter().map(|d| escape(d)).collect();
+        let _ = write!(
+            html,
+            "<h2>Unchanged <code>deb https://</code> lines, cached</h2>\n<p>For {}, this server \
+answers https itself and caches the files, with certificates of its own CA, which is limited \
+to these names. Keep the <code>deb https://</code> lines, and on each client:</p>\n\
+<pre>curl -o /usr/local/share/ca-certificates/debcache.crt http://{a}/{ca}\n\
+update-ca-certificates</pre>\n<p>(or, for apt only, save <a href=\"/{ca}\">the CA \
+certificate</a> and set <code>Acquire::https::CaInfo</code> to it), and in \
+<code>/etc/apt/apt.conf.d/01proxy</code>:</p>\n<pre>Acquire::https::Proxy \"http://{a}\";</pre>\n",
+            domains.join(", "),
+            ca = crate::request::CA_CERTIFICATE,
+        );
+    }
     let _ = write!(
         html,
         "<footer>debcache {}</footer>\n</body></html>\n",
@@ -145,6 +160,19 @@ mod tests {
         assert!(html.contains("deb http://cache.lan:3142/debian-security …"));
         assert!(html.contains("deb http://cache.lan:3142/corp bookworm main"));
         assert!(html.contains("<code>AllowUserPorts: 80 8080</code>"));
+    }
+
+    #[test]
+    fn the_ca_is_offered_only_when_interception_is_configured() {
+        let mut config = load(ConfigDir::Embedded, &[]).config.unwrap();
+        assert!(!page(&config, "cache.lan:3142").contains("debcache-ca.crt"));
+        config.intercept_domains = vec!["download.docker.com".into()];
+        let html = page(&config, "cache.lan:3142");
+        assert!(html.contains(
+            "curl -o /usr/local/share/ca-certificates/debcache.crt http://cache.lan:3142/debcache-ca.crt"
+        ));
+        assert!(html.contains("update-ca-certificates"));
+        assert!(html.contains("Acquire::https::Proxy \"http://cache.lan:3142\";"));
     }
 
     #[test]

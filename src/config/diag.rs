@@ -154,6 +154,8 @@ pub enum Problem {
     },
     /// `NoSSLchecks: 1`.
     NoTlsChecks,
+    /// `TlsInterceptDomains` set: where the CA is, how to renew it.
+    InterceptCa,
     NothingToListenOn,
     /// The location names the directory.
     NoConfigDir,
@@ -256,6 +258,11 @@ impl fmt::Display for Problem {
                 "{key} is parsed but not in effect yet in this version of debcache"
             ),
             IgnoredByDesign { key, why } => write!(f, "{key} is accepted and ignored by design: {why}"),
+            InterceptCa => f.write_str(
+                "TlsInterceptDomains: clients must trust CacheDir/_debcache/ca/ca.pem (served at /debcache-ca.crt); \
+                 it covers the domains it was made for only: to cover new ones, remove CacheDir/_debcache/ca, restart, \
+                 and give clients the new certificate",
+            ),
             NoTlsChecks => f.write_str(
                 "NoSSLchecks is on: certificates of https mirrors are not verified, so anyone on the path can pose as a mirror",
             ),

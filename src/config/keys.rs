@@ -271,6 +271,7 @@ directives! {
     },
     DrainTimeout => d("DrainTimeout", int(0, 30), "15", InEffect),
     AllowedClients => d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
+    TlsInterceptDomains => d("TlsInterceptDomains", Text, "", InEffect),
 }
 
 /// Loopback and the private ranges (RFC 1918, RFC 4193): a cache exposed

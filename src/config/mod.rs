@@ -68,6 +68,8 @@ pub struct Config {
     pub forward_bts_soap: bool,
     /// CONNECT targets (`host:port`) allowed through.
     pub pass_through: Option<Regex>,
+    /// Hosts whose CONNECTs are answered with TLS here and cached.
+    pub intercept_domains: Vec<String>,
     /// Who may use the daemon over TCP (unix-socket clients always may).
     pub allowed_clients: Vec<Network>,
     pub local_dirs: BTreeMap<String, PathBuf>,
@@ -269,6 +271,9 @@ fn report_directives(store: &Store, diags: &mut Diagnostics) {
         if d.name == Key::NoSSLchecks.name() && on(&setting.value) {
             diags.warning(setting.location.clone(), Problem::NoTlsChecks);
         }
+        if d.name == Key::TlsInterceptDomains.name() && !setting.value.trim().is_empty() {
+            diags.note(setting.location.clone(), Problem::InterceptCa);
+        }
         match d.status {
             Status::InEffect => {}
             Status::NotYetInEffect => {
@@ -330,6 +335,11 @@ fn build(
         forward_bts_soap: v.bool(Key::ForwardBtsSoap),
         pass_through: v.regex(Key::PassThroughPattern),
         allowed_clients: v.networks(Key::AllowedClients),
+        intercept_domains: v
+            .text(Key::TlsInterceptDomains)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
         local_dirs: v.local_dirs(Key::LocalDirs),
         file_patterns: file_patterns(v),
         dont_cache_requested: if requested.is_empty() {

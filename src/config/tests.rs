@@ -539,3 +539,21 @@ fn allowed_clients_default_to_loopback_and_private_ranges() {
     let errors = messages(&load_dir(dir.path(), &[]), Severity::Error);
     assert!(errors.iter().any(|e| e.contains("`10.0.0.0/33`")), "{errors:#?}");
 }
+
+#[test]
+fn tls_intercept_domains_are_read_and_the_renewal_is_explained() {
+    let dir = dir_with(&[(
+        "acng.conf",
+        "TlsInterceptDomains: download.docker.com 127.0.0.1\n",
+    )]);
+    let loaded = load_dir(dir.path(), &[]);
+    assert_eq!(
+        loaded.config.as_ref().unwrap().intercept_domains,
+        ["download.docker.com", "127.0.0.1"]
+    );
+    let notes = messages(&loaded, Severity::Note);
+    assert!(
+        notes.iter().any(|n| n.contains("remove CacheDir/_debcache/ca")),
+        "{notes:#?}"
+    );
+}

@@ -42,6 +42,8 @@ pub enum Target {
     Report { query: Option<String> },
     /// `GET /style.css`
     Style,
+    /// `GET /debcache-ca.crt`: the interception CA's certificate.
+    CaCertificate,
     /// `GET /acng-doc/README`, `acng-doc` being a `LocalDirs` name.
     LocalDir { name: String, path: String },
 }
@@ -190,6 +192,9 @@ impl Style {
 }
 
 /// Pages of the daemon itself, recognised in path style only (spec §2.5).
+/// Where the help page offers the interception CA.
+pub const CA_CERTIFICATE: &str = "debcache-ca.crt";
+
 fn local_page(decoded: &str, config: &Config) -> Option<Target> {
     let trimmed = decoded.trim_start_matches('/');
     let (name, query) = match trimmed.split_once('?') {
@@ -204,6 +209,9 @@ fn local_page(decoded: &str, config: &Config) -> Option<Target> {
     }
     if name == "style.css" {
         return Some(Target::Style);
+    }
+    if name == CA_CERTIFICATE {
+        return Some(Target::CaCertificate);
     }
     let (first, rest) = name.split_once('/').unwrap_or((name, ""));
     config.local_dirs.contains_key(first).then(|| Target::LocalDir {

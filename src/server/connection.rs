@@ -32,7 +32,7 @@ use super::{Accepted, Phase, Shared};
 use crate::body::ResponseBody;
 use crate::log::ConnLog;
 use crate::readahead::{self, Activity, Busy, ReadAhead};
-use crate::service::{self, Client};
+use crate::service::{self, Client, Handoff};
 use crate::tunnel;
 
 /// How long a connection with nothing to do keeps its hyper state.
@@ -192,8 +192,8 @@ async fn serve<S: Socket>(
         match result {
             // A CONNECT was answered 200: the connection is the tunnel's now,
             // with whatever the client sent after its request.
-            Ok(()) if client.has_tunnel() => {
-                let Some(tunnel) = client.take_tunnel() else {
+            Ok(()) if client.has_handoff() => {
+                let Some(handoff) = client.take_handoff() else {
                     return;
                 };
                 let parts = conn.into_parts();
@@ -203,7 +203,12 @@ async fn serve<S: Socket>(
                     let _ = phase.wait_for(|p| *p == Phase::Closing).await;
                 };
                 let idle = shared.state.config.network_timeout;
-                return tunnel::run(io, tunnel, idle, closing, &client.log).await;
+                return match handoff {
+                    Handoff::Tunnel(tunnel) => tunnel::run(io, tunnel, idle, closing, &client.log).await,
+                    Handoff::Intercept { authority, tls } => {
+                        intercepted(io, &authority, tls, client, &shared, closing).await
+                    }
+                };
             }
             Ok(()) if parking && *phase.borrow() == Phase::Serving => {
                 let parts = conn.into_parts();
@@ -220,6 +225,55 @@ async fn serve<S: Socket>(
             // Idle timeouts and clients that went away mid-response.
             Err(e) => return tracing::debug!(client = client.log.client(), "connection ended: {e}"),
         }
+    }
+}
+
+/// A CONNECT to an intercepted host: TLS answered here, then HTTP/1.1
+/// inside it, each request taken as one for `https://authority` (so it is
+/// cached like an `HTTPS///` one, and never a local page).
+async fn intercepted<S: Socket>(
+    io: ReadAhead<S>,
+    authority: &str,
+    tls: Arc<rustls::ServerConfig>,
+    client: Arc<Client>,
+    shared: &Shared,
+    closing: impl Future<Output = ()>,
+) {
+    let timeout = shared.state.config.network_timeout;
+    let accepted = tokio::time::timeout(timeout, tokio_rustls::TlsAcceptor::from(tls).accept(io)).await;
+    let stream = match accepted {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            return tracing::info!(
+                client = client.log.client(),
+                "TLS for {authority} refused by the client: {e}"
+            )
+        }
+        Err(_) => {
+            return tracing::debug!(
+                client = client.log.client(),
+                "no TLS handshake for {authority} in time"
+            )
+        }
+    };
+    let state = shared.state.clone();
+    let base = format!("https://{authority}");
+    let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        let (state, client) = (state.clone(), Arc::clone(&client));
+        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        if req.uri().scheme().is_none() {
+            if let Ok(uri) = format!("{base}{target}").parse() {
+                *req.uri_mut() = uri;
+            }
+        }
+        async move { Ok::<_, Infallible>(service::handle(&state, &client, req).await) }
+    });
+    let conn = shared.http.serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        result = conn => if let Err(e) = result {
+            tracing::debug!("intercepted connection to {authority} ended: {e}");
+        },
+        () = closing => {}
     }
 }
 

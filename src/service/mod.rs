@@ -32,6 +32,19 @@ pub use error::ServeError;
 /// one write.
 pub const SMALL_FILE: u64 = 64 * 1024;
 
+/// What a connection becomes after a `200` to its CONNECT.
+#[derive(Debug)]
+pub enum Handoff {
+    /// Bytes copied both ways.
+    Tunnel(Tunnel),
+    /// TLS answered here with this configuration; the requests inside are
+    /// for `https://authority`.
+    Intercept {
+        authority: String,
+        tls: Arc<rustls::ServerConfig>,
+    },
+}
+
 /// Who is asking, for logs and for pages that name this server.
 #[derive(Debug)]
 pub struct Client {
@@ -45,9 +58,9 @@ pub struct Client {
     /// Downloads started by reading ahead, claimed by the requests when
     /// their turn comes.
     prefetched: std::sync::Mutex<std::collections::HashMap<CacheKey, Prefetched>>,
-    /// A CONNECT answered `200`: the connection becomes this tunnel once
-    /// the answer is sent.
-    tunnel: std::sync::Mutex<Option<Tunnel>>,
+    /// A CONNECT answered `200`: what the connection becomes once the
+    /// answer is sent.
+    handoff: std::sync::Mutex<Option<Handoff>>,
 }
 
 /// A download read ahead for a request not answered yet.
@@ -80,17 +93,21 @@ impl Client {
             local,
             allowed,
             prefetched: Default::default(),
-            tunnel: Default::default(),
+            handoff: Default::default(),
         }
     }
 
-    pub fn has_tunnel(&self) -> bool {
-        self.tunnel.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    pub fn has_handoff(&self) -> bool {
+        self.handoff.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 
-    /// The tunnel a CONNECT opened, once its `200` is sent.
-    pub fn take_tunnel(&self) -> Option<Tunnel> {
-        self.tunnel.lock().unwrap_or_else(|p| p.into_inner()).take()
+    /// What a CONNECT made of the connection, once its `200` is sent.
+    pub fn take_handoff(&self) -> Option<Handoff> {
+        self.handoff.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn hand_off(&self, handoff: Handoff) {
+        *self.handoff.lock().unwrap_or_else(|p| p.into_inner()) = Some(handoff);
     }
 
     /// This connection's counter of the bytes downloaded for `key`: one
@@ -219,17 +236,33 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
             Ok(page_response("text/html; charset=utf-8", page, req.method()))
         }
         Target::Style => Ok(page_response("text/css", help::STYLE.to_string(), req.method())),
+        Target::CaCertificate => match &state.intercept {
+            Some(intercept) => Ok(page_response(
+                "application/x-x509-ca-cert",
+                intercept.ca_pem().to_string(),
+                req.method(),
+            )),
+            None => Err((ServeError::Rejected(request::Reject::Forbidden), String::new())),
+        },
     }
 }
 
-/// A CONNECT: opened to a target `PassThroughPattern` allows, refused
-/// otherwise (acng's text, which apt prints).
+/// A CONNECT: answered here for a `TlsInterceptDomains` host (even one
+/// `PassThroughPattern` also allows), opened to a target `PassThroughPattern`
+/// allows, refused otherwise (acng's text, which apt prints).
 async fn connect(state: &AppState, client: &Client, host: String, port: u16) -> Outcome {
     let name = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
+    if let Some(intercept) = state.intercept.as_ref().filter(|i| i.covers(&host)) {
+        let tls = intercept
+            .server_config(&host)
+            .map_err(|e| (ServeError::Storage(std::io::Error::other(e)), name.clone()))?;
+        client.hand_off(Handoff::Intercept { authority: name, tls });
+        return Ok(established());
+    }
     if !state
         .config
         .pass_through
@@ -248,12 +281,16 @@ async fn connect(state: &AppState, client: &Client, host: String, port: u16) -> 
         .open_tunnel(&host, port)
         .await
         .map_err(|e| (ServeError::Upstream(e), name.clone()))?;
-    *client.tunnel.lock().unwrap_or_else(|p| p.into_inner()) = Some(Tunnel { name, upstream });
+    client.hand_off(Handoff::Tunnel(Tunnel { name, upstream }));
+    Ok(established())
+}
+
+fn established() -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::empty());
     response
         .extensions_mut()
         .insert(hyper::ext::ReasonPhrase::from_static(b"Connection established"));
-    Ok(response)
+    response
 }
 
 /// A complete cached file: 200, 206, 304 or 416 as the request asks.

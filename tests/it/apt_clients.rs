@@ -232,3 +232,43 @@ fn sorted_debs(lines: &[String], index_lines: usize) -> Vec<String> {
         .chain(groups.into_iter().flatten())
         .collect()
 }
+
+#[test]
+fn apt_with_an_unchanged_https_line_is_cached_by_interception() {
+    let ca = TestCa::new("mirror CA");
+    let world = world_on(Origin::start_tls(ca.server(Leaf::Good)));
+    let mirror_ca = ca.write(world._dir.path(), "mirror-ca.pem");
+    let port = world.origin.addr().port();
+    let daemon = Daemon::start(&format!(
+        "CAfile: {}\nAllowUserPorts: 80 {port}\nTlsInterceptDomains: 127.0.0.1\n",
+        mirror_ca.display()
+    ));
+    // The client trusts debcache's CA, fetched from the daemon as the help
+    // page says; not the mirror's.
+    let ours = crate::support::http::get(daemon.addr, "/debcache-ca.crt");
+    assert_eq!(ours.status, 200);
+    let ca_file = world._dir.path().join("debcache-ca.pem");
+    std::fs::write(&ca_file, &ours.body).unwrap();
+    let sources = format!("deb [trusted=yes] https://127.0.0.1:{port}/debian {SUITE} main");
+    let proxy = format!("http://{}", daemon.addr);
+    check_cold_then_warm(&world, &daemon, &sources, || Access::HttpsProxy {
+        proxy: proxy.clone(),
+        ca_file: ca_file.clone(),
+    });
+    assert!(daemon
+        .cache()
+        .join(format!(
+            "127.0.0.1/debian{}",
+            world.repo.deb_path(&world.names[0])
+        ))
+        .exists());
+    // The CA is limited to what it was made for (checked with openssl).
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(daemon.cache().join("_debcache/ca/ca.pem"))
+        .output()
+        .expect("openssl (the openssl package)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("X509v3 Name Constraints: critical"), "{text}");
+    assert!(text.contains("IP:127.0.0.1/255.255.255.255"), "{text}");
+}

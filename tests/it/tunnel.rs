@@ -167,3 +167,81 @@ fn an_open_tunnel_is_cut_when_the_drain_deadline_passes() {
         daemon.stderr()
     );
 }
+
+/// A GET inside TLS verified against a CA given as PEM.
+fn get_trusting(stream: TcpStream, ca_pem: &[u8], path: &str) -> std::io::Result<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    match tls.read_to_end(&mut answer) {
+        Ok(_) => Ok(answer),
+        // A peer closing without close_notify, after its answer.
+        Err(_) if !answer.is_empty() => Ok(answer),
+        Err(e) => Err(e),
+    }
+}
+
+#[test]
+fn an_intercepted_host_is_answered_by_debcaches_ca_and_never_with_a_local_page() {
+    let ca = TestCa::new("tunnel CA");
+    let origin = tls_origin(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&format!(
+        "CAfile: {}\nAllowUserPorts: 80 {}\nTlsInterceptDomains: 127.0.0.1\n",
+        ca.write(dir.path(), "ca.pem").display(),
+        origin.addr().port()
+    ));
+    let ours = crate::support::http::get(daemon.addr, "/debcache-ca.crt").body;
+    for _ in 0..2 {
+        let (stream, head) = connect(&daemon, &origin.addr().to_string());
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let answer = get_trusting(stream, &ours, DEB).unwrap();
+        assert!(String::from_utf8_lossy(&answer).ends_with("through the tunnel"));
+    }
+    assert_eq!(origin.requests(DEB), 1, "the second came from the cache");
+    // The mirror's own CA does not verify what answered: debcache did.
+    let (stream, _) = connect(&daemon, &origin.addr().to_string());
+    assert!(get_trusting(stream, ca.pem().as_bytes(), DEB).is_err());
+    // Inside, every request is for the mirror: no page of the daemon's.
+    let (stream, _) = connect(&daemon, &origin.addr().to_string());
+    let page =
+        String::from_utf8_lossy(&get_trusting(stream, &ours, "/acng-report.html").unwrap()).to_string();
+    // Judged as a file of the mirror (not one apt fetches: refused), not
+    // answered with the report page.
+    assert!(page.starts_with("HTTP/1.1 403 Forbidden file type"), "{page}");
+    assert!(!page.contains("debcache at"), "{page}");
+}
+
+#[test]
+fn a_host_outside_the_interception_list_is_tunnelled_or_refused_never_intercepted() {
+    let ca = TestCa::new("tunnel CA");
+    let origin = tls_origin(&ca);
+    let target = origin.addr().to_string();
+    let refused = Daemon::start("TlsInterceptDomains: mirror.example.org\n");
+    let (_, head) = connect(&refused, &target);
+    assert!(head.starts_with("HTTP/1.1 403 CONNECT denied"), "{head}");
+    let tunnelled = Daemon::start(&format!(
+        "TlsInterceptDomains: mirror.example.org\nPassThroughPattern: ^127\\.0\\.0\\.1:{}$\n",
+        origin.addr().port()
+    ));
+    let (stream, head) = connect(&tunnelled, &target);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // The mirror's own certificate came through: a tunnel.
+    assert!(String::from_utf8_lossy(&get_over_tls(stream, &ca, DEB)).ends_with("through the tunnel"));
+}

@@ -235,6 +235,12 @@ pub enum Access {
     Proxy(String),
     /// Straight to the host in the sources line.
     Direct,
+    /// https sources through an HTTP proxy (CONNECT), trusting the CA in
+    /// this PEM file.
+    HttpsProxy {
+        proxy: String,
+        ca_file: std::path::PathBuf,
+    },
 }
 
 /// `apt-get` with its state, cache, sources and configuration in a
@@ -355,9 +361,10 @@ impl Apt {
 /// private `Dir`, which would also move apt's methods and dpkg.
 fn config_text(d: &Path, access: &Access) -> String {
     let p = |rel: &str| d.join(rel).display().to_string();
-    let proxy = match access {
-        Access::Proxy(url) => url.as_str(),
-        Access::Direct => "DIRECT",
+    let (proxy, https_proxy) = match access {
+        Access::Proxy(url) => (url.as_str(), "DIRECT"),
+        Access::Direct => ("DIRECT", "DIRECT"),
+        Access::HttpsProxy { proxy, .. } => ("DIRECT", proxy.as_str()),
     };
     let mut text = String::new();
     let mut set = |key: &str, value: &str| text.push_str(&format!("{key} \"{value}\";\n"));
@@ -378,7 +385,10 @@ fn config_text(d: &Path, access: &Access) -> String {
     set("Acquire::Languages", "none");
     set("Acquire::Retries", "0");
     set("Acquire::http::Proxy", proxy);
-    set("Acquire::https::Proxy", "DIRECT");
+    set("Acquire::https::Proxy", https_proxy);
+    if let Access::HttpsProxy { ca_file, .. } = access {
+        set("Acquire::https::CaInfo", &ca_file.display().to_string());
+    }
     set("Acquire::Check-Valid-Until", "false");
     set("Acquire::Check-Date", "false");
     set("APT::Architecture", "amd64");

@@ -1,0 +1,236 @@
+//! Caching `deb https://` lines unchanged (`TlsInterceptDomains`): for a
+//! CONNECT to a listed host, debcache answers the TLS itself with a leaf
+//! certificate of its own local CA, and the requests inside go through the
+//! cache like `HTTPS///` ones (the mirror is still verified as usual).
+//!
+//! The CA lives in `CacheDir/_debcache/ca/` (`ca.key` 0600, never served;
+//! `ca.pem`, offered to clients; `ca.domains`, what it was made for). Its
+//! X.509 name constraints are the domains it was made for, so clients that
+//! trust it trust it for those names only. A domain added later is not
+//! intercepted until the CA is renewed (remove the directory, restart, and
+//! give clients the new `ca.pem`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write;
+use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CidrSubnet, DnType, GeneralSubtree, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, NameConstraints,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// Leaf configurations kept; beyond, the cache starts over.
+const MAX_LEAVES: usize = 1024;
+const CA_NAME: &str = "debcache interception CA";
+
+/// The CA and the certificates it has minted.
+pub struct Interceptor {
+    issuer: Issuer<'static, KeyPair>,
+    ca_pem: String,
+    /// Configured and covered by the CA's constraints: lower case.
+    domains: Vec<String>,
+    leaves: Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
+}
+
+impl fmt::Debug for Interceptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Interceptor")
+            .field("domains", &self.domains)
+            .finish()
+    }
+}
+
+/// Why the CA cannot be used.
+#[derive(Debug)]
+pub enum InterceptError {
+    Io { path: PathBuf, source: std::io::Error },
+    Certificate(rcgen::Error),
+    Tls(rustls::Error),
+}
+
+impl fmt::Display for InterceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InterceptError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            InterceptError::Certificate(e) => write!(f, "interception CA: {e}"),
+            InterceptError::Tls(e) => write!(f, "interception certificate: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InterceptError {}
+
+impl Interceptor {
+    /// The interceptor for `domains` with the CA in `dir`, made on first
+    /// use; `None` when no domain is configured.
+    pub fn open(dir: &Path, domains: &[String]) -> Result<Option<Interceptor>, InterceptError> {
+        if domains.is_empty() {
+            return Ok(None);
+        }
+        let configured: Vec<String> = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| InterceptError::Io { path, source }
+        };
+        let (key_path, pem_path, list_path) =
+            (dir.join("ca.key"), dir.join("ca.pem"), dir.join("ca.domains"));
+        let (key, made_for) = if key_path.exists() {
+            let key_pem = std::fs::read_to_string(&key_path).map_err(io(&key_path))?;
+            let key = KeyPair::from_pem(&key_pem).map_err(InterceptError::Certificate)?;
+            let list = std::fs::read_to_string(&list_path).map_err(io(&list_path))?;
+            (
+                key,
+                list.split_whitespace().map(str::to_string).collect::<Vec<_>>(),
+            )
+        } else {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+            let key = KeyPair::generate().map_err(InterceptError::Certificate)?;
+            let cert = ca_params(&configured)
+                .self_signed(&key)
+                .map_err(InterceptError::Certificate)?;
+            write_private(&key_path, key.serialize_pem().as_bytes()).map_err(io(&key_path))?;
+            std::fs::write(&pem_path, cert.pem()).map_err(io(&pem_path))?;
+            std::fs::write(&list_path, configured.join("\n") + "\n").map_err(io(&list_path))?;
+            tracing::info!(
+                "made the interception CA {} for {}",
+                pem_path.display(),
+                configured.join(" ")
+            );
+            (key, configured.clone())
+        };
+        let ca_pem = std::fs::read_to_string(&pem_path).map_err(io(&pem_path))?;
+        let (covered, outside): (Vec<String>, Vec<String>) =
+            configured.into_iter().partition(|d| made_for.contains(d));
+        if !outside.is_empty() {
+            tracing::warn!(
+                "TlsInterceptDomains lists {}, which the CA in {} does not cover: not intercepted. \
+                 To renew the CA: remove {} and restart, then give clients the new ca.pem",
+                outside.join(" "),
+                dir.display(),
+                dir.display()
+            );
+        }
+        Ok(Some(Interceptor {
+            // Signing needs the CA's name and key, which these are.
+            issuer: Issuer::new(ca_params(&made_for), key),
+            ca_pem,
+            domains: covered,
+            leaves: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// The CA certificate, for clients to trust.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// Whether CONNECTs to `host` are answered here: a listed name, a name
+    /// below a listed domain, or a listed address.
+    pub fn covers(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.domains.iter().any(|d| {
+            host == *d
+                || (d.parse::<IpAddr>().is_err()
+                    && host.strip_suffix(d.as_str()).is_some_and(|h| h.ends_with('.')))
+        })
+    }
+
+    /// A TLS server configuration presenting a certificate for `host`
+    /// (covered: [`Interceptor::covers`]).
+    pub fn server_config(&self, host: &str) -> Result<Arc<rustls::ServerConfig>, InterceptError> {
+        let host = host.to_ascii_lowercase();
+        let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(config) = leaves.get(&host) {
+            return Ok(Arc::clone(config));
+        }
+        let mut params = CertificateParams::new(vec![host.clone()]).map_err(InterceptError::Certificate)?;
+        params.distinguished_name.push(DnType::CommonName, host.as_str());
+        let key = KeyPair::generate().map_err(InterceptError::Certificate)?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(InterceptError::Certificate)?;
+        let chain = vec![CertificateDer::from(cert.der().to_vec())];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(InterceptError::Tls)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(InterceptError::Tls)?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let config = Arc::new(config);
+        if leaves.len() >= MAX_LEAVES {
+            leaves.clear();
+        }
+        leaves.insert(host, Arc::clone(&config));
+        Ok(config)
+    }
+}
+
+/// The CA: may sign leaves only (path length 0), for `domains` only.
+fn ca_params(domains: &[String]) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, CA_NAME);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "debcache");
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.name_constraints = Some(NameConstraints {
+        permitted_subtrees: domains
+            .iter()
+            .map(|d| match d.parse::<IpAddr>() {
+                Ok(ip) => GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(
+                    ip,
+                    if ip.is_ipv4() { 32 } else { 128 },
+                )),
+                Err(_) => GeneralSubtree::DnsName(d.clone()),
+            })
+            .collect(),
+        excluded_subtrees: Vec::new(),
+    });
+    params
+}
+
+/// Creates `path` readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_ca_is_made_once_private_and_covers_only_its_domains() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        let domains = vec!["Download.Docker.com".to_string(), "127.0.0.1".to_string()];
+        let first = Interceptor::open(&ca, &domains).unwrap().unwrap();
+        let mode = std::fs::metadata(ca.join("ca.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(first.covers("download.docker.com") && first.covers("a.download.docker.com"));
+        assert!(first.covers("127.0.0.1"));
+        assert!(!first.covers("evildownload.docker.com") && !first.covers("docker.com"));
+        assert!(first.server_config("download.docker.com").is_ok());
+        // Opened again with one more domain: the same CA, the new name not covered.
+        let more = [domains.clone(), vec!["packages.gitlab.com".to_string()]].concat();
+        let again = Interceptor::open(&ca, &more).unwrap().unwrap();
+        assert_eq!(again.ca_pem(), first.ca_pem());
+        assert!(!again.covers("packages.gitlab.com"));
+        assert!(Interceptor::open(&ca, &[]).unwrap().is_none());
+    }
+}
