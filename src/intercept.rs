@@ -26,6 +26,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Leaf configurations kept; beyond, the cache starts over.
 const MAX_LEAVES: usize = 1024;
+/// A leaf is valid from yesterday for this many days...
+const LEAF_DAYS: i64 = 365;
+/// ...and minted again after this many.
+const LEAF_REMINT_DAYS: u64 = 300;
+/// The CA's validity, from yesterday.
+const CA_DAYS: i64 = 10 * 365;
 const CA_NAME: &str = "debcache interception CA";
 
 /// The CA and the certificates it has minted.
@@ -34,7 +40,7 @@ pub struct Interceptor {
     ca_pem: String,
     /// Configured and covered by the CA's constraints: lower case.
     domains: Vec<String>,
-    leaves: Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
+    leaves: Mutex<HashMap<String, (std::time::Instant, Arc<rustls::ServerConfig>)>>,
 }
 
 impl fmt::Debug for Interceptor {
@@ -145,11 +151,13 @@ impl Interceptor {
     pub fn server_config(&self, host: &str) -> Result<Arc<rustls::ServerConfig>, InterceptError> {
         let host = host.to_ascii_lowercase();
         let mut leaves = self.leaves.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(config) = leaves.get(&host) {
+        let fresh = std::time::Duration::from_secs(LEAF_REMINT_DAYS * 86_400);
+        if let Some((_, config)) = leaves.get(&host).filter(|(made, _)| made.elapsed() < fresh) {
             return Ok(Arc::clone(config));
         }
         let mut params = CertificateParams::new(vec![host.clone()]).map_err(InterceptError::Certificate)?;
         params.distinguished_name.push(DnType::CommonName, host.as_str());
+        set_validity(&mut params, LEAF_DAYS);
         let key = KeyPair::generate().map_err(InterceptError::Certificate)?;
         let cert = params
             .signed_by(&key, &self.issuer)
@@ -168,7 +176,7 @@ impl Interceptor {
         if leaves.len() >= MAX_LEAVES {
             leaves.clear();
         }
-        leaves.insert(host, Arc::clone(&config));
+        leaves.insert(host, (std::time::Instant::now(), Arc::clone(&config)));
         Ok(config)
     }
 }
@@ -181,6 +189,7 @@ fn ca_params(domains: &[String]) -> CertificateParams {
         .distinguished_name
         .push(DnType::OrganizationName, "debcache");
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    set_validity(&mut params, CA_DAYS);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     params.name_constraints = Some(NameConstraints {
         permitted_subtrees: domains
@@ -198,6 +207,35 @@ fn ca_params(domains: &[String]) -> CertificateParams {
     params
 }
 
+/// Valid from yesterday (clocks differ) until `days` after it, at
+/// midnight UTC.
+fn set_validity(params: &mut CertificateParams, days: i64) {
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| (d.as_secs() / 86_400) as i64);
+    let at = |day: i64| {
+        let (y, m, d) = civil_from_days(day);
+        rcgen::date_time_ymd(y, m, d)
+    };
+    params.not_before = at(today - 1);
+    params.not_after = at(today - 1 + days);
+}
+
+/// The calendar date of a day counted from 1970-01-01 (proleptic
+/// Gregorian; H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i32, u8, u8) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y as i32, m, d)
+}
+
 /// Creates `path` readable by its owner only.
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
@@ -213,6 +251,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn days_become_calendar_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(20_789), (2026, 12, 2));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
 
     #[test]
     fn the_ca_is_made_once_private_and_covers_only_its_domains() {
