@@ -50,3 +50,13 @@ debcache_bin() {
     echo "$PWD/target/release/debcache"
   fi
 }
+
+# wait_port PORT PID LOGFILE NAME: until PORT accepts, or fail showing LOGFILE.
+wait_port() {
+  for _ in $(seq 200); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$4 did not start (port $1); its output:" >&2; cat "$3" >&2 || true; exit 1
+}

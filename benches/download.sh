@@ -50,15 +50,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# wait_port PORT PID LOGFILE NAME: until PORT accepts, or fail showing LOGFILE.
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$4 did not start (port $1); its output:" >&2; cat "$3" >&2 || true; exit 1
-}
 stop() {  # stop PID: SIGTERM, SIGKILL after 3 s
   kill "$1" 2>/dev/null || return 0
   for _ in $(seq 60); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done

@@ -42,13 +42,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 calc() { echo "$1" | bc -l; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-wait_port() {
-  for _ in $(seq 200); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "nothing listens on $1" >&2; exit 1
-}
 
 # The CA and the origin's certificate (for 127.0.0.1).
 TLS=$WORK/tls
@@ -81,8 +74,8 @@ SERVER_CPU=$CLIENT_CPU start_nginx "
     access_log $WORK/nginx/access.log conns;
     root $WORK/origin;
   }"
-wait_port "$PLAIN"
-wait_port "$SECURE"
+wait_port "$PLAIN" "$NGINX_PID" "$WORK/nginx/stderr" nginx
+wait_port "$SECURE" "$NGINX_PID" "$WORK/nginx/stderr" nginx
 
 # start_cache: a debcache on an empty cache; sets CACHE (its port), CACHE_PID.
 start_cache() {
@@ -94,7 +87,7 @@ start_cache() {
   RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" -c "$WORK/conf" 2>"$WORK/cache.err" &
   CACHE_PID=$!
   PIDS+=("$CACHE_PID")
-  wait_port "$CACHE"
+  wait_port "$CACHE" "$CACHE_PID" "$WORK/cache.err" debcache
 }
 stop_cache() { kill "$CACHE_PID"; wait "$CACHE_PID" 2>/dev/null || true; }
 # cpu_ms: CPU time (user + system) the cache has used so far.

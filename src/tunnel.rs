@@ -120,30 +120,26 @@ mod tests {
         (a, b)
     }
 
-    fn log() -> Arc<ConnLog> {
+    /// A running tunnel with `idle`: the client's end, the mirror's end,
+    /// and the task.
+    async fn tunnel(idle: Duration) -> (TcpStream, TcpStream, tokio::task::JoinHandle<()>) {
+        let (client, served) = pair().await;
+        let (upstream, mirror) = pair().await;
         let sink = Arc::new(crate::log::TransferLog::open(None, false, false).unwrap());
-        ConnLog::new(sink, "test")
-    }
-
-    #[tokio::test]
-    async fn bytes_go_both_ways_and_a_half_close_passes_through() {
-        let (mut client, served) = pair().await;
-        let (upstream, mut mirror) = pair().await;
-        let log = log();
+        let log = ConnLog::new(sink, "test");
         let tunnel = Tunnel {
             name: "mirror:443".into(),
             upstream,
         };
         let running = tokio::spawn(async move {
-            run(
-                served,
-                tunnel,
-                Duration::from_secs(30),
-                std::future::pending(),
-                &log,
-            )
-            .await;
+            run(served, tunnel, idle, std::future::pending(), &log).await;
         });
+        (client, mirror, running)
+    }
+
+    #[tokio::test]
+    async fn bytes_go_both_ways_and_a_half_close_passes_through() {
+        let (mut client, mut mirror, running) = tunnel(Duration::from_secs(30)).await;
         client.write_all(b"hello").await.unwrap();
         client.shutdown().await.unwrap();
         let mut got = Vec::new();
@@ -159,23 +155,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_tunnel_is_closed() {
-        let (mut client, served) = pair().await;
-        let (upstream, _mirror) = pair().await;
-        let log = log();
-        let tunnel = Tunnel {
-            name: "mirror:443".into(),
-            upstream,
-        };
-        let running = tokio::spawn(async move {
-            run(
-                served,
-                tunnel,
-                Duration::from_secs(5),
-                std::future::pending(),
-                &log,
-            )
-            .await;
-        });
+        let (mut client, _mirror, running) = tunnel(Duration::from_secs(5)).await;
         tokio::time::sleep(Duration::from_secs(6)).await;
         running.await.unwrap();
         let mut rest = Vec::new();

@@ -230,9 +230,17 @@ impl fmt::Display for HttpUrl {
 pub fn authority(scheme: Scheme, host: &str, port: u16) -> String {
     match (host.contains(':'), port == scheme.default_port()) {
         (false, true) => host.to_string(),
-        (false, false) => format!("{host}:{port}"),
         (true, true) => format!("[{host}]"),
-        (true, false) => format!("[{host}]:{port}"),
+        (_, false) => host_port(host, port),
+    }
+}
+
+/// `host:port`, an IPv6 address in brackets: the authority of a CONNECT.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 

@@ -251,11 +251,7 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
 /// `PassThroughPattern` also allows), opened to a target `PassThroughPattern`
 /// allows, refused otherwise (acng's text, which apt prints).
 async fn connect(state: &AppState, client: &Client, host: String, port: u16) -> Outcome {
-    let name = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let name = crate::url::host_port(&host, port);
     if let Some(intercept) = state.intercept.as_ref().filter(|i| i.covers(&host)) {
         let tls = intercept
             .server_config(&host)

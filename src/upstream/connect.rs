@@ -303,11 +303,7 @@ async fn tunnel(tcp: &mut TcpStream, proxy: &Proxy, host: &str, port: u16) -> Re
         proxy: format!("{}:{}", proxy.host, proxy.port),
         why,
     };
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let authority = crate::url::host_port(host, port);
     let mut head = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(auth) = proxy.auth.as_ref().and_then(|a| a.to_str().ok()) {
         head.push_str(&format!("Proxy-Authorization: {auth}\r\n"));

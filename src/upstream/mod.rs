@@ -198,30 +198,20 @@ impl Upstream {
     /// the `Proxy` when one is set.
     pub async fn open_tunnel(&self, host: &str, port: u16) -> Result<tokio::net::TcpStream, UpstreamError> {
         let route = self.checked_route(&RemapProxy::Global).await;
-        let authority = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            format!("{host}:{port}")
-        };
-        let fallback = self
-            .proxy_retry_after
-            .filter(|_| !std::ptr::eq(route, &self.direct));
-        let route = match fallback {
-            Some(_) if route.is_down() => &self.direct,
-            _ => route,
-        };
-        match (route.connector.open(host, port).await, fallback) {
-            (Err(e @ connect::ConnectError::ProxyUnreachable { .. }), Some(retry_after)) => {
-                tracing::warn!(
-                    "{e}; going direct for {}s (OptProxyCheckInterval)",
-                    retry_after.as_secs()
-                );
-                route.mark_down(retry_after);
-                self.direct.connector.open(host, port).await
+        let authority = crate::url::host_port(host, port);
+        let (route, fallback) = self.way_out(route);
+        let opened = route.connector.open(host, port).await;
+        match (
+            opened.map_err(|e| error::from_connect(authority.clone(), e)),
+            fallback,
+        ) {
+            (Err(e @ UpstreamError::ProxyUnreachable { .. }), Some(retry_after)) => {
+                self.go_around(route, retry_after, &e);
+                let opened = self.direct.connector.open(host, port).await;
+                opened.map_err(|e| error::from_connect(authority, e))
             }
             (opened, _) => opened,
         }
-        .map_err(|e| error::from_connect(authority, e))
     }
 
     /// What TLS connections trust.
@@ -344,28 +334,35 @@ impl Upstream {
     /// Through the repository's proxy; with `OptProxyTimeout`, direct
     /// while that proxy is down (spec §4.8).
     async fn send(&self, url: &HttpUrl, ask: &Ask<'_>) -> Result<Response<Incoming>, UpstreamError> {
-        let route = self.checked_route(ask.proxy).await;
-        let Some(retry_after) = self
-            .proxy_retry_after
-            .filter(|_| !std::ptr::eq(route, &self.direct))
-        else {
-            return self.send_on(route, url, ask).await;
-        };
-        if route.is_down() {
-            return self.send_on(&self.direct, url, ask).await;
-        }
-        match self.send_on(route, url, ask).await {
-            Err(e @ UpstreamError::ProxyUnreachable { .. }) => {
-                tracing::warn!(
-                    "{}; going direct for {}s (OptProxyCheckInterval)",
-                    crate::error::Chain(&e),
-                    retry_after.as_secs()
-                );
-                route.mark_down(retry_after);
+        let (route, fallback) = self.way_out(self.checked_route(ask.proxy).await);
+        match (self.send_on(route, url, ask).await, fallback) {
+            (Err(e @ UpstreamError::ProxyUnreachable { .. }), Some(retry_after)) => {
+                self.go_around(route, retry_after, &e);
                 self.send_on(&self.direct, url, ask).await
             }
-            other => other,
+            (sent, _) => sent,
         }
+    }
+
+    /// With `OptProxyTimeout`, a proxy route that is gone around becomes
+    /// the direct one; the interval is returned for a proxy route that may
+    /// be gone around if it fails.
+    fn way_out<'r>(&'r self, route: &'r Route) -> (&'r Route, Option<Duration>) {
+        match self.proxy_retry_after {
+            Some(_) if std::ptr::eq(route, &self.direct) => (route, None),
+            Some(_) if route.is_down() => (&self.direct, None),
+            fallback => (route, fallback),
+        }
+    }
+
+    /// A proxy that could not be reached: direct for `retry_after`.
+    fn go_around(&self, route: &Route, retry_after: Duration, why: &UpstreamError) {
+        tracing::warn!(
+            "{}; going direct for {}s (OptProxyCheckInterval)",
+            crate::error::Chain(why),
+            retry_after.as_secs()
+        );
+        route.mark_down(retry_after);
     }
 
     async fn send_on(
