@@ -14,11 +14,12 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::entry::EntryWriter;
-use super::flight::{Body, Failure, Leader, State};
+use super::flight::{Body, Failure, Leader, State, Unusable};
 use super::key::CacheKey;
 use super::meta::Head;
 use super::{Cache, Meta};
 use crate::config::RemapFlags;
+use crate::error::Chain;
 use crate::log::ConnLog;
 use crate::request::FileKind;
 use crate::upstream::{Ask, Attempt, Fetched, UpstreamError};
@@ -144,12 +145,12 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
             }
             match &failure {
                 Failure::DiskFull => cache.warn_disk_full(),
-                // Logged where it happened, with the cause.
-                Failure::Storage => {}
+                Failure::Storage(_) => tracing::error!("{}: {}", job.key, Chain(&failure)),
                 Failure::Status { .. } | Failure::LayoutConflict => tracing::debug!("{}: {failure}", job.key),
                 _ => tracing::warn!(
-                    "{}: {failure}; gave up after {requests} requests upstream",
-                    job.key
+                    "{}: {}; gave up after {requests} requests upstream",
+                    job.key,
+                    Chain(&failure)
                 ),
             }
             leader.finish(Some(State::Failed(failure)));
@@ -253,7 +254,7 @@ impl Task<'_> {
     async fn on_backend(&mut self, backend: &HttpUrl, mut plan: Plan, keyfile: bool) -> Result<Done, Spent> {
         let budget = self.cache.settings.dl_max_retries.saturating_add(1);
         let mut losses = 0;
-        let mut why = "Connection closed, check DlMaxRetries";
+        let mut why = Unusable::CutShort;
         for attempt in 1..=budget {
             let fetched = match self.ask(backend, &plan, keyfile).await {
                 Attempt::Answer(fetched) => fetched,
@@ -264,14 +265,14 @@ impl Task<'_> {
             match self.accept(fetched, &plan).map_err(Spent::Download)? {
                 Accepted::NotModified => return Ok(Done::Unchanged),
                 Accepted::Restart => {
-                    why = "Server reports unexpected range";
+                    why = Unusable::WrongRange;
                     plan = Plan::Whole;
                 }
                 Accepted::Body(body) => match self.stream(body).await {
                     Ok(()) => return self.commit().await.map_err(Spent::Download),
-                    Err(BodyError::Disk(e)) => return Err(Spent::Download(disk_failure(&e))),
+                    Err(BodyError::Disk(e)) => return Err(Spent::Download(disk_failure(e))),
                     Err(BodyError::Upstream(broke)) => {
-                        why = "Connection closed, check DlMaxRetries";
+                        why = Unusable::CutShort;
                         losses += 1;
                         if attempt < budget {
                             let wait = backoff(losses);
@@ -296,7 +297,7 @@ impl Task<'_> {
                 &format_args!("{losses} broken transfers of {}", self.job.key),
             );
         }
-        Err(Spent::Backend(Failure::Unavailable(why)))
+        Err(Spent::Backend(Failure::Unusable(why)))
     }
 
     fn written(&self) -> u64 {
@@ -306,7 +307,7 @@ impl Task<'_> {
     /// Decides from the disk what to ask for; `None` when the cached copy
     /// needs nothing (a previous flight just finished it).
     fn plan(&mut self) -> Result<Option<Plan>, Failure> {
-        let on_disk = self.cache.inspect(&self.job.key).map_err(|e| disk_failure(&e))?;
+        let on_disk = self.cache.inspect(&self.job.key).map_err(disk_failure)?;
         Ok(match on_disk {
             Some((head, len)) if head.is_complete(len) && self.job.needs_tls() && !head.came_over_tls() => {
                 tracing::info!(
@@ -424,7 +425,7 @@ impl Task<'_> {
                     let head = head_for(&response, &url, Some(total));
                     let writer =
                         EntryWriter::resume_solid(&self.cache.storage, &self.job.key, head.clone(), *offset)
-                            .map_err(|e| disk_failure(&e))?;
+                            .map_err(disk_failure)?;
                     self.publish_new(&writer, head, Some(total));
                     self.writer = Some(writer);
                 }
@@ -442,7 +443,7 @@ impl Task<'_> {
                 self.job.key,
                 url.masked()
             );
-            return Err(Failure::Unavailable("Redirected from https to plain http"));
+            return Err(Failure::Unusable(Unusable::Downgraded));
         }
         if redirected && self.is_captive_portal(&response) {
             return Err(Failure::RedirectedToInvalidTarget);
@@ -471,9 +472,9 @@ impl Task<'_> {
                 EntryWriter::start_volatile(&self.cache.storage, &self.job.key, head.clone())
             }
         }
-        .map_err(|e| disk_failure(&e))?;
+        .map_err(disk_failure)?;
         if let Some(total) = total {
-            writer.reserve(total).map_err(|e| disk_failure(&e))?;
+            writer.reserve(total).map_err(disk_failure)?;
         }
         self.publish_new(&writer, head, total);
         self.writer = Some(writer);
@@ -564,18 +565,16 @@ impl Task<'_> {
     /// worker serves, the ones still sending this very file included.
     async fn commit(&mut self) -> Result<Done, Failure> {
         let Some(writer) = self.writer.take() else {
-            tracing::error!("{}: a body ended without a file to commit", self.job.key);
-            return Err(Failure::Storage);
+            return Err(Failure::Storage(Arc::new(std::io::Error::other(
+                "a body ended without a file to commit",
+            ))));
         };
         self.leader.all_written(writer.len());
         let cache = Arc::clone(self.cache);
         tokio::task::spawn_blocking(move || writer.finish(&cache.storage))
             .await
-            .map_err(|e| {
-                tracing::error!("{}: commit: {e}", self.job.key);
-                Failure::Storage
-            })?
-            .map_err(|e| disk_failure(&e))?;
+            .map_err(|e| Failure::Storage(Arc::new(std::io::Error::other(e))))?
+            .map_err(disk_failure)?;
         self.cache.forget(&self.job.key);
         if self.job.kind == FileKind::Volatile {
             self.cache.fresh.mark(&self.job.key);
@@ -646,14 +645,14 @@ fn check_transfer(response: &Response<Incoming>) -> Result<(), Failure> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     if !chunked && !headers.contains_key(header::CONTENT_LENGTH) {
-        return Err(Failure::Unavailable("Missing Content-Length"));
+        return Err(Failure::Unusable(Unusable::NoLength));
     }
     let encoded = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
     if encoded {
-        return Err(Failure::Unavailable("Unexpected response type"));
+        return Err(Failure::Unusable(Unusable::Encoded));
     }
     Ok(())
 }
@@ -677,16 +676,13 @@ fn relayed(response: &Response<Incoming>) -> Failure {
     }
 }
 
-fn disk_failure(e: &std::io::Error) -> Failure {
+fn disk_failure(e: std::io::Error) -> Failure {
     match e.raw_os_error() {
         Some(libc::ENOSPC) | Some(libc::EDQUOT) => Failure::DiskFull,
         // Another download made a file where this one needs a directory (or
         // the reverse) since the lookup: the layout's conflict, not a fault.
         Some(libc::ENOTDIR) | Some(libc::EISDIR) | Some(libc::ELOOP) => Failure::LayoutConflict,
-        _ => {
-            tracing::error!("cache write: {e}");
-            Failure::Storage
-        }
+        _ => Failure::Storage(Arc::new(e)),
     }
 }
 

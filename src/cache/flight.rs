@@ -65,20 +65,48 @@ pub enum Failure {
     },
     /// No upstream answer: the cause, whose reason is the `503`'s.
     Upstream(Arc<UpstreamError>),
-    /// The answers were unusable (cut short every time, a wrong range, ...):
-    /// apt-cacher-ng's reason for the `503`.
-    Unavailable(&'static str),
+    /// The answers could not be stored.
+    Unusable(Unusable),
     /// A redirect led to a captive-portal page (`BadRedirDetectMime`).
     RedirectedToInvalidTarget,
     /// The cache file system is full.
     DiskFull,
-    /// The cache could not be written.
-    Storage,
+    /// The cache could not be written: the cause, for the log.
+    Storage(Arc<std::io::Error>),
     /// The cache layout cannot hold the file (a file stands where a
     /// directory of its path must be, or the reverse).
     LayoutConflict,
     /// The download task ended without a word (a bug, or shutdown).
     Abandoned,
+}
+
+/// Why upstream's answers could not be stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// Cut short on every attempt.
+    CutShort,
+    /// A resumed transfer came back with another range than asked for.
+    WrongRange,
+    /// A body whose end cannot be told from a cut one.
+    NoLength,
+    /// A `Content-Encoding` other than identity.
+    Encoded,
+    /// An https mirror redirected to plain http.
+    Downgraded,
+}
+
+impl Unusable {
+    /// apt-cacher-ng's reason phrase for the `503` (spec §2.9), ours for
+    /// what acng does not check.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unusable::CutShort => "Connection closed, check DlMaxRetries",
+            Unusable::WrongRange => "Server reports unexpected range",
+            Unusable::NoLength => "Missing Content-Length",
+            Unusable::Encoded => "Unexpected response type",
+            Unusable::Downgraded => "Redirected from https to plain http",
+        }
+    }
 }
 
 impl Failure {
@@ -87,7 +115,7 @@ impl Failure {
     pub fn is_transient(&self) -> bool {
         match self {
             Failure::Status { code, .. } => *code >= 500,
-            Failure::Upstream(_) | Failure::Unavailable(_) | Failure::Abandoned => true,
+            Failure::Upstream(_) | Failure::Unusable(_) | Failure::Abandoned => true,
             _ => false,
         }
     }
@@ -98,10 +126,10 @@ impl fmt::Display for Failure {
         match self {
             Failure::Status { code, reason, .. } => write!(f, "upstream answered {code} {reason}"),
             Failure::Upstream(e) => write!(f, "{e}"),
-            Failure::Unavailable(reason) => f.write_str(reason),
+            Failure::Unusable(why) => f.write_str(why.reason()),
             Failure::RedirectedToInvalidTarget => f.write_str("redirected to an HTML page"),
             Failure::DiskFull => f.write_str("cache disk full"),
-            Failure::Storage => f.write_str("cache write error"),
+            Failure::Storage(_) => f.write_str("cache write error"),
             Failure::LayoutConflict => f.write_str("conflicts with a file or directory in the cache"),
             Failure::Abandoned => f.write_str("download abandoned"),
         }
@@ -111,7 +139,9 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Failure::Upstream(e) => Some(e.as_ref()),
+            // Transparent: its text is the upstream error's own.
+            Failure::Upstream(e) => e.source(),
+            Failure::Storage(e) => Some(e.as_ref()),
             _ => None,
         }
     }

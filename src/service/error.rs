@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 
 use crate::body::ResponseBody;
 use crate::cache::{Failure, KeyError};
+use crate::intercept::InterceptError;
 use crate::request::Reject;
 use crate::upstream::UpstreamError;
 
@@ -28,6 +29,11 @@ pub enum ServeError {
     LayoutConflict,
     /// The cache could not be read.
     Storage(std::io::Error),
+    /// No certificate could be made for an intercepted host.
+    Intercept(InterceptError),
+    /// An upstream answer could not be passed on (a bug: its parts were
+    /// valid where they came from).
+    Response(http::Error),
     /// The file's download produced nothing.
     Download(Failure),
     /// A request relayed upstream got no answer.
@@ -67,7 +73,10 @@ impl ServeError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unable to download in offline mode",
             ),
-            ServeError::Storage(_) | ServeError::Download(Failure::Storage) => (
+            ServeError::Storage(_)
+            | ServeError::Intercept(_)
+            | ServeError::Response(_)
+            | ServeError::Download(Failure::Storage(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Cache Error, check the server log",
             ),
@@ -75,7 +84,7 @@ impl ServeError {
                 let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_GATEWAY);
                 return (status, Cow::Owned(reason.clone()));
             }
-            ServeError::Download(Failure::Unavailable(reason)) => (StatusCode::SERVICE_UNAVAILABLE, reason),
+            ServeError::Download(Failure::Unusable(why)) => (StatusCode::SERVICE_UNAVAILABLE, why.reason()),
             ServeError::Download(Failure::Upstream(e)) => (StatusCode::SERVICE_UNAVAILABLE, e.reason()),
             ServeError::Download(Failure::RedirectedToInvalidTarget) => {
                 (StatusCode::NOT_IMPLEMENTED, "Redirected to invalid target")
@@ -101,7 +110,10 @@ impl ServeError {
     pub fn is_internal(&self) -> bool {
         matches!(
             self,
-            ServeError::Storage(_) | ServeError::Download(Failure::Storage)
+            ServeError::Storage(_)
+                | ServeError::Intercept(_)
+                | ServeError::Response(_)
+                | ServeError::Download(Failure::Storage(_))
         )
     }
 }
@@ -112,10 +124,12 @@ impl fmt::Display for ServeError {
             ServeError::Rejected(Reject::BadUrl(e)) => write!(f, "unusable URL: {e}"),
             ServeError::Rejected(Reject::Port(p)) => write!(f, "port {p} is not in AllowUserPorts"),
             ServeError::Rejected(Reject::Method(m)) => write!(f, "method {m} is not supported"),
-            ServeError::BadKey(e) => write!(f, "not a cache path: {e}"),
+            ServeError::BadKey(_) => f.write_str("not a cache path"),
             ServeError::LayoutConflict => f.write_str("conflicts with a file or directory in the cache"),
-            ServeError::Download(failure) => write!(f, "download failed: {failure}"),
+            ServeError::Download(_) => f.write_str("download failed"),
             ServeError::Upstream(e) => write!(f, "{e}"),
+            ServeError::Intercept(_) => f.write_str("no certificate for an intercepted host"),
+            ServeError::Response(_) => f.write_str("the upstream answer cannot be passed on"),
             other => f.write_str(&other.status().1),
         }
     }
@@ -125,8 +139,11 @@ impl std::error::Error for ServeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ServeError::Storage(e) => Some(e),
+            ServeError::Intercept(e) => Some(e),
+            ServeError::Response(e) => Some(e),
             ServeError::BadKey(e) => Some(e),
-            ServeError::Upstream(e) => Some(e),
+            // Transparent: its text is the upstream error's own.
+            ServeError::Upstream(e) => e.source(),
             ServeError::Download(e) => Some(e),
             _ => None,
         }
@@ -220,6 +237,21 @@ mod tests {
                 reason.as_bytes()
             );
         }
+    }
+
+    #[test]
+    fn the_log_gets_each_cause_once() {
+        let disk = std::io::Error::from_raw_os_error(libc::EIO);
+        let text = disk.to_string();
+        let err = ServeError::Download(Failure::Storage(std::sync::Arc::new(disk)));
+        assert!(err.is_internal());
+        assert_eq!(
+            crate::error::Chain(&err).to_string(),
+            format!("download failed: cache write error: {text}")
+        );
+        let (status, reason) = err.status();
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(reason, "Cache Error, check the server log");
     }
 
     #[tokio::test]

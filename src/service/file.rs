@@ -37,9 +37,8 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
     if file.is_directory() {
         return listing(state, client, req, file, &resolved).await;
     }
-    let key = CacheKey::new(&resolved.repo, &resolved.rel_path)
-        .map_err(|e| (ServeError::BadKey(e), String::new()))?;
-    let fail = |err| (err, key.to_string());
+    let key = CacheKey::new(&resolved.repo, &resolved.rel_path).map_err(ServeError::BadKey)?;
+    let fail = |err: ServeError| err.at(key.to_string());
     let config = &state.config;
     let head_only = req.method() == Method::HEAD;
     let lookup = state
@@ -91,10 +90,10 @@ async fn listing<B>(
     resolved: &Resolved,
 ) -> Outcome {
     let name = format!("{}/{}", resolved.repo, resolved.rel_path);
-    CacheKey::parse(name.trim_end_matches('/')).map_err(|e| (ServeError::BadKey(e), String::new()))?;
+    CacheKey::parse(name.trim_end_matches('/')).map_err(ServeError::BadKey)?;
     match miss(state, file, resolved) {
-        Miss::Offline => Err((ServeError::Offline, name)),
-        Miss::Refused => Err((ServeError::Rejected(Reject::Forbidden), name)),
+        Miss::Offline => Err(ServeError::Offline.at(name)),
+        Miss::Refused => Err(ServeError::Rejected(Reject::Forbidden).at(name)),
         Miss::Relay | Miss::Download => relay(state, client, req, resolved, name).await,
     }
 }
@@ -326,7 +325,7 @@ async fn relay<B>(
         .upstream()
         .fetch(&resolved.backends, &ask, false)
         .await
-        .map_err(|e| (ServeError::Upstream(e), name.clone()))?;
+        .map_err(|e| ServeError::Upstream(e).at(&name))?;
     let upstream_response = fetched.response;
     let mut builder = Response::builder().status(upstream_response.status());
     for (name, value) in upstream_response.headers() {
@@ -345,7 +344,7 @@ async fn relay<B>(
     };
     let mut response = builder
         .body(body)
-        .map_err(|e| (ServeError::Storage(std::io::Error::other(e)), name.clone()))?;
+        .map_err(|e| ServeError::Response(e).at(&name))?;
     if let Some(reason) = reason {
         response.extensions_mut().insert(reason);
     }

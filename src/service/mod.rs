@@ -184,16 +184,16 @@ pub async fn handle<B>(state: &AppState, client: &Client, req: Request<B>) -> Re
             .and_then(|v| v.to_str().ok()),
     };
     let outcome = if !client.allowed {
-        Err((ServeError::ClientNotAllowed, String::new()))
+        Err(ServeError::ClientNotAllowed.into())
     } else {
         match request::classify(line, &state.config, &state.remap) {
             Ok(target) => answer(state, client, &req, target).await,
-            Err(reject) => Err((ServeError::Rejected(reject), String::new())),
+            Err(reject) => Err(ServeError::Rejected(reject).into()),
         }
     };
     let response = match outcome {
         Ok(response) => response,
-        Err((err, path)) => failure(client, &err, path, None),
+        Err(Failed { error, path }) => failure(client, &error, path, None),
     };
     tracing::debug!(
         client = client.log.client(),
@@ -218,7 +218,33 @@ fn target_text<B>(req: &Request<B>) -> Cow<'_, str> {
     }
 }
 
-type Outcome = Result<Response<ResponseBody>, (ServeError, String)>;
+type Outcome = Result<Response<ResponseBody>, Failed>;
+
+/// A request that got no answer of its own: why, and the name its
+/// transfer-log record carries (empty before the request names a file).
+#[derive(Debug)]
+struct Failed {
+    error: ServeError,
+    path: String,
+}
+
+impl From<ServeError> for Failed {
+    fn from(error: ServeError) -> Failed {
+        Failed {
+            error,
+            path: String::new(),
+        }
+    }
+}
+
+impl ServeError {
+    fn at(self, path: impl Into<String>) -> Failed {
+        Failed {
+            error: self,
+            path: path.into(),
+        }
+    }
+}
 
 async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: Target) -> Outcome {
     match target {
@@ -242,7 +268,7 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
                 intercept.ca_pem().to_string(),
                 req.method(),
             )),
-            None => Err((ServeError::Rejected(request::Reject::Forbidden), String::new())),
+            None => Err(ServeError::Rejected(request::Reject::Forbidden).into()),
         },
     }
 }
@@ -255,7 +281,7 @@ async fn connect(state: &AppState, client: &Client, host: String, port: u16) -> 
     if let Some(intercept) = state.intercept.as_ref().filter(|i| i.covers(&host)) {
         let tls = intercept
             .server_config(&host)
-            .map_err(|e| (ServeError::Storage(std::io::Error::other(e)), name.clone()))?;
+            .map_err(|e| ServeError::Intercept(e).at(&name))?;
         client.hand_off(Handoff::Intercept { authority: name, tls });
         return Ok(established());
     }
@@ -269,14 +295,14 @@ async fn connect(state: &AppState, client: &Client, host: String, port: u16) -> 
             client = client.log.client(),
             "CONNECT {name} refused: not in PassThroughPattern"
         );
-        return Err((ServeError::ConnectDenied, name));
+        return Err(ServeError::ConnectDenied.at(name));
     }
     let upstream = state
         .cache
         .upstream()
         .open_tunnel(&host, port)
         .await
-        .map_err(|e| (ServeError::Upstream(e), name.clone()))?;
+        .map_err(|e| ServeError::Upstream(e).at(&name))?;
     client.hand_off(Handoff::Tunnel(Tunnel { name, upstream }));
     Ok(established())
 }
