@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -85,30 +85,13 @@ impl Interceptor {
         };
         let (key_path, pem_path, list_path) =
             (dir.join("ca.key"), dir.join("ca.pem"), dir.join("ca.domains"));
-        let (key, made_for) = if key_path.exists() {
-            let key_pem = std::fs::read_to_string(&key_path).map_err(io(&key_path))?;
-            let key = KeyPair::from_pem(&key_pem).map_err(InterceptError::Certificate)?;
-            let list = std::fs::read_to_string(&list_path).map_err(io(&list_path))?;
-            (
-                key,
-                list.split_whitespace().map(str::to_string).collect::<Vec<_>>(),
-            )
-        } else {
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-            let key = KeyPair::generate().map_err(InterceptError::Certificate)?;
-            let cert = ca_params(&configured)
-                .self_signed(&key)
-                .map_err(InterceptError::Certificate)?;
-            write_private(&key_path, key.serialize_pem().as_bytes()).map_err(io(&key_path))?;
-            std::fs::write(&pem_path, cert.pem()).map_err(io(&pem_path))?;
-            std::fs::write(&list_path, configured.join("\n") + "\n").map_err(io(&list_path))?;
-            tracing::info!(
-                "made the interception CA {} for {}",
-                pem_path.display(),
-                configured.join(" ")
-            );
-            (key, configured.clone())
-        };
+        if !key_path.exists() {
+            make_ca(dir, &configured)?;
+        }
+        let key_pem = std::fs::read_to_string(&key_path).map_err(io(&key_path))?;
+        let key = KeyPair::from_pem(&key_pem).map_err(InterceptError::Certificate)?;
+        let list = std::fs::read_to_string(&list_path).map_err(io(&list_path))?;
+        let made_for: Vec<String> = list.split_whitespace().map(str::to_string).collect();
         let ca_pem = std::fs::read_to_string(&pem_path).map_err(io(&pem_path))?;
         let (covered, outside): (Vec<String>, Vec<String>) =
             configured.into_iter().partition(|d| made_for.contains(d));
@@ -236,12 +219,67 @@ fn civil_from_days(z: i64) -> (i32, u8, u8) {
     (y as i32, m, d)
 }
 
-/// Creates `path` readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Makes a CA for `domains` in `dir`, all of it or nothing: the files are
+/// written to a directory beside it that is then renamed into place, so a
+/// crash leaves no half CA, and of instances sharing `dir` that start at
+/// once, one CA wins and every instance uses it.
+fn make_ca(dir: &Path, domains: &[String]) -> Result<(), InterceptError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| InterceptError::Io { path, source }
+    };
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("ca");
+    static MADE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let staging = parent.join(format!(".{name}.{}.{n}.new", std::process::id()));
+    // A leftover of a crash of a process with this pid.
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&staging)
+        .map_err(io(&staging))?;
+    let written = (|| {
+        let key = KeyPair::generate().map_err(InterceptError::Certificate)?;
+        let cert = ca_params(domains)
+            .self_signed(&key)
+            .map_err(InterceptError::Certificate)?;
+        for (file, text, mode) in [
+            ("ca.key", key.serialize_pem(), 0o600),
+            ("ca.pem", cert.pem(), 0o644),
+            ("ca.domains", domains.join("\n") + "\n", 0o644),
+        ] {
+            let path = staging.join(file);
+            write_new(&path, text.as_bytes(), mode).map_err(io(&path))?;
+        }
+        // An empty directory is replaced; one another instance completed
+        // meanwhile is not, and is used instead.
+        match std::fs::rename(&staging, dir) {
+            Ok(()) => Ok(true),
+            Err(_) if dir.join("ca.key").exists() => Ok(false),
+            Err(e) => Err(io(dir)(e)),
+        }
+    })();
+    if !matches!(written, Ok(true)) {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    if written? {
+        tracing::info!(
+            "made the interception CA {} for {}",
+            dir.join("ca.pem").display(),
+            domains.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Creates `path` with permissions `mode`, durably.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
@@ -278,5 +316,29 @@ mod tests {
         assert_eq!(again.ca_pem(), first.ca_pem());
         assert!(!again.covers("packages.gitlab.com"));
         assert!(Interceptor::open(&ca, &[]).unwrap().is_none());
+    }
+
+    #[test]
+    fn instances_sharing_a_directory_get_one_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("shared/ca");
+        // An empty directory, as an admin may have made for it.
+        std::fs::create_dir_all(&ca).unwrap();
+        let domains = vec!["deb.example.org".to_string()];
+        let pems: Vec<String> = std::thread::scope(|s| {
+            let opens: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| Interceptor::open(&ca, &domains).unwrap().unwrap()))
+                .collect();
+            opens
+                .into_iter()
+                .map(|o| o.join().unwrap().ca_pem().to_string())
+                .collect()
+        });
+        assert!(pems.iter().all(|p| *p == pems[0]), "more than one CA");
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("shared"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["ca"], "staging directories left behind");
     }
 }

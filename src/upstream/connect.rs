@@ -19,7 +19,7 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio_rustls::client::TlsStream;
@@ -31,6 +31,8 @@ use crate::url::HttpUrl;
 
 /// Largest response head a proxy may send to a `CONNECT`.
 const MAX_PROXY_HEAD: usize = 8 * 1024;
+/// Bytes read from a TLS connection per system call.
+const TLS_READ_BUFFER: usize = 128 * 1024;
 
 /// Why no connection was made.
 #[derive(Debug)]
@@ -236,6 +238,10 @@ impl Connector {
             failure: TlsFailure::Handshake,
             source: io::Error::new(io::ErrorKind::InvalidInput, e),
         })?;
+        // rustls reads one record (16 KiB) at a time: a buffer below it
+        // makes a 100 MB body 800 reads, as hyper does on a plain
+        // connection, instead of 6,400.
+        let tcp = BufReader::with_capacity(TLS_READ_BUFFER, tcp);
         let stream = self.tls.connect(name, tcp).await.map_err(|source| {
             let failure = source
                 .get_ref()
@@ -361,7 +367,7 @@ pub struct Conn {
 enum Transport {
     Plain(TokioIo<TcpStream>),
     /// Boxed: a TLS session is large, and most connections are plain.
-    Tls(Box<TokioIo<TlsStream<TcpStream>>>),
+    Tls(Box<TokioIo<TlsStream<BufReader<TcpStream>>>>),
 }
 
 impl Conn {
@@ -377,7 +383,7 @@ impl Connection for Conn {
     fn connected(&self) -> Connected {
         let connected = match &self.io {
             Transport::Plain(io) => io.connected(),
-            Transport::Tls(io) => io.inner().get_ref().0.connected(),
+            Transport::Tls(io) => io.inner().get_ref().0.get_ref().connected(),
         };
         connected.proxy(self.proxied)
     }
