@@ -295,9 +295,6 @@ fn build(
     remaps: Vec<Remap>,
     diags: &mut Diagnostics,
 ) -> Config {
-    let path = |key: Key| Some(PathBuf::from(v.text(key))).filter(|p| !p.as_os_str().is_empty());
-    let seconds = |key: Key| Duration::from_secs(v.int(key).max(0) as u64);
-    let count = |key: Key| u32::try_from(v.int(key).max(0)).unwrap_or(u32::MAX);
     let cache_dir = PathBuf::from(v.text(Key::CacheDir));
     if cache_dir.as_os_str().is_empty() {
         diags.error(
@@ -310,21 +307,16 @@ fn build(
     }
     let port = u16::try_from(v.int(Key::Port)).unwrap_or(0);
     let bind_addresses = v.binds(Key::BindAddress);
-    let socket_path = path(Key::SocketPath);
+    let socket_path = v.path(Key::SocketPath);
     if port == 0 && socket_path.is_none() && !bind_addresses.iter().any(|b| b.port.is_some()) {
         diags.error(Location::BuiltIn, Problem::NothingToListenOn);
     }
-    let (requested, resolved, any) = (
-        v.regexes(Key::DontCacheRequested),
-        v.regexes(Key::DontCacheResolved),
-        v.regexes(Key::DontCache),
-    );
     Config {
         cache_dir,
-        log_dir: path(Key::LogDir),
+        log_dir: v.path(Key::LogDir),
         support_dir,
         socket_path,
-        pid_file: path(Key::PidFile),
+        pid_file: v.path(Key::PidFile),
         report_page: Some(v.text(Key::ReportPage).trim_start_matches('/').to_string())
             .filter(|p| !p.is_empty()),
         port,
@@ -335,19 +327,11 @@ fn build(
         forward_bts_soap: v.bool(Key::ForwardBtsSoap),
         pass_through: v.regex(Key::PassThroughPattern),
         allowed_clients: v.networks(Key::AllowedClients),
-        intercept_domains: v
-            .text(Key::TlsInterceptDomains)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
+        intercept_domains: v.names(Key::TlsInterceptDomains),
         local_dirs: v.local_dirs(Key::LocalDirs),
         file_patterns: file_patterns(v),
-        dont_cache_requested: if requested.is_empty() {
-            any.clone()
-        } else {
-            requested
-        },
-        dont_cache_resolved: if resolved.is_empty() { any } else { resolved },
+        dont_cache_requested: dont_cache(v, Key::DontCacheRequested),
+        dont_cache_resolved: dont_cache(v, Key::DontCacheResolved),
         cache_control: v.cache_control(Key::PermitCacheControl),
         remaps,
         proxy: v.url(Key::Proxy),
@@ -355,12 +339,12 @@ fn build(
             .ok()
             .filter(|&s| s > 0)
             .map(Duration::from_secs),
-        proxy_retry_after: seconds(Key::OptProxyCheckInterval),
+        proxy_retry_after: v.seconds(Key::OptProxyCheckInterval),
         proxy_check: Some(v.text(Key::OptProxyCheckCommand).to_string()).filter(|c| !c.trim().is_empty()),
-        network_timeout: seconds(Key::NetworkTimeout),
-        fast_timeout: seconds(Key::FastTimeout),
-        dl_max_retries: count(Key::DlMaxRetries),
-        redir_max: count(Key::RedirMax),
+        network_timeout: v.seconds(Key::NetworkTimeout),
+        fast_timeout: v.seconds(Key::FastTimeout),
+        dl_max_retries: v.count(Key::DlMaxRetries),
+        redir_max: v.count(Key::RedirMax),
         reuse_connections: v.bool(Key::ReuseConnections),
         connect_proto: v.protocols(Key::ConnectProto),
         user_agent: Some(v.text(Key::UserAgent).to_string()).filter(|a| !a.is_empty()),
@@ -368,42 +352,49 @@ fn build(
         expose_origin: v.bool(Key::ExposeOrigin),
         log_submitted_origin: v.bool(Key::LogSubmittedOrigin),
         bad_redirect_mime: v.text(Key::BadRedirDetectMime).to_string(),
-        fresh_index_max_age: seconds(Key::FreshIndexMaxAge),
+        fresh_index_max_age: v.seconds(Key::FreshIndexMaxAge),
         max_download_speed: u32::try_from(v.int(Key::MaxDlSpeed)).ok().filter(|&s| s > 0),
         reserve_space: v.int(Key::ReserveSpace).max(0) as u64,
-        ca_path: path(Key::CApath),
-        ca_file: path(Key::CAfile),
+        ca_path: v.path(Key::CApath),
+        ca_file: v.path(Key::CAfile),
         no_tls_checks: v.bool(Key::NoSSLchecks),
-        dir_perms: count(Key::DirPerms),
-        file_perms: count(Key::FilePerms),
+        dir_perms: v.count(Key::DirPerms),
+        file_perms: v.count(Key::FilePerms),
         stupid_fs: v.bool(Key::StupidFs),
         verbose_log: v.bool(Key::VerboseLog),
         unbuffered_log: v.bool(Key::UnbufferLogs),
         max_connections: usize::try_from(v.int(Key::MaxConThreads)).ok().filter(|&n| n > 0),
-        drain_timeout: seconds(Key::DrainTimeout),
+        drain_timeout: v.seconds(Key::DrainTimeout),
         admin_auth: v.credentials(Key::AdminAuth),
         expiration: Expiration {
-            threshold_days: count(Key::ExThreshold),
+            threshold_days: v.count(Key::ExThreshold),
             abort_on_problems: v.bool(Key::ExAbortOnProblems),
-            suppress_admin_notification: count(Key::ExSuppressAdminNotification),
+            suppress_admin_notification: v.count(Key::ExSuppressAdminNotification),
             start_trade_off: v.int(Key::ExStartTradeOff).max(0) as u64,
             follow_index_removal: v.bool(Key::FollowIndexFileRemoval),
-            keep_extra_versions: count(Key::KeepExtraVersions),
+            keep_extra_versions: v.count(Key::KeepExtraVersions),
             whitelist: Class {
                 base: v.regex(Key::WfilePattern),
                 extra: v.regex(Key::WfilePatternEx),
             },
         },
-        precache_for: v
-            .text(Key::PrecacheFor)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
+        precache_for: v.names(Key::PrecacheFor),
         track_file_use: v.bool(Key::TrackFileUse),
         pattern_tracing: v.bool(Key::Patrace),
         effective: v.effective.clone(),
         config_dir,
         conf_files,
+    }
+}
+
+/// `DontCache` stands in for whichever of `DontCacheRequested` and
+/// `DontCacheResolved` has no pattern.
+fn dont_cache(v: &Values, own: Key) -> Vec<Regex> {
+    let own = v.regexes(own);
+    if own.is_empty() {
+        v.regexes(Key::DontCache)
+    } else {
+        own
     }
 }
 
