@@ -73,13 +73,13 @@ pub fn run(data: &[u8]) {
     );
     let Ok(t) = got else {
         if let Err(Reject::Port(port)) = got {
-            assert!(!f.config.allow_user_ports.allows(port), "{target:?}");
+            assert!(!f.config.requests.allow_user_ports.allows(port), "{target:?}");
         }
         return;
     };
     match &t {
         Target::LocalDir { name, path } => {
-            assert!(f.config.local_dirs.contains_key(name), "{t:?}");
+            assert!(f.config.requests.local_dirs.contains_key(name), "{t:?}");
             assert!(path.starts_with('/'), "{t:?}");
             safe_path(path, &t);
         }

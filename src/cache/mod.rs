@@ -136,12 +136,12 @@ impl Cache {
             storage,
             meta: Mutex::new(HashMap::new()),
             flights: Arc::new(Flights::default()),
-            fresh: Freshness::new(config.fresh_index_max_age),
+            fresh: Freshness::new(config.caching.fresh_index_max_age),
             upstream,
             downloads: Arc::default(),
             settings: Settings {
-                dl_max_retries: config.dl_max_retries,
-                bad_redirect_mime: config.bad_redirect_mime.clone(),
+                dl_max_retries: config.caching.dl_max_retries,
+                bad_redirect_mime: config.caching.bad_redirect_mime.clone(),
             },
             disk_full_logged: Mutex::new(None),
         }

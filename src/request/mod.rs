@@ -130,14 +130,14 @@ pub fn classify(req: RequestLine<'_>, config: &Config, remap: &RemapTable) -> Re
         UrlError::ReservedHost(_) => Reject::Forbidden,
         e => Reject::BadUrl(e),
     })?;
-    if config.local_dirs.contains_key(&url.host) {
+    if config.requests.local_dirs.contains_key(&url.host) {
         return Ok(Target::LocalDir {
             path: path::normalise(&url.path).into_owned(),
             name: url.host,
         });
     }
     let https = url.scheme == Scheme::Https;
-    if !(config.allow_user_ports.allows(url.port) || https && url.port == 443) {
+    if !(config.requests.allow_user_ports.allows(url.port) || https && url.port == 443) {
         return Err(Reject::Port(url.port));
     }
     if let Cow::Owned(normal) = path::normalise(&url.path) {
@@ -204,7 +204,7 @@ fn local_page(decoded: &str, config: &Config) -> Option<Target> {
     if name.is_empty() {
         return Some(Target::Help);
     }
-    if config.report_page.as_deref() == Some(name) {
+    if config.requests.report_page.as_deref() == Some(name) {
         return Some(Target::Report { query });
     }
     if name == "style.css" {
@@ -214,10 +214,14 @@ fn local_page(decoded: &str, config: &Config) -> Option<Target> {
         return Some(Target::CaCertificate);
     }
     let (first, rest) = name.split_once('/').unwrap_or((name, ""));
-    config.local_dirs.contains_key(first).then(|| Target::LocalDir {
-        name: first.to_string(),
-        path: path::normalise(&format!("/{rest}")).into_owned(),
-    })
+    config
+        .requests
+        .local_dirs
+        .contains_key(first)
+        .then(|| Target::LocalDir {
+            name: first.to_string(),
+            path: path::normalise(&format!("/{rest}")).into_owned(),
+        })
 }
 
 fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Config) -> Result<FileRequest, Reject> {
@@ -232,14 +236,14 @@ fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Config) -> R
         };
         (has("no-cache"), has("no-store"))
     });
-    let no_cache = no_cache && config.cache_control.no_cache;
-    let no_store = no_store && config.cache_control.no_store;
+    let no_cache = no_cache && config.requests.cache_control.no_cache;
+    let no_store = no_store && config.requests.cache_control.no_store;
     let directory = url.path.ends_with('/');
-    let dont_cache = dont_cache(&config.dont_cache_requested, &url);
+    let dont_cache = dont_cache(&config.requests.dont_cache_requested, &url);
     let kind = if directory {
         FileKind::Solid
     } else {
-        kind::classify(&url.path, &config.file_patterns).ok_or(Reject::Forbidden)?
+        kind::classify(&url.path, &config.requests.file_patterns).ok_or(Reject::Forbidden)?
     };
     Ok(FileRequest {
         url,
@@ -278,7 +282,7 @@ fn bts_soap(target: &str, config: &Config) -> Result<Target, Reject> {
         .strip_prefix("http://bugs.debian.org:80/")
         .or_else(|| target.strip_prefix("http://bugs.debian.org/"));
     match rest {
-        Some(rest) if config.forward_bts_soap => Ok(Target::BtsSoap {
+        Some(rest) if config.requests.forward_bts_soap => Ok(Target::BtsSoap {
             location: format!("https://bugs.debian.org:443/{rest}"),
         }),
         _ => Err(Reject::Method(Method::POST)),

@@ -261,6 +261,7 @@ async fn connect(state: &AppState, client: &Client, host: String, port: u16) -> 
     }
     if !state
         .config
+        .requests
         .pass_through
         .as_ref()
         .is_some_and(|p| p.is_match(&name))

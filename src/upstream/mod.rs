@@ -140,15 +140,15 @@ impl Upstream {
             let connector = Connector::new(connect::Settings {
                 tls: Arc::clone(&tls),
                 proxy: proxy.map(|p| (p, proxy_auth.clone())),
-                timeout: config.network_timeout,
-                proxy_timeout: config.proxy_fallback,
-                fast_timeout: config.fast_timeout,
-                families: &config.connect_proto,
+                timeout: config.upstream.network_timeout,
+                proxy_timeout: config.upstream.proxy_fallback,
+                fast_timeout: config.upstream.fast_timeout,
+                families: &config.upstream.connect_proto,
             });
             Route {
                 client: Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(POOL_IDLE)
-                    .pool_max_idle_per_host(if config.reuse_connections { 32 } else { 0 })
+                    .pool_max_idle_per_host(if config.upstream.reuse_connections { 32 } else { 0 })
                     .pool_timer(TokioTimer::new())
                     .build(connector.clone()),
                 connector,
@@ -157,6 +157,7 @@ impl Upstream {
             }
         };
         let proxies = config
+            .upstream
             .proxy
             .iter()
             .chain(config.remaps.iter().filter_map(|r| match &r.flags.proxy {
@@ -166,15 +167,17 @@ impl Upstream {
         Ok(Upstream {
             direct: route(None),
             proxied: proxies.map(|p| (p.clone(), route(Some(p)))).collect(),
-            global_proxy: config.proxy.clone(),
+            global_proxy: config.upstream.proxy.clone(),
             avoid: Avoid::default(),
-            timeout: config.network_timeout,
-            redir_max: config.redir_max,
+            timeout: config.upstream.network_timeout,
+            redir_max: config.upstream.redir_max,
             user_agent: config
+                .upstream
                 .user_agent
                 .as_deref()
                 .and_then(|ua| HeaderValue::from_str(ua).ok()),
             appendix: config
+                .upstream
                 .request_appendix
                 .iter()
                 .filter_map(|(k, v)| {
@@ -185,12 +188,22 @@ impl Upstream {
                 })
                 .collect(),
             trust,
-            proxy_retry_after: config.proxy_fallback.map(|_| config.proxy_retry_after),
+            proxy_retry_after: config
+                .upstream
+                .proxy_fallback
+                .map(|_| config.upstream.proxy_retry_after),
             proxy_check: config
+                .upstream
                 .proxy_check
                 .clone()
-                .filter(|_| config.proxy.is_some())
-                .map(|c| proxy_check::ProxyCheck::new(c, config.proxy_retry_after, config.network_timeout)),
+                .filter(|_| config.upstream.proxy.is_some())
+                .map(|c| {
+                    proxy_check::ProxyCheck::new(
+                        c,
+                        config.upstream.proxy_retry_after,
+                        config.upstream.network_timeout,
+                    )
+                }),
         })
     }
 

@@ -134,7 +134,7 @@ pub fn client_config(config: &Config) -> Result<(Arc<ClientConfig>, Trust), Setu
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(SetupError::Protocol)?;
-    let (mut tls, trust) = if config.no_tls_checks {
+    let (mut tls, trust) = if config.upstream.tls.no_tls_checks {
         let verifier = Arc::new(Unchecked(provider));
         let tls = builder
             .dangerous()
@@ -148,7 +148,10 @@ pub fn client_config(config: &Config) -> Result<(Arc<ClientConfig>, Trust), Setu
             },
         )
     } else {
-        let (roots, trust) = roots(config.ca_file.as_deref(), config.ca_path.as_deref())?;
+        let (roots, trust) = roots(
+            config.upstream.tls.ca_file.as_deref(),
+            config.upstream.tls.ca_path.as_deref(),
+        )?;
         (builder.with_root_certificates(roots).with_no_client_auth(), trust)
     };
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
