@@ -91,7 +91,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         })?
         .with_modes(config.storage.dir_perms, config.storage.file_perms);
     let _lock = storage.lock().map_err(|e| fatal(exit::UNAVAILABLE, e))?;
-    let upstream = Upstream::new(&config).map_err(|e| fatal(exit::CONFIG, e))?;
+    let upstream = Upstream::new(&config.upstream, &config.remaps).map_err(|e| fatal(exit::CONFIG, e))?;
     let intercept = Interceptor::open(
         &config.storage.cache_dir.join("_debcache/ca"),
         &config.requests.intercept_domains,
@@ -120,7 +120,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
                 ),
             )
         })?;
-    let listeners = server::bind(&config)
+    let listeners = server::bind(&config.listen)
         .await
         .map_err(|e| fatal(exit::UNAVAILABLE, Chain(&e)))?;
     let stop = shutdown::signals(Arc::clone(&log))
@@ -147,7 +147,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     let config = Arc::new(config);
     let state = AppState {
         remap: Arc::new(RemapTable::new(&config.remaps)),
-        cache: Arc::new(Cache::new(storage, upstream, &config)),
+        cache: Arc::new(Cache::new(storage, upstream, &config.caching)),
         log: Arc::clone(&log),
         config: Arc::clone(&config),
         intercept,

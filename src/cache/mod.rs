@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::HeaderValue;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::Caching;
 use crate::tasks::Tasks;
 use crate::upstream::Upstream;
 pub use download::{Job, Origin, Revalidate};
@@ -131,17 +131,17 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn new(storage: Storage, upstream: Upstream, config: &Config) -> Cache {
+    pub fn new(storage: Storage, upstream: Upstream, config: &Caching) -> Cache {
         Cache {
             storage,
             meta: Mutex::new(HashMap::new()),
             flights: Arc::new(Flights::default()),
-            fresh: Freshness::new(config.caching.fresh_index_max_age),
+            fresh: Freshness::new(config.fresh_index_max_age),
             upstream,
             downloads: Arc::default(),
             settings: Settings {
-                dl_max_retries: config.caching.dl_max_retries,
-                bad_redirect_mime: config.caching.bad_redirect_mime.clone(),
+                dl_max_retries: config.dl_max_retries,
+                bad_redirect_mime: config.bad_redirect_mime.clone(),
             },
             disk_full_logged: Mutex::new(None),
         }
@@ -318,8 +318,8 @@ mod tests {
             .unwrap();
         let cache = Cache::new(
             Storage::open(dir.path()).unwrap(),
-            Upstream::new(&config).unwrap(),
-            &config,
+            Upstream::new(&config.upstream, &config.remaps).unwrap(),
+            &config.caching,
         );
         (dir, cache)
     }

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use http::Method;
 
-use crate::config::Config;
+use crate::config::Requests;
 use crate::remap::RemapTable;
 use crate::url::{strip_prefix_ignore_case, HttpUrl, Scheme, UrlError};
 pub use kind::FileKind;
@@ -108,7 +108,7 @@ pub struct RequestLine<'a> {
 }
 
 /// Classifies a request (spec §2.4).
-pub fn classify(req: RequestLine<'_>, config: &Config, remap: &RemapTable) -> Result<Target, Reject> {
+pub fn classify(req: RequestLine<'_>, config: &Requests, remap: &RemapTable) -> Result<Target, Reject> {
     match *req.method {
         Method::GET | Method::HEAD => {}
         Method::CONNECT => return connect(req.target),
@@ -130,14 +130,14 @@ pub fn classify(req: RequestLine<'_>, config: &Config, remap: &RemapTable) -> Re
         UrlError::ReservedHost(_) => Reject::Forbidden,
         e => Reject::BadUrl(e),
     })?;
-    if config.requests.local_dirs.contains_key(&url.host) {
+    if config.local_dirs.contains_key(&url.host) {
         return Ok(Target::LocalDir {
             path: path::normalise(&url.path).into_owned(),
             name: url.host,
         });
     }
     let https = url.scheme == Scheme::Https;
-    if !(config.requests.allow_user_ports.allows(url.port) || https && url.port == 443) {
+    if !(config.allow_user_ports.allows(url.port) || https && url.port == 443) {
         return Err(Reject::Port(url.port));
     }
     if let Cow::Owned(normal) = path::normalise(&url.path) {
@@ -195,7 +195,7 @@ impl Style {
 /// Where the help page offers the interception CA.
 pub const CA_CERTIFICATE: &str = "debcache-ca.crt";
 
-fn local_page(decoded: &str, config: &Config) -> Option<Target> {
+fn local_page(decoded: &str, config: &Requests) -> Option<Target> {
     let trimmed = decoded.trim_start_matches('/');
     let (name, query) = match trimmed.split_once('?') {
         Some((n, q)) => (n, Some(q.to_string())),
@@ -204,7 +204,7 @@ fn local_page(decoded: &str, config: &Config) -> Option<Target> {
     if name.is_empty() {
         return Some(Target::Help);
     }
-    if config.requests.report_page.as_deref() == Some(name) {
+    if config.report_page.as_deref() == Some(name) {
         return Some(Target::Report { query });
     }
     if name == "style.css" {
@@ -214,17 +214,13 @@ fn local_page(decoded: &str, config: &Config) -> Option<Target> {
         return Some(Target::CaCertificate);
     }
     let (first, rest) = name.split_once('/').unwrap_or((name, ""));
-    config
-        .requests
-        .local_dirs
-        .contains_key(first)
-        .then(|| Target::LocalDir {
-            name: first.to_string(),
-            path: path::normalise(&format!("/{rest}")).into_owned(),
-        })
+    config.local_dirs.contains_key(first).then(|| Target::LocalDir {
+        name: first.to_string(),
+        path: path::normalise(&format!("/{rest}")).into_owned(),
+    })
 }
 
-fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Config) -> Result<FileRequest, Reject> {
+fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Requests) -> Result<FileRequest, Reject> {
     let (no_cache, no_store) = cache_control.map_or((false, false), |cc| {
         let has = |token: &str| {
             cc.split(',').any(|t| {
@@ -236,14 +232,14 @@ fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Config) -> R
         };
         (has("no-cache"), has("no-store"))
     });
-    let no_cache = no_cache && config.requests.cache_control.no_cache;
-    let no_store = no_store && config.requests.cache_control.no_store;
+    let no_cache = no_cache && config.cache_control.no_cache;
+    let no_store = no_store && config.cache_control.no_store;
     let directory = url.path.ends_with('/');
-    let dont_cache = dont_cache(&config.requests.dont_cache_requested, &url);
+    let dont_cache = dont_cache(&config.dont_cache_requested, &url);
     let kind = if directory {
         FileKind::Solid
     } else {
-        kind::classify(&url.path, &config.requests.file_patterns).ok_or(Reject::Forbidden)?
+        kind::classify(&url.path, &config.file_patterns).ok_or(Reject::Forbidden)?
     };
     Ok(FileRequest {
         url,
@@ -277,12 +273,12 @@ fn connect(target: &str) -> Result<Target, Reject> {
 
 /// reportbug's SOAP POST to bugs.debian.org gets a redirect to https when
 /// `ForwardBtsSoap` is on (spec §2.2); any other POST gets a 501.
-fn bts_soap(target: &str, config: &Config) -> Result<Target, Reject> {
+fn bts_soap(target: &str, config: &Requests) -> Result<Target, Reject> {
     let rest = target
         .strip_prefix("http://bugs.debian.org:80/")
         .or_else(|| target.strip_prefix("http://bugs.debian.org/"));
     match rest {
-        Some(rest) if config.requests.forward_bts_soap => Ok(Target::BtsSoap {
+        Some(rest) if config.forward_bts_soap => Ok(Target::BtsSoap {
             location: format!("https://bugs.debian.org:443/{rest}"),
         }),
         _ => Err(Reject::Method(Method::POST)),

@@ -27,7 +27,7 @@ use hyper_util::rt::TokioTimer;
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{BindAddress, BindHost, Config};
+use crate::config::{BindAddress, BindHost, Listen};
 use crate::state::AppState;
 
 /// The sockets the daemon serves.
@@ -77,18 +77,18 @@ impl std::error::Error for BindError {
 
 /// Binds every configured address, or takes the sockets systemd passed
 /// (socket activation).
-pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
+pub async fn bind(config: &Listen) -> Result<Listeners, BindError> {
     if let Some(inherited) = systemd_sockets()? {
         return Ok(inherited);
     }
     let mut tcp = Vec::new();
-    if config.listen.bind_addresses.is_empty() {
-        if config.listen.port != 0 {
+    if config.bind_addresses.is_empty() {
+        if config.port != 0 {
             for ip in [
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 IpAddr::V6(Ipv6Addr::UNSPECIFIED),
             ] {
-                let addr = SocketAddr::new(ip, config.listen.port);
+                let addr = SocketAddr::new(ip, config.port);
                 match bind_tcp(addr) {
                     Ok(l) => tcp.push(l),
                     // A host without IPv6 (or IPv4) still serves the other family.
@@ -100,8 +100,8 @@ pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
             }
         }
     } else {
-        for entry in &config.listen.bind_addresses {
-            let Some(port) = entry.port.or(Some(config.listen.port).filter(|p| *p != 0)) else {
+        for entry in &config.bind_addresses {
+            let Some(port) = entry.port.or(Some(config.port).filter(|p| *p != 0)) else {
                 continue;
             };
             for addr in resolve(entry, port).await? {
@@ -109,7 +109,7 @@ pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
             }
         }
     }
-    let unix = match &config.listen.socket_path {
+    let unix = match &config.socket_path {
         Some(path) => Some((bind_unix(path)?, path.clone())),
         None => None,
     };
@@ -262,15 +262,12 @@ struct Shared {
 
 /// Serves until `shutdown` resolves, then drains (see the module docs).
 pub async fn run(listeners: Listeners, state: AppState, shutdown: impl Future<Output = ()>) {
-    let drain = state.config.listen.drain_timeout;
+    let listen = &state.config.listen;
+    let drain = listen.drain_timeout;
     let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
     let shared = Arc::new(Shared {
-        http: http_builder(&state.config),
-        limit: state
-            .config
-            .listen
-            .max_connections
-            .map(|n| Arc::new(Semaphore::new(n))),
+        http: http_builder(listen.network_timeout),
+        limit: listen.max_connections.map(|n| Arc::new(Semaphore::new(n))),
         state,
         phase: phase_rx,
     });
@@ -296,13 +293,13 @@ pub async fn run(listeners: Listeners, state: AppState, shutdown: impl Future<Ou
     }
 }
 
-fn http_builder(config: &Config) -> http1::Builder {
+fn http_builder(network_timeout: Duration) -> http1::Builder {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .keep_alive(true)
         // Also the idle timeout of a kept-alive connection: the clock starts
         // when hyper waits for the next request.
-        .header_read_timeout(config.listen.network_timeout)
+        .header_read_timeout(network_timeout)
         .max_buf_size(64 * 1024);
     http
 }

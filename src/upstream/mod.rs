@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::config::{Config, RemapProxy};
+use crate::config::{Remap, RemapProxy, UpstreamConfig};
 use crate::url::{HttpUrl, Scheme};
 use connect::Connector;
 pub use error::UpstreamError;
@@ -129,10 +129,11 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// The clients of every way out, sharing one TLS configuration; fails
-    /// when the trust settings cannot be used.
-    pub fn new(config: &Config) -> Result<Upstream, SetupError> {
-        let (tls, trust) = tls::client_config(config)?;
+    /// The clients of every way out (direct, the `Proxy`, each remap's
+    /// `proxy=`), sharing one TLS configuration; fails when the trust
+    /// settings cannot be used.
+    pub fn new(config: &UpstreamConfig, remaps: &[Remap]) -> Result<Upstream, SetupError> {
+        let (tls, trust) = tls::client_config(&config.tls)?;
         let route = |proxy: Option<&HttpUrl>| {
             let proxy_auth = proxy
                 .and_then(|p| p.credentials.as_ref())
@@ -140,15 +141,15 @@ impl Upstream {
             let connector = Connector::new(connect::Settings {
                 tls: Arc::clone(&tls),
                 proxy: proxy.map(|p| (p, proxy_auth.clone())),
-                timeout: config.upstream.network_timeout,
-                proxy_timeout: config.upstream.proxy_fallback,
-                fast_timeout: config.upstream.fast_timeout,
-                families: &config.upstream.connect_proto,
+                timeout: config.network_timeout,
+                proxy_timeout: config.proxy_fallback,
+                fast_timeout: config.fast_timeout,
+                families: &config.connect_proto,
             });
             Route {
                 client: Client::builder(TokioExecutor::new())
                     .pool_idle_timeout(POOL_IDLE)
-                    .pool_max_idle_per_host(if config.upstream.reuse_connections { 32 } else { 0 })
+                    .pool_max_idle_per_host(if config.reuse_connections { 32 } else { 0 })
                     .pool_timer(TokioTimer::new())
                     .build(connector.clone()),
                 connector,
@@ -157,27 +158,24 @@ impl Upstream {
             }
         };
         let proxies = config
-            .upstream
             .proxy
             .iter()
-            .chain(config.remaps.iter().filter_map(|r| match &r.flags.proxy {
+            .chain(remaps.iter().filter_map(|r| match &r.flags.proxy {
                 RemapProxy::Via(p) => Some(p),
                 _ => None,
             }));
         Ok(Upstream {
             direct: route(None),
             proxied: proxies.map(|p| (p.clone(), route(Some(p)))).collect(),
-            global_proxy: config.upstream.proxy.clone(),
+            global_proxy: config.proxy.clone(),
             avoid: Avoid::default(),
-            timeout: config.upstream.network_timeout,
-            redir_max: config.upstream.redir_max,
+            timeout: config.network_timeout,
+            redir_max: config.redir_max,
             user_agent: config
-                .upstream
                 .user_agent
                 .as_deref()
                 .and_then(|ua| HeaderValue::from_str(ua).ok()),
             appendix: config
-                .upstream
                 .request_appendix
                 .iter()
                 .filter_map(|(k, v)| {
@@ -188,22 +186,12 @@ impl Upstream {
                 })
                 .collect(),
             trust,
-            proxy_retry_after: config
-                .upstream
-                .proxy_fallback
-                .map(|_| config.upstream.proxy_retry_after),
+            proxy_retry_after: config.proxy_fallback.map(|_| config.proxy_retry_after),
             proxy_check: config
-                .upstream
                 .proxy_check
                 .clone()
-                .filter(|_| config.upstream.proxy.is_some())
-                .map(|c| {
-                    proxy_check::ProxyCheck::new(
-                        c,
-                        config.upstream.proxy_retry_after,
-                        config.upstream.network_timeout,
-                    )
-                }),
+                .filter(|_| config.proxy.is_some())
+                .map(|c| proxy_check::ProxyCheck::new(c, config.proxy_retry_after, config.network_timeout)),
         })
     }
 

@@ -21,7 +21,7 @@ use rustls::{
     CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use crate::config::Config;
+use crate::config::TlsConfig;
 
 /// Where the trust anchors came from, for the start-up log.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl TlsFailure {
 }
 
 /// The client configuration and what it trusts.
-pub fn client_config(config: &Config) -> Result<(Arc<ClientConfig>, Trust), SetupError> {
+pub fn client_config(config: &TlsConfig) -> Result<(Arc<ClientConfig>, Trust), SetupError> {
     let mut provider = ring::default_provider();
     // AES-128-GCM first (ring's order puts AES-256 first): as strong as a
     // mirror needs, and a third less CPU per byte on every download.
@@ -134,7 +134,7 @@ pub fn client_config(config: &Config) -> Result<(Arc<ClientConfig>, Trust), Setu
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(SetupError::Protocol)?;
-    let (mut tls, trust) = if config.upstream.tls.no_tls_checks {
+    let (mut tls, trust) = if config.no_tls_checks {
         let verifier = Arc::new(Unchecked(provider));
         let tls = builder
             .dangerous()
@@ -148,10 +148,7 @@ pub fn client_config(config: &Config) -> Result<(Arc<ClientConfig>, Trust), Setu
             },
         )
     } else {
-        let (roots, trust) = roots(
-            config.upstream.tls.ca_file.as_deref(),
-            config.upstream.tls.ca_path.as_deref(),
-        )?;
+        let (roots, trust) = roots(config.ca_file.as_deref(), config.ca_path.as_deref())?;
         (builder.with_root_certificates(roots).with_no_client_auth(), trust)
     };
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
