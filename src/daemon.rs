@@ -39,7 +39,7 @@ pub fn run(config: Config) -> u8 {
             return exit::UNAVAILABLE;
         }
     };
-    let finish_within = config.drain_timeout;
+    let finish_within = config.listen.drain_timeout;
     let outcome = runtime.block_on(serve(config));
     // Once the server has stopped, work may remain on the blocking pool: a
     // download being committed (the fdatasync of a large file, seconds for
@@ -81,20 +81,23 @@ fn default_stop_signals() {
 /// last flush.
 async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     raise_fd_limit();
-    let cache_dir = config.cache_dir.display().to_string();
-    let storage = Storage::open(&config.cache_dir)
+    let cache_dir = config.storage.cache_dir.display().to_string();
+    let storage = Storage::open(&config.storage.cache_dir)
         .map_err(|e| {
             fatal(
                 exit::UNAVAILABLE,
                 format!("cannot use the cache directory {cache_dir}: {e}"),
             )
         })?
-        .with_modes(config.dir_perms, config.file_perms);
+        .with_modes(config.storage.dir_perms, config.storage.file_perms);
     let _lock = storage.lock().map_err(|e| fatal(exit::UNAVAILABLE, e))?;
-    let upstream = Upstream::new(&config).map_err(|e| fatal(exit::CONFIG, e))?;
-    let intercept = Interceptor::open(&config.cache_dir.join("_debcache/ca"), &config.intercept_domains)
-        .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot use the interception CA: {e}")))?
-        .map(Arc::new);
+    let upstream = Upstream::new(&config.upstream, &config.remaps).map_err(|e| fatal(exit::CONFIG, e))?;
+    let intercept = Interceptor::open(
+        &config.storage.cache_dir.join("_debcache/ca"),
+        &config.requests.intercept_domains,
+    )
+    .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot use the interception CA: {e}")))?
+    .map(Arc::new);
     if upstream.trust().unchecked {
         tracing::warn!("NoSSLchecks is set: https mirrors are not authenticated, anyone on the path can impersonate them");
     } else {
@@ -105,31 +108,24 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         Ok(n) => tracing::info!("removed {n} unfinished download(s) left by an earlier run"),
         Err(e) => tracing::warn!("cannot clean {cache_dir}/_debcache/tmp: {e}"),
     }
-    let log = TransferLog::open(
-        config.log_dir.as_deref(),
-        config.verbose_log,
-        config.unbuffered_log,
-    )
-    .map(Arc::new)
-    .map_err(|e| {
-        fatal(
-            exit::CONFIG,
-            format!(
-                "cannot open the transfer log in {}: {e} (set LogDir to a directory debcache can write)",
-                config
-                    .log_dir
-                    .as_deref()
-                    .unwrap_or(std::path::Path::new(""))
-                    .display()
-            ),
-        )
-    })?;
-    let listeners = server::bind(&config)
+    let log_dir = config.log.log_dir.as_deref();
+    let log = TransferLog::open(log_dir, config.log.verbose_log, config.log.unbuffered_log)
+        .map(Arc::new)
+        .map_err(|e| {
+            fatal(
+                exit::CONFIG,
+                format!(
+                    "cannot open the transfer log in {}: {e} (set LogDir to a directory debcache can write)",
+                    log_dir.unwrap_or(std::path::Path::new("")).display()
+                ),
+            )
+        })?;
+    let listeners = server::bind(&config.listen)
         .await
         .map_err(|e| fatal(exit::UNAVAILABLE, Chain(&e)))?;
     let stop = shutdown::signals(Arc::clone(&log))
         .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot install signal handlers: {e}")))?;
-    if let Some(pid_file) = &config.pid_file {
+    if let Some(pid_file) = &config.listen.pid_file {
         if let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
             tracing::warn!("cannot write the pid file {}: {e}", pid_file.display());
         }
@@ -151,7 +147,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     let config = Arc::new(config);
     let state = AppState {
         remap: Arc::new(RemapTable::new(&config.remaps)),
-        cache: Arc::new(Cache::new(storage, upstream, &config)),
+        cache: Arc::new(Cache::new(storage, upstream, &config.caching)),
         log: Arc::clone(&log),
         config: Arc::clone(&config),
         intercept,
@@ -165,7 +161,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         );
     }
     flusher.abort();
-    for path in config.pid_file.iter().chain(socket_path.iter()) {
+    for path in config.listen.pid_file.iter().chain(socket_path.iter()) {
         let _ = std::fs::remove_file(path);
     }
     Ok(log)

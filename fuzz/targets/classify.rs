@@ -16,7 +16,7 @@
 use std::sync::OnceLock;
 
 use debcache::cache::CacheKey;
-use debcache::config::{load, Config, ConfigDir};
+use debcache::config::{load, ConfigDir, Requests};
 use debcache::remap::RemapTable;
 use debcache::request::{classify, FileRequest, Reject, RequestLine, Target};
 use debcache::url::Scheme;
@@ -33,7 +33,7 @@ const OVERRIDES: &[&str] = &[
 ];
 
 struct Fixture {
-    config: Config,
+    requests: Requests,
     remap: RemapTable,
 }
 
@@ -46,7 +46,10 @@ fn fixture() -> &'static Fixture {
             panic!("the fuzz configuration does not load: {:?}", loaded.diagnostics);
         };
         let remap = RemapTable::new(&config.remaps);
-        Fixture { config, remap }
+        Fixture {
+            requests: config.requests,
+            remap,
+        }
     })
 }
 
@@ -65,21 +68,21 @@ pub fn run(data: &[u8]) {
         target,
         cache_control,
     };
-    let got = classify(req, &f.config, &f.remap);
+    let got = classify(req, &f.requests, &f.remap);
     assert_eq!(
         got,
-        classify(req, &f.config, &f.remap),
+        classify(req, &f.requests, &f.remap),
         "not deterministic: {target:?}"
     );
     let Ok(t) = got else {
         if let Err(Reject::Port(port)) = got {
-            assert!(!f.config.allow_user_ports.allows(port), "{target:?}");
+            assert!(!f.requests.allow_user_ports.allows(port), "{target:?}");
         }
         return;
     };
     match &t {
         Target::LocalDir { name, path } => {
-            assert!(f.config.local_dirs.contains_key(name), "{t:?}");
+            assert!(f.requests.local_dirs.contains_key(name), "{t:?}");
             assert!(path.starts_with('/'), "{t:?}");
             safe_path(path, &t);
         }
@@ -152,7 +155,7 @@ fn upstream_form_names_the_same_file(
         target: &again,
         cache_control,
     };
-    let second = classify(req, &f.config, &f.remap);
+    let second = classify(req, &f.requests, &f.remap);
     let Some(other) = second.as_ref().ok().and_then(Target::file) else {
         panic!("{t:?} sent on as {again:?} gives {second:?}");
     };

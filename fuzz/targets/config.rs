@@ -87,7 +87,7 @@ pub fn run_in(dir: &Path, data: &[u8]) {
             reads_back(url);
         }
     }
-    config.proxy.iter().for_each(reads_back);
+    config.upstream.proxy.iter().for_each(reads_back);
     let _ = RemapTable::new(&config.remaps);
     assert!(!render(&config, false).is_empty() && !render(&config, true).is_empty());
 }

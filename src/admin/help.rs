@@ -59,8 +59,9 @@ any other. With the proxy line above:</p>\n\
 tunnelled without caching, and only to hosts the administrator allows. Not available yet: the \
 report page.</p>\n"
     );
-    if !config.intercept_domains.is_empty() {
-        let domains: Vec<String> = config.intercept_domains.iter().map(|d| escape(d)).collect();
+    let intercepted = &config.requests.intercept_domains;
+    if !intercepted.is_empty() {
+        let domains: Vec<String> = intercepted.iter().map(|d| escape(d)).collect();
         let _ = write!(
             html,
             "<h2>Unchanged <code>deb https://</code> lines, cached</h2>\n<p>For {}, this server \
@@ -166,7 +167,7 @@ mod tests {
     fn the_ca_is_offered_only_when_interception_is_configured() {
         let mut config = load(ConfigDir::Embedded, &[]).config.unwrap();
         assert!(!page(&config, "cache.lan:3142").contains("debcache-ca.crt"));
-        config.intercept_domains = vec!["download.docker.com".into()];
+        config.requests.intercept_domains = vec!["download.docker.com".into()];
         let html = page(&config, "cache.lan:3142");
         assert!(html.contains(
             "curl -o /usr/local/share/ca-certificates/debcache.crt http://cache.lan:3142/debcache-ca.crt"

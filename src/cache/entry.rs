@@ -250,9 +250,13 @@ mod tests {
             .config
             .unwrap();
         assert!(matches!(
-            Cache::new(storage, crate::upstream::Upstream::new(&config).unwrap(), &config)
-                .lookup(&key)
-                .unwrap(),
+            Cache::new(
+                storage,
+                crate::upstream::Upstream::new(&config.upstream, &config.remaps).unwrap(),
+                &config.caching
+            )
+            .lookup(&key)
+            .unwrap(),
             Lookup::Complete(_)
         ));
     }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::HeaderValue;
 use tokio::sync::watch;
 
-use crate::config::Config;
+use crate::config::Caching;
 use crate::tasks::Tasks;
 use crate::upstream::Upstream;
 pub use download::{Job, Origin, Revalidate};
@@ -131,7 +131,7 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn new(storage: Storage, upstream: Upstream, config: &Config) -> Cache {
+    pub fn new(storage: Storage, upstream: Upstream, config: &Caching) -> Cache {
         Cache {
             storage,
             meta: Mutex::new(HashMap::new()),
@@ -318,8 +318,8 @@ mod tests {
             .unwrap();
         let cache = Cache::new(
             Storage::open(dir.path()).unwrap(),
-            Upstream::new(&config).unwrap(),
-            &config,
+            Upstream::new(&config.upstream, &config.remaps).unwrap(),
+            &config.caching,
         );
         (dir, cache)
     }

@@ -44,42 +44,102 @@ use values::Values;
 /// The configuration directory used when `-c` is not given and it exists.
 pub const SYSTEM_CONFIG_DIR: &str = "/etc/debcache";
 
-/// The whole, validated configuration. Immutable; shared in an `Arc`.
+/// The whole, validated configuration, grouped by concern so that each
+/// module is handed only the part it reads. Immutable; shared in an `Arc`.
 #[derive(Debug)]
 pub struct Config {
+    pub source: Provenance,
+    pub listen: Listen,
+    pub requests: Requests,
+    pub storage: StorageConfig,
+    pub caching: Caching,
+    pub upstream: UpstreamConfig,
+    pub log: Logging,
+    pub remaps: Vec<Remap>,
+    pub maintenance: Maintenance,
+}
+
+/// What was read and what it came to: `--check`, `--print-config` and the
+/// report page.
+#[derive(Debug)]
+pub struct Provenance {
     /// Where the `*.conf` files came from.
     pub config_dir: ConfigDir,
     /// The `*.conf` files read, in the order they were read.
     pub conf_files: Vec<Arc<Path>>,
-    pub cache_dir: PathBuf,
-    /// `None`: no transfer log, diagnostics to stderr only.
-    pub log_dir: Option<PathBuf>,
     pub support_dir: Option<PathBuf>,
-    pub socket_path: Option<PathBuf>,
-    pub pid_file: Option<PathBuf>,
-    /// The admin page's name, without a leading `/`.
-    pub report_page: Option<String>,
+    /// Every directive's effective value as text, in table order, secrets
+    /// masked: `--print-config` and the report page's `${cfg:...}`.
+    pub effective: Vec<(&'static str, String)>,
+}
+
+/// Where the daemon listens, whom it lets in, and how it stops.
+#[derive(Debug)]
+pub struct Listen {
     /// 0: no default TCP listener (acng's meaning).
     pub port: u16,
     pub bind_addresses: Vec<BindAddress>,
+    pub socket_path: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    /// Who may use the daemon over TCP (unix-socket clients always may).
+    pub allowed_clients: Vec<Network>,
+    /// `None`: no connection cap.
+    pub max_connections: Option<usize>,
+    pub drain_timeout: Duration,
+    /// `NetworkTimeout` as clients see it: a TLS handshake, a request's
+    /// headers, an idle kept-alive connection or tunnel. The same value as
+    /// [`UpstreamConfig::network_timeout`], kept here so that the server
+    /// reads no upstream settings.
+    pub network_timeout: Duration,
+}
+
+/// How a request is classified: which URLs, ports and methods are taken,
+/// and what each kind of file is.
+#[derive(Debug)]
+pub struct Requests {
     pub allow_user_ports: PortPolicy,
-    pub force_managed: bool,
-    pub offline: bool,
     pub forward_bts_soap: bool,
     /// CONNECT targets (`host:port`) allowed through.
     pub pass_through: Option<Regex>,
     /// Hosts whose CONNECTs are answered with TLS here and cached.
     pub intercept_domains: Vec<String>,
-    /// Who may use the daemon over TCP (unix-socket clients always may).
-    pub allowed_clients: Vec<Network>,
     pub local_dirs: BTreeMap<String, PathBuf>,
+    /// The admin page's name, without a leading `/`.
+    pub report_page: Option<String>,
+    pub admin_auth: Option<AdminAuth>,
     pub file_patterns: FilePatterns,
     /// Matched against the requested URL: pass through without caching.
     pub dont_cache_requested: Vec<Regex>,
+    pub cache_control: CacheControlPolicy,
+}
+
+/// The cache directory and how files in it are made.
+#[derive(Debug)]
+pub struct StorageConfig {
+    pub cache_dir: PathBuf,
+    pub dir_perms: u32,
+    pub file_perms: u32,
+    pub stupid_fs: bool,
+    pub reserve_space: u64,
+}
+
+/// What a miss gets, when a copy is current, and how downloads into the
+/// cache are judged.
+#[derive(Debug)]
+pub struct Caching {
+    pub offline: bool,
+    pub force_managed: bool,
     /// Matched against the URL actually fetched.
     pub dont_cache_resolved: Vec<Regex>,
-    pub cache_control: CacheControlPolicy,
-    pub remaps: Vec<Remap>,
+    pub fresh_index_max_age: Duration,
+    pub dl_max_retries: u32,
+    pub bad_redirect_mime: String,
+}
+
+/// How mirrors are reached: proxies, timeouts, connections, the headers
+/// sent, TLS trust.
+#[derive(Debug)]
+pub struct UpstreamConfig {
     pub proxy: Option<HttpUrl>,
     /// `OptProxyTimeout`: how long to wait for a proxy's connection before
     /// going direct; `None` never goes around a proxy.
@@ -91,7 +151,6 @@ pub struct Config {
     pub proxy_check: Option<String>,
     pub network_timeout: Duration,
     pub fast_timeout: Duration,
-    pub dl_max_retries: u32,
     pub redir_max: u32,
     pub reuse_connections: bool,
     pub connect_proto: Vec<IpFamily>,
@@ -100,31 +159,36 @@ pub struct Config {
     /// Extra upstream header lines (`RequestAppendix`, escapes expanded).
     pub request_appendix: Vec<(String, String)>,
     pub expose_origin: bool,
-    pub log_submitted_origin: bool,
-    pub bad_redirect_mime: String,
-    pub fresh_index_max_age: Duration,
     /// KiB/s; `None` is unlimited.
     pub max_download_speed: Option<u32>,
-    pub reserve_space: u64,
+    pub tls: TlsConfig,
+}
+
+/// Which certificates of https mirrors are trusted.
+#[derive(Debug)]
+pub struct TlsConfig {
     pub ca_path: Option<PathBuf>,
     pub ca_file: Option<PathBuf>,
     pub no_tls_checks: bool,
-    pub dir_perms: u32,
-    pub file_perms: u32,
-    pub stupid_fs: bool,
+}
+
+/// The transfer log and what goes into it.
+#[derive(Debug)]
+pub struct Logging {
+    /// `None`: no transfer log, diagnostics to stderr only.
+    pub log_dir: Option<PathBuf>,
     pub verbose_log: bool,
     pub unbuffered_log: bool,
-    /// `None`: no connection cap.
-    pub max_connections: Option<usize>,
-    pub drain_timeout: Duration,
-    pub admin_auth: Option<AdminAuth>,
+    pub log_submitted_origin: bool,
+    pub pattern_tracing: bool,
+}
+
+/// The cache's upkeep: expiration and what it keeps.
+#[derive(Debug)]
+pub struct Maintenance {
     pub expiration: Expiration,
     pub precache_for: Vec<String>,
     pub track_file_use: bool,
-    pub pattern_tracing: bool,
-    /// Every directive's effective value as text, in table order, secrets
-    /// masked: `--print-config` and the report page's `${cfg:...}`.
-    pub effective: Vec<(&'static str, String)>,
 }
 
 /// The expiration settings (spec §10.1).
@@ -198,7 +262,13 @@ pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
     let values = Values::check(&store, &resolver, &mut diags);
     let remaps = remap::build(&store.remap_lines, &resolver, &mut diags);
     report_directives(&store, &mut diags);
-    let config = build(config_dir, conf_files, support_dir, &values, remaps, &mut diags);
+    let source = Provenance {
+        config_dir,
+        conf_files,
+        support_dir,
+        effective: values.effective.clone(),
+    };
+    let config = build(source, &values, remaps, &mut diags);
     finish(Some(config), diags)
 }
 
@@ -287,17 +357,59 @@ fn report_directives(store: &Store, diags: &mut Diagnostics) {
     }
 }
 
-fn build(
-    config_dir: ConfigDir,
-    conf_files: Vec<Arc<Path>>,
-    support_dir: Option<PathBuf>,
-    v: &Values,
-    remaps: Vec<Remap>,
-    diags: &mut Diagnostics,
-) -> Config {
-    let path = |key: Key| Some(PathBuf::from(v.text(key))).filter(|p| !p.as_os_str().is_empty());
-    let seconds = |key: Key| Duration::from_secs(v.int(key).max(0) as u64);
-    let count = |key: Key| u32::try_from(v.int(key).max(0)).unwrap_or(u32::MAX);
+fn build(source: Provenance, v: &Values, remaps: Vec<Remap>, diags: &mut Diagnostics) -> Config {
+    // `storage` before `listen`: both may report a built-in error, and
+    // built-in diagnostics are listed in the order they were found.
+    let storage = storage(v, diags);
+    Config {
+        source,
+        listen: listen(v, diags),
+        requests: requests(v),
+        storage,
+        caching: caching(v),
+        upstream: upstream(v),
+        log: logging(v),
+        remaps,
+        maintenance: maintenance(v),
+    }
+}
+
+fn listen(v: &Values, diags: &mut Diagnostics) -> Listen {
+    let port = u16::try_from(v.int(Key::Port)).unwrap_or(0);
+    let bind_addresses = v.binds(Key::BindAddress);
+    let socket_path = v.path(Key::SocketPath);
+    if port == 0 && socket_path.is_none() && !bind_addresses.iter().any(|b| b.port.is_some()) {
+        diags.error(Location::BuiltIn, Problem::NothingToListenOn);
+    }
+    Listen {
+        port,
+        bind_addresses,
+        socket_path,
+        pid_file: v.path(Key::PidFile),
+        allowed_clients: v.networks(Key::AllowedClients),
+        max_connections: usize::try_from(v.int(Key::MaxConThreads)).ok().filter(|&n| n > 0),
+        drain_timeout: v.seconds(Key::DrainTimeout),
+        network_timeout: v.seconds(Key::NetworkTimeout),
+    }
+}
+
+fn requests(v: &Values) -> Requests {
+    Requests {
+        allow_user_ports: v.ports(Key::AllowUserPorts),
+        forward_bts_soap: v.bool(Key::ForwardBtsSoap),
+        pass_through: v.regex(Key::PassThroughPattern),
+        intercept_domains: v.names(Key::TlsInterceptDomains),
+        local_dirs: v.local_dirs(Key::LocalDirs),
+        report_page: Some(v.text(Key::ReportPage).trim_start_matches('/').to_string())
+            .filter(|p| !p.is_empty()),
+        admin_auth: v.credentials(Key::AdminAuth),
+        file_patterns: file_patterns(v),
+        dont_cache_requested: dont_cache(v, Key::DontCacheRequested),
+        cache_control: v.cache_control(Key::PermitCacheControl),
+    }
+}
+
+fn storage(v: &Values, diags: &mut Diagnostics) -> StorageConfig {
     let cache_dir = PathBuf::from(v.text(Key::CacheDir));
     if cache_dir.as_os_str().is_empty() {
         diags.error(
@@ -308,102 +420,89 @@ fn build(
             },
         );
     }
-    let port = u16::try_from(v.int(Key::Port)).unwrap_or(0);
-    let bind_addresses = v.binds(Key::BindAddress);
-    let socket_path = path(Key::SocketPath);
-    if port == 0 && socket_path.is_none() && !bind_addresses.iter().any(|b| b.port.is_some()) {
-        diags.error(Location::BuiltIn, Problem::NothingToListenOn);
-    }
-    let (requested, resolved, any) = (
-        v.regexes(Key::DontCacheRequested),
-        v.regexes(Key::DontCacheResolved),
-        v.regexes(Key::DontCache),
-    );
-    Config {
+    StorageConfig {
         cache_dir,
-        log_dir: path(Key::LogDir),
-        support_dir,
-        socket_path,
-        pid_file: path(Key::PidFile),
-        report_page: Some(v.text(Key::ReportPage).trim_start_matches('/').to_string())
-            .filter(|p| !p.is_empty()),
-        port,
-        bind_addresses,
-        allow_user_ports: v.ports(Key::AllowUserPorts),
-        force_managed: v.bool(Key::ForceManaged),
+        dir_perms: v.count(Key::DirPerms),
+        file_perms: v.count(Key::FilePerms),
+        stupid_fs: v.bool(Key::StupidFs),
+        reserve_space: v.int(Key::ReserveSpace).max(0) as u64,
+    }
+}
+
+fn caching(v: &Values) -> Caching {
+    Caching {
         offline: v.bool(Key::OfflineMode),
-        forward_bts_soap: v.bool(Key::ForwardBtsSoap),
-        pass_through: v.regex(Key::PassThroughPattern),
-        allowed_clients: v.networks(Key::AllowedClients),
-        intercept_domains: v
-            .text(Key::TlsInterceptDomains)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
-        local_dirs: v.local_dirs(Key::LocalDirs),
-        file_patterns: file_patterns(v),
-        dont_cache_requested: if requested.is_empty() {
-            any.clone()
-        } else {
-            requested
-        },
-        dont_cache_resolved: if resolved.is_empty() { any } else { resolved },
-        cache_control: v.cache_control(Key::PermitCacheControl),
-        remaps,
+        force_managed: v.bool(Key::ForceManaged),
+        dont_cache_resolved: dont_cache(v, Key::DontCacheResolved),
+        fresh_index_max_age: v.seconds(Key::FreshIndexMaxAge),
+        dl_max_retries: v.count(Key::DlMaxRetries),
+        bad_redirect_mime: v.text(Key::BadRedirDetectMime).to_string(),
+    }
+}
+
+fn upstream(v: &Values) -> UpstreamConfig {
+    UpstreamConfig {
         proxy: v.url(Key::Proxy),
         proxy_fallback: u64::try_from(v.int(Key::OptProxyTimeout))
             .ok()
             .filter(|&s| s > 0)
             .map(Duration::from_secs),
-        proxy_retry_after: seconds(Key::OptProxyCheckInterval),
+        proxy_retry_after: v.seconds(Key::OptProxyCheckInterval),
         proxy_check: Some(v.text(Key::OptProxyCheckCommand).to_string()).filter(|c| !c.trim().is_empty()),
-        network_timeout: seconds(Key::NetworkTimeout),
-        fast_timeout: seconds(Key::FastTimeout),
-        dl_max_retries: count(Key::DlMaxRetries),
-        redir_max: count(Key::RedirMax),
+        network_timeout: v.seconds(Key::NetworkTimeout),
+        fast_timeout: v.seconds(Key::FastTimeout),
+        redir_max: v.count(Key::RedirMax),
         reuse_connections: v.bool(Key::ReuseConnections),
         connect_proto: v.protocols(Key::ConnectProto),
         user_agent: Some(v.text(Key::UserAgent).to_string()).filter(|a| !a.is_empty()),
         request_appendix: request_appendix(v.text(Key::RequestAppendix)),
         expose_origin: v.bool(Key::ExposeOrigin),
-        log_submitted_origin: v.bool(Key::LogSubmittedOrigin),
-        bad_redirect_mime: v.text(Key::BadRedirDetectMime).to_string(),
-        fresh_index_max_age: seconds(Key::FreshIndexMaxAge),
         max_download_speed: u32::try_from(v.int(Key::MaxDlSpeed)).ok().filter(|&s| s > 0),
-        reserve_space: v.int(Key::ReserveSpace).max(0) as u64,
-        ca_path: path(Key::CApath),
-        ca_file: path(Key::CAfile),
-        no_tls_checks: v.bool(Key::NoSSLchecks),
-        dir_perms: count(Key::DirPerms),
-        file_perms: count(Key::FilePerms),
-        stupid_fs: v.bool(Key::StupidFs),
+        tls: TlsConfig {
+            ca_path: v.path(Key::CApath),
+            ca_file: v.path(Key::CAfile),
+            no_tls_checks: v.bool(Key::NoSSLchecks),
+        },
+    }
+}
+
+fn logging(v: &Values) -> Logging {
+    Logging {
+        log_dir: v.path(Key::LogDir),
         verbose_log: v.bool(Key::VerboseLog),
         unbuffered_log: v.bool(Key::UnbufferLogs),
-        max_connections: usize::try_from(v.int(Key::MaxConThreads)).ok().filter(|&n| n > 0),
-        drain_timeout: seconds(Key::DrainTimeout),
-        admin_auth: v.credentials(Key::AdminAuth),
+        log_submitted_origin: v.bool(Key::LogSubmittedOrigin),
+        pattern_tracing: v.bool(Key::Patrace),
+    }
+}
+
+fn maintenance(v: &Values) -> Maintenance {
+    Maintenance {
         expiration: Expiration {
-            threshold_days: count(Key::ExThreshold),
+            threshold_days: v.count(Key::ExThreshold),
             abort_on_problems: v.bool(Key::ExAbortOnProblems),
-            suppress_admin_notification: count(Key::ExSuppressAdminNotification),
+            suppress_admin_notification: v.count(Key::ExSuppressAdminNotification),
             start_trade_off: v.int(Key::ExStartTradeOff).max(0) as u64,
             follow_index_removal: v.bool(Key::FollowIndexFileRemoval),
-            keep_extra_versions: count(Key::KeepExtraVersions),
+            keep_extra_versions: v.count(Key::KeepExtraVersions),
             whitelist: Class {
                 base: v.regex(Key::WfilePattern),
                 extra: v.regex(Key::WfilePatternEx),
             },
         },
-        precache_for: v
-            .text(Key::PrecacheFor)
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
+        precache_for: v.names(Key::PrecacheFor),
         track_file_use: v.bool(Key::TrackFileUse),
-        pattern_tracing: v.bool(Key::Patrace),
-        effective: v.effective.clone(),
-        config_dir,
-        conf_files,
+    }
+}
+
+/// `DontCache` stands in for whichever of `DontCacheRequested` and
+/// `DontCacheResolved` has no pattern.
+fn dont_cache(v: &Values, own: Key) -> Vec<Regex> {
+    let own = v.regexes(own);
+    if own.is_empty() {
+        v.regexes(Key::DontCache)
+    } else {
+        own
     }
 }
 

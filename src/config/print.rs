@@ -13,7 +13,7 @@ use super::{Config, Loaded, Remap, Severity, Source};
 /// every URL instead, a block of `merge`, `backend` and `flag` lines.
 pub fn render(config: &Config, full: bool) -> String {
     let mut out = String::new();
-    for (name, value) in &config.effective {
+    for (name, value) in &config.source.effective {
         let _ = writeln!(out, "{name}: {value}");
     }
     for r in &config.remaps {
@@ -90,7 +90,7 @@ pub fn check_report(loaded: &Loaded) -> String {
 }
 
 fn summary(out: &mut String, config: &Config) {
-    for file in &config.conf_files {
+    for file in &config.source.conf_files {
         let _ = writeln!(out, "read {}", file.display());
     }
     let mut lists: Vec<&Arc<Path>> = Vec::new();

@@ -47,9 +47,12 @@ fn debian_package_configuration_loads_unchanged() {
     );
     assert!(!loaded.has_errors(), "{:?}", messages(&loaded, Severity::Error));
     let config = loaded.config.unwrap();
-    assert_eq!(config.cache_dir, PathBuf::from("/var/cache/apt-cacher-ng"));
-    assert_eq!(config.report_page.as_deref(), Some("acng-report.html"));
-    assert_eq!(config.expiration.threshold_days, 4);
+    assert_eq!(
+        config.storage.cache_dir,
+        PathBuf::from("/var/cache/apt-cacher-ng")
+    );
+    assert_eq!(config.requests.report_page.as_deref(), Some("acng-report.html"));
+    assert_eq!(config.maintenance.expiration.threshold_days, 4);
     let debrep = remap(&config, "debrep");
     assert_eq!((debrep.merges.len(), debrep.backends.len()), (506, 1));
     let uburep = remap(&config, "uburep");
@@ -57,7 +60,7 @@ fn debian_package_configuration_loads_unchanged() {
     let secdeb = remap(&config, "secdeb");
     assert_eq!((secdeb.merges.len(), secdeb.backends.len()), (5, 3));
     assert_eq!(
-        config.local_dirs["acng-doc"],
+        config.requests.local_dirs["acng-doc"],
         PathBuf::from("/usr/share/doc/apt-cacher-ng")
     );
 }
@@ -68,14 +71,14 @@ fn embedded_defaults_load_cleanly() {
     let noisy: Vec<_> = loaded.diagnostics.iter().map(ToString::to_string).collect();
     assert!(noisy.is_empty(), "{noisy:?}");
     let config = loaded.config.unwrap();
-    assert_eq!(config.port, 3142);
-    assert_eq!(config.log_dir, None);
-    assert_eq!(config.support_dir, None);
-    assert_eq!(config.socket_path, None);
+    assert_eq!(config.listen.port, 3142);
+    assert_eq!(config.log.log_dir, None);
+    assert_eq!(config.source.support_dir, None);
+    assert_eq!(config.listen.socket_path, None);
     assert!(
-        config.cache_dir.ends_with("debcache"),
+        config.storage.cache_dir.ends_with("debcache"),
         "{}",
-        config.cache_dir.display()
+        config.storage.cache_dir.display()
     );
     let names: Vec<_> = config.remaps.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["debrep", "uburep", "secdeb"]);
@@ -97,21 +100,27 @@ fn files_are_read_in_alphabetical_order_then_the_command_line() {
     ]);
     let loaded = load_dir(dir.path(), &["UserAgent=cli"]);
     let config = loaded.config.unwrap();
-    assert_eq!(config.port, 2);
-    assert_eq!(config.expiration.threshold_days, 9);
-    assert_eq!(config.user_agent.as_deref(), Some("cli"));
+    assert_eq!(config.listen.port, 2);
+    assert_eq!(config.maintenance.expiration.threshold_days, 9);
+    assert_eq!(config.upstream.user_agent.as_deref(), Some("cli"));
 }
 
 #[test]
 fn acng_builtin_defaults_apply_with_a_directory() {
     let dir = dir_with(&[("acng.conf", "")]);
     let config = load_dir(dir.path(), &[]).config.unwrap();
-    assert_eq!(config.cache_dir, PathBuf::from("/var/cache/apt-cacher-ng"));
-    assert_eq!(config.log_dir, Some(PathBuf::from("/var/log/apt-cacher-ng")));
-    assert_eq!(config.network_timeout, Duration::from_secs(17));
-    assert_eq!(config.socket_path, None, "debcache leaves SocketPath unset");
-    assert_eq!(config.report_page.as_deref(), Some("acng-report.html"));
-    assert_eq!(config.allow_user_ports, PortPolicy::Only80);
+    assert_eq!(
+        config.storage.cache_dir,
+        PathBuf::from("/var/cache/apt-cacher-ng")
+    );
+    assert_eq!(config.log.log_dir, Some(PathBuf::from("/var/log/apt-cacher-ng")));
+    assert_eq!(config.upstream.network_timeout, Duration::from_secs(17));
+    assert_eq!(
+        config.listen.socket_path, None,
+        "debcache leaves SocketPath unset"
+    );
+    assert_eq!(config.requests.report_page.as_deref(), Some("acng-report.html"));
+    assert_eq!(config.requests.allow_user_ports, PortPolicy::Only80);
     assert!(config.remaps.is_empty(), "the embedded remaps are not merged in");
 }
 
@@ -122,10 +131,11 @@ fn derived_defaults_follow_their_keys() {
         "ForceManaged: 1\nFreshIndexMaxAge: 7\nExThreshold: 3\n",
     )]);
     let config = load_dir(dir.path(), &[]).config.unwrap();
-    assert_eq!(config.redir_max, 0);
-    assert!(!config.forward_bts_soap);
-    assert_eq!(config.expiration.suppress_admin_notification, 0);
+    assert_eq!(config.upstream.redir_max, 0);
+    assert!(!config.requests.forward_bts_soap);
+    assert_eq!(config.maintenance.expiration.suppress_admin_notification, 0);
     let freeze = config
+        .source
         .effective
         .iter()
         .find(|(k, _)| *k == "ResponseFreezeDetectTime")
@@ -165,7 +175,10 @@ fn too_small_timeouts_are_raised_with_a_warning() {
     let dir = dir_with(&[("acng.conf", "NetworkTimeout: 1\n")]);
     let loaded = load_dir(dir.path(), &[]);
     assert_eq!(messages(&loaded, Severity::Warning).len(), 1);
-    assert_eq!(loaded.config.unwrap().network_timeout, Duration::from_secs(5));
+    assert_eq!(
+        loaded.config.unwrap().upstream.network_timeout,
+        Duration::from_secs(5)
+    );
 }
 
 #[test]
@@ -219,7 +232,7 @@ fn admin_auth_is_never_printed() {
         ),
     ]);
     let config = load_dir(dir.path(), &[]).config.unwrap();
-    assert_eq!(config.admin_auth.as_ref().unwrap().password, "secret");
+    assert_eq!(config.requests.admin_auth.as_ref().unwrap().password, "secret");
     for full in [false, true] {
         let printed = render(&config, full);
         assert!(printed.contains("AdminAuth: ********\n"));
@@ -370,8 +383,8 @@ fn dont_cache_sets_both_lists_unless_they_are_set() {
         ),
     )]);
     let config = load_dir(conf.path(), &[]).config.unwrap();
-    assert_eq!(config.dont_cache_requested.len(), 3);
-    assert_eq!(config.dont_cache_resolved.len(), 1);
+    assert_eq!(config.requests.dont_cache_requested.len(), 3);
+    assert_eq!(config.caching.dont_cache_resolved.len(), 1);
 }
 
 #[test]
@@ -379,7 +392,7 @@ fn port_zero_needs_another_listener() {
     let dir = dir_with(&[("acng.conf", "Port: 0\n")]);
     assert!(load_dir(dir.path(), &[]).has_errors());
     let config = load_dir(dir.path(), &["BindAddress=127.0.0.1:0"]).config.unwrap();
-    assert_eq!(config.bind_addresses[0].port, Some(0));
+    assert_eq!(config.listen.bind_addresses[0].port, Some(0));
     assert!(load_dir(dir.path(), &["SocketPath=/run/x.sock"]).config.is_some());
 }
 
@@ -502,7 +515,7 @@ proptest! {
 fn no_ssl_checks_is_warned_about() {
     let dir = dir_with(&[("acng.conf", "NoSSLchecks: 1\n")]);
     let loaded = load_dir(dir.path(), &[]);
-    assert!(loaded.config.as_ref().unwrap().no_tls_checks);
+    assert!(loaded.config.as_ref().unwrap().upstream.tls.no_tls_checks);
     let warnings = messages(&loaded, Severity::Warning);
     assert!(
         warnings
@@ -519,7 +532,7 @@ fn allowed_clients_default_to_loopback_and_private_ranges() {
     let config = crate::config::load(ConfigDir::Embedded, &[]).config.unwrap();
     let allowed = |ip: &str| {
         let ip: std::net::IpAddr = ip.parse().unwrap();
-        config.allowed_clients.iter().any(|n| n.contains(ip))
+        config.listen.allowed_clients.iter().any(|n| n.contains(ip))
     };
     for ip in [
         "127.0.0.1",
@@ -548,7 +561,7 @@ fn tls_intercept_domains_are_read_and_the_renewal_is_explained() {
     )]);
     let loaded = load_dir(dir.path(), &[]);
     assert_eq!(
-        loaded.config.as_ref().unwrap().intercept_domains,
+        loaded.config.as_ref().unwrap().requests.intercept_domains,
         ["download.docker.com", "127.0.0.1"]
     );
     let notes = messages(&loaded, Severity::Note);

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use regex::Regex;
 
@@ -246,6 +247,26 @@ impl Values {
             Some(Value::Int(n)) => *n,
             _ => mismatch(key, 0),
         }
+    }
+
+    /// Empty text is no path: the setting is off.
+    pub fn path(&self, key: Key) -> Option<PathBuf> {
+        Some(PathBuf::from(self.text(key))).filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// Whitespace-separated names (`TlsInterceptDomains`, `PrecacheFor`).
+    pub fn names(&self, key: Key) -> Vec<String> {
+        self.text(key).split_whitespace().map(str::to_string).collect()
+    }
+
+    /// A negative number of seconds counts as none.
+    pub fn seconds(&self, key: Key) -> Duration {
+        Duration::from_secs(self.int(key).max(0) as u64)
+    }
+
+    /// Clamped into `u32`: negative is 0, too large is `u32::MAX`.
+    pub fn count(&self, key: Key) -> u32 {
+        u32::try_from(self.int(key).max(0)).unwrap_or(u32::MAX)
     }
 
     pub fn bool(&self, key: Key) -> bool {

@@ -36,7 +36,11 @@ mod tests {
 
     fn patterns(overrides: &[&str]) -> FilePatterns {
         let words: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-        load(ConfigDir::Embedded, &words).config.unwrap().file_patterns
+        load(ConfigDir::Embedded, &words)
+            .config
+            .unwrap()
+            .requests
+            .file_patterns
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use http::Method;
 
-use crate::config::Config;
+use crate::config::Requests;
 use crate::remap::RemapTable;
 use crate::url::{strip_prefix_ignore_case, HttpUrl, Scheme, UrlError};
 pub use kind::FileKind;
@@ -108,7 +108,7 @@ pub struct RequestLine<'a> {
 }
 
 /// Classifies a request (spec §2.4).
-pub fn classify(req: RequestLine<'_>, config: &Config, remap: &RemapTable) -> Result<Target, Reject> {
+pub fn classify(req: RequestLine<'_>, config: &Requests, remap: &RemapTable) -> Result<Target, Reject> {
     match *req.method {
         Method::GET | Method::HEAD => {}
         Method::CONNECT => return connect(req.target),
@@ -195,7 +195,7 @@ impl Style {
 /// Where the help page offers the interception CA.
 pub const CA_CERTIFICATE: &str = "debcache-ca.crt";
 
-fn local_page(decoded: &str, config: &Config) -> Option<Target> {
+fn local_page(decoded: &str, config: &Requests) -> Option<Target> {
     let trimmed = decoded.trim_start_matches('/');
     let (name, query) = match trimmed.split_once('?') {
         Some((n, q)) => (n, Some(q.to_string())),
@@ -220,7 +220,7 @@ fn local_page(decoded: &str, config: &Config) -> Option<Target> {
     })
 }
 
-fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Config) -> Result<FileRequest, Reject> {
+fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Requests) -> Result<FileRequest, Reject> {
     let (no_cache, no_store) = cache_control.map_or((false, false), |cc| {
         let has = |token: &str| {
             cc.split(',').any(|t| {
@@ -273,7 +273,7 @@ fn connect(target: &str) -> Result<Target, Reject> {
 
 /// reportbug's SOAP POST to bugs.debian.org gets a redirect to https when
 /// `ForwardBtsSoap` is on (spec §2.2); any other POST gets a 501.
-fn bts_soap(target: &str, config: &Config) -> Result<Target, Reject> {
+fn bts_soap(target: &str, config: &Requests) -> Result<Target, Reject> {
     let rest = target
         .strip_prefix("http://bugs.debian.org:80/")
         .or_else(|| target.strip_prefix("http://bugs.debian.org/"));

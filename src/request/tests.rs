@@ -4,7 +4,7 @@ use super::*;
 use crate::config::{load, ConfigDir};
 
 struct Fixture {
-    config: Config,
+    requests: Requests,
     remap: RemapTable,
 }
 
@@ -12,7 +12,10 @@ fn fixture(overrides: &[&str]) -> Fixture {
     let words: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     let config = load(ConfigDir::Embedded, &words).config.unwrap();
     let remap = RemapTable::new(&config.remaps);
-    Fixture { config, remap }
+    Fixture {
+        requests: config.requests,
+        remap,
+    }
 }
 
 impl Fixture {
@@ -27,7 +30,7 @@ impl Fixture {
             target,
             cache_control: cc,
         };
-        classify(req, &self.config, &self.remap)
+        classify(req, &self.requests, &self.remap)
     }
 
     fn file(&self, target: &str) -> FileRequest {

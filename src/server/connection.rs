@@ -91,12 +91,12 @@ pub async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSema
         Accepted::Tcp(stream, peer) => {
             let _ = stream.set_nodelay(true);
             let log = ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip()));
-            let allowed = &shared.state.config.allowed_clients;
+            let allowed = &shared.state.config.listen.allowed_clients;
             let client = Client::new(log, Some(peer.ip()), stream.local_addr().ok(), allowed);
             serve(stream, Bytes::new(), client, shared, permit).await;
         }
         Accepted::Unix(stream) => {
-            let timeout = shared.state.config.network_timeout;
+            let timeout = shared.state.config.listen.network_timeout;
             match tokio::time::timeout(timeout, identify(stream)).await {
                 Ok(Ok(Some((name, stream, rest)))) => {
                     let log = ConnLog::new(Arc::clone(&shared.state.log), name);
@@ -146,7 +146,7 @@ async fn serve<S: Socket>(
             Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
         }) as Pin<Box<dyn Future<Output = _> + Send>>
     });
-    let keep_alive = shared.state.config.network_timeout;
+    let keep_alive = shared.state.config.listen.network_timeout;
     let mut phase = shared.phase.clone();
     loop {
         // Parked (or new): only the socket, until a byte of the next request.
@@ -202,7 +202,7 @@ async fn serve<S: Socket>(
                 let closing = async move {
                     let _ = phase.wait_for(|p| *p == Phase::Closing).await;
                 };
-                let idle = shared.state.config.network_timeout;
+                let idle = shared.state.config.listen.network_timeout;
                 return match handoff {
                     Handoff::Tunnel(tunnel) => tunnel::run(io, tunnel, idle, closing, &client.log).await,
                     Handoff::Intercept { authority, tls } => {
@@ -239,7 +239,7 @@ async fn intercepted<S: Socket>(
     shared: &Shared,
     closing: impl Future<Output = ()>,
 ) {
-    let timeout = shared.state.config.network_timeout;
+    let timeout = shared.state.config.listen.network_timeout;
     let accepted = tokio::time::timeout(timeout, tokio_rustls::TlsAcceptor::from(tls).accept(io)).await;
     let stream = match accepted {
         Ok(Ok(stream)) => stream,

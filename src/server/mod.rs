@@ -27,7 +27,7 @@ use hyper_util::rt::TokioTimer;
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{BindAddress, BindHost, Config};
+use crate::config::{BindAddress, BindHost, Listen};
 use crate::state::AppState;
 
 /// The sockets the daemon serves.
@@ -77,7 +77,7 @@ impl std::error::Error for BindError {
 
 /// Binds every configured address, or takes the sockets systemd passed
 /// (socket activation).
-pub async fn bind(config: &Config) -> Result<Listeners, BindError> {
+pub async fn bind(config: &Listen) -> Result<Listeners, BindError> {
     if let Some(inherited) = systemd_sockets()? {
         return Ok(inherited);
     }
@@ -262,11 +262,12 @@ struct Shared {
 
 /// Serves until `shutdown` resolves, then drains (see the module docs).
 pub async fn run(listeners: Listeners, state: AppState, shutdown: impl Future<Output = ()>) {
-    let drain = state.config.drain_timeout;
+    let listen = &state.config.listen;
+    let drain = listen.drain_timeout;
     let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
     let shared = Arc::new(Shared {
-        http: http_builder(&state.config),
-        limit: state.config.max_connections.map(|n| Arc::new(Semaphore::new(n))),
+        http: http_builder(listen.network_timeout),
+        limit: listen.max_connections.map(|n| Arc::new(Semaphore::new(n))),
         state,
         phase: phase_rx,
     });
@@ -292,13 +293,13 @@ pub async fn run(listeners: Listeners, state: AppState, shutdown: impl Future<Ou
     }
 }
 
-fn http_builder(config: &Config) -> http1::Builder {
+fn http_builder(network_timeout: Duration) -> http1::Builder {
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .keep_alive(true)
         // Also the idle timeout of a kept-alive connection: the clock starts
         // when hyper waits for the next request.
-        .header_read_timeout(config.network_timeout)
+        .header_read_timeout(network_timeout)
         .max_buf_size(64 * 1024);
     http
 }

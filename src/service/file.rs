@@ -39,7 +39,6 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
     }
     let key = CacheKey::new(&resolved.repo, &resolved.rel_path).map_err(ServeError::BadKey)?;
     let fail = |err: ServeError| err.at(key.to_string());
-    let config = &state.config;
     let head_only = req.method() == Method::HEAD;
     let lookup = state
         .cache
@@ -49,7 +48,7 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
         return Err(fail(ServeError::LayoutConflict));
     }
     if let Lookup::Complete(hit) = lookup {
-        let current = config.offline
+        let current = state.config.caching.offline
             || head_only
             || file.pass_through
             || (!file.no_cache && (file.kind == FileKind::Solid || state.cache.is_fresh(&key)));
@@ -112,7 +111,7 @@ enum Miss {
 }
 
 fn miss(state: &AppState, file: &FileRequest, resolved: &Resolved) -> Miss {
-    let config = &state.config;
+    let config = &state.config.caching;
     let dont_cache = resolved
         .backends
         .first()
@@ -340,7 +339,10 @@ async fn relay<B>(
     let body = if method == Method::HEAD {
         ResponseBody::empty()
     } else {
-        ResponseBody::upstream(upstream_response.into_body(), state.config.network_timeout)
+        ResponseBody::upstream(
+            upstream_response.into_body(),
+            state.config.upstream.network_timeout,
+        )
     };
     let mut response = builder
         .body(body)
@@ -369,7 +371,7 @@ fn is_hop_by_hop(name: &header::HeaderName) -> bool {
 
 /// `X-Forwarded-For` to send upstream when `ExposeOrigin` is on.
 fn forwarded_for<B>(state: &AppState, client: &Client, req: &Request<B>) -> Option<String> {
-    if !state.config.expose_origin {
+    if !state.config.upstream.expose_origin {
         return None;
     }
     let incoming = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());

@@ -166,7 +166,7 @@ pub async fn prefetch(state: &AppState, client: &Client, ahead: &crate::readahea
         cache_control: ahead.cache_control.as_deref(),
     };
     if let Ok(Target::Proxy(f) | Target::Path(f) | Target::Alias(f)) =
-        request::classify(line, &state.config, &state.remap)
+        request::classify(line, &state.config.requests, &state.remap)
     {
         file::prefetch(state, client, &f).await;
     }
@@ -186,7 +186,7 @@ pub async fn handle<B>(state: &AppState, client: &Client, req: Request<B>) -> Re
     let outcome = if !client.allowed {
         Err(ServeError::ClientNotAllowed.into())
     } else {
-        match request::classify(line, &state.config, &state.remap) {
+        match request::classify(line, &state.config.requests, &state.remap) {
             Ok(target) => answer(state, client, &req, target).await,
             Err(reject) => Err(ServeError::Rejected(reject).into()),
         }
@@ -287,6 +287,7 @@ async fn connect(state: &AppState, client: &Client, host: String, port: u16) -> 
     }
     if !state
         .config
+        .requests
         .pass_through
         .as_ref()
         .is_some_and(|p| p.is_match(&name))

@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::config::{Config, RemapProxy};
+use crate::config::{Remap, RemapProxy, UpstreamConfig};
 use crate::url::{HttpUrl, Scheme};
 use connect::Connector;
 pub use error::UpstreamError;
@@ -129,10 +129,11 @@ impl std::fmt::Debug for Upstream {
 }
 
 impl Upstream {
-    /// The clients of every way out, sharing one TLS configuration; fails
-    /// when the trust settings cannot be used.
-    pub fn new(config: &Config) -> Result<Upstream, SetupError> {
-        let (tls, trust) = tls::client_config(config)?;
+    /// The clients of every way out (direct, the `Proxy`, each remap's
+    /// `proxy=`), sharing one TLS configuration; fails when the trust
+    /// settings cannot be used.
+    pub fn new(config: &UpstreamConfig, remaps: &[Remap]) -> Result<Upstream, SetupError> {
+        let (tls, trust) = tls::client_config(&config.tls)?;
         let route = |proxy: Option<&HttpUrl>| {
             let proxy_auth = proxy
                 .and_then(|p| p.credentials.as_ref())
@@ -159,7 +160,7 @@ impl Upstream {
         let proxies = config
             .proxy
             .iter()
-            .chain(config.remaps.iter().filter_map(|r| match &r.flags.proxy {
+            .chain(remaps.iter().filter_map(|r| match &r.flags.proxy {
                 RemapProxy::Via(p) => Some(p),
                 _ => None,
             }));

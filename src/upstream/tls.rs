@@ -21,7 +21,7 @@ use rustls::{
     CertificateError, CipherSuite, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
-use crate::config::Config;
+use crate::config::TlsConfig;
 
 /// Where the trust anchors came from, for the start-up log.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl TlsFailure {
 }
 
 /// The client configuration and what it trusts.
-pub fn client_config(config: &Config) -> Result<(Arc<ClientConfig>, Trust), SetupError> {
+pub fn client_config(config: &TlsConfig) -> Result<(Arc<ClientConfig>, Trust), SetupError> {
     let mut provider = ring::default_provider();
     // AES-128-GCM first (ring's order puts AES-256 first): as strong as a
     // mirror needs, and a third less CPU per byte on every download.
