@@ -92,12 +92,9 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         .with_modes(config.storage.dir_perms, config.storage.file_perms);
     let _lock = storage.lock().map_err(|e| fatal(exit::UNAVAILABLE, e))?;
     let upstream = Upstream::new(&config.upstream, &config.remaps).map_err(|e| fatal(exit::CONFIG, e))?;
-    let intercept = Interceptor::open(
-        &config.storage.cache_dir.join("_debcache/ca"),
-        &config.requests.intercept_domains,
-    )
-    .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot use the interception CA: {e}")))?
-    .map(Arc::new);
+    let intercept = Interceptor::open(&config.intercept_ca_dir(), &config.requests.intercept_domains)
+        .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot use the interception CA: {e}")))?
+        .map(Arc::new);
     if upstream.trust().unchecked {
         tracing::warn!("NoSSLchecks is set: https mirrors are not authenticated, anyone on the path can impersonate them");
     } else {

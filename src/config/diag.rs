@@ -259,9 +259,9 @@ impl fmt::Display for Problem {
             ),
             IgnoredByDesign { key, why } => write!(f, "{key} is accepted and ignored by design: {why}"),
             InterceptCa => f.write_str(
-                "TlsInterceptDomains: clients must trust CacheDir/_debcache/ca/ca.pem (served at /debcache-ca.crt); \
-                 it covers the domains it was made for only: to cover new ones, remove CacheDir/_debcache/ca, restart, \
-                 and give clients the new certificate",
+                "TlsInterceptDomains: clients must trust the CA's ca.pem (served at /debcache-ca.crt), in \
+                 TlsInterceptCaDir or else CacheDir/_debcache/ca; it covers the domains it was made for only: \
+                 to cover new ones, remove that directory, restart, and give clients the new certificate",
             ),
             NoTlsChecks => f.write_str(
                 "NoSSLchecks is on: certificates of https mirrors are not verified, so anyone on the path can pose as a mirror",

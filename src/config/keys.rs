@@ -272,6 +272,7 @@ directives! {
     DrainTimeout => d("DrainTimeout", int(0, 30), "15", InEffect),
     AllowedClients => d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
     TlsInterceptDomains => d("TlsInterceptDomains", Text, "", InEffect),
+    TlsInterceptCaDir => d("TlsInterceptCaDir", Path, "", InEffect),
 }
 
 /// Loopback and the private ranges (RFC 1918, RFC 4193): a cache exposed

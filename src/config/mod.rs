@@ -59,6 +59,18 @@ pub struct Config {
     pub maintenance: Maintenance,
 }
 
+impl Config {
+    /// The directory of the interception CA: `TlsInterceptCaDir`, which
+    /// instances behind one balancer set to one shared directory, or the
+    /// cache directory's own.
+    pub fn intercept_ca_dir(&self) -> PathBuf {
+        match &self.requests.intercept_ca {
+            Some(dir) => dir.clone(),
+            None => self.storage.cache_dir.join("_debcache/ca"),
+        }
+    }
+}
+
 /// What was read and what it came to: `--check`, `--print-config` and the
 /// report page.
 #[derive(Debug)]
@@ -103,6 +115,9 @@ pub struct Requests {
     pub pass_through: Option<Regex>,
     /// Hosts whose CONNECTs are answered with TLS here and cached.
     pub intercept_domains: Vec<String>,
+    /// `TlsInterceptCaDir`: where their CA is; `None`: in the cache
+    /// directory ([`Config::intercept_ca_dir`]).
+    pub intercept_ca: Option<PathBuf>,
     pub local_dirs: BTreeMap<String, PathBuf>,
     /// The admin page's name, without a leading `/`.
     pub report_page: Option<String>,
@@ -399,6 +414,7 @@ fn requests(v: &Values) -> Requests {
         forward_bts_soap: v.bool(Key::ForwardBtsSoap),
         pass_through: v.regex(Key::PassThroughPattern),
         intercept_domains: v.names(Key::TlsInterceptDomains),
+        intercept_ca: v.path(Key::TlsInterceptCaDir),
         local_dirs: v.local_dirs(Key::LocalDirs),
         report_page: Some(v.text(Key::ReportPage).trim_start_matches('/').to_string())
             .filter(|p| !p.is_empty()),

@@ -564,9 +564,30 @@ fn tls_intercept_domains_are_read_and_the_renewal_is_explained() {
         loaded.config.as_ref().unwrap().requests.intercept_domains,
         ["download.docker.com", "127.0.0.1"]
     );
+    let config = loaded.config.as_ref().unwrap();
+    assert_eq!(
+        config.intercept_ca_dir(),
+        config.storage.cache_dir.join("_debcache/ca")
+    );
     let notes = messages(&loaded, Severity::Note);
     assert!(
-        notes.iter().any(|n| n.contains("remove CacheDir/_debcache/ca")),
+        notes
+            .iter()
+            .any(|n| n.contains("CacheDir/_debcache/ca") && n.contains("remove that directory")),
         "{notes:#?}"
     );
+}
+
+#[test]
+fn instances_can_share_one_interception_ca() {
+    let dir = dir_with(&[(
+        "acng.conf",
+        "TlsInterceptDomains: deb.example.org\nTlsInterceptCaDir: /srv/debcache-ca\n",
+    )]);
+    let loaded = load_dir(dir.path(), &[]);
+    let config = loaded.config.as_ref().unwrap();
+    assert_eq!(config.intercept_ca_dir(), Path::new("/srv/debcache-ca"));
+    assert!(messages(&loaded, Severity::Note)
+        .iter()
+        .all(|n| !n.contains("TlsInterceptCaDir is parsed but not in effect")));
 }

@@ -245,3 +245,30 @@ fn a_host_outside_the_interception_list_is_tunnelled_or_refused_never_intercepte
     // The mirror's own certificate came through: a tunnel.
     assert!(String::from_utf8_lossy(&get_over_tls(stream, &ca, DEB)).ends_with("through the tunnel"));
 }
+
+#[test]
+fn instances_behind_one_balancer_share_one_interception_ca() {
+    let ca = TestCa::new("tunnel CA");
+    let origin = tls_origin(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared-ca");
+    let conf = format!(
+        "CAfile: {}\nAllowUserPorts: 80 {}\nTlsInterceptDomains: 127.0.0.1\nTlsInterceptCaDir: {}\n",
+        ca.write(dir.path(), "ca.pem").display(),
+        origin.addr().port(),
+        shared.display()
+    );
+    let (one, two) = (Daemon::start(&conf), Daemon::start(&conf));
+    let ours = crate::support::http::get(one.addr, "/debcache-ca.crt").body;
+    assert_eq!(crate::support::http::get(two.addr, "/debcache-ca.crt").body, ours);
+    // A client trusting that one certificate is answered by either.
+    for daemon in [&one, &two] {
+        let (stream, head) = connect(daemon, &origin.addr().to_string());
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert!(
+            String::from_utf8_lossy(&get_trusting(stream, &ours, DEB).unwrap())
+                .ends_with("through the tunnel")
+        );
+    }
+    assert!(shared.join("ca.key").exists() && !one.cache().join("_debcache/ca").exists());
+}
