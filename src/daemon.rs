@@ -3,6 +3,7 @@
 //! signalled, clean up. Returns the process exit code (`cli::exit`).
 
 use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use crate::remap::RemapTable;
 use crate::server;
 use crate::shutdown;
 use crate::state::AppState;
+use crate::stats::{self, Stats};
 use crate::upstream::Upstream;
 
 /// Why the daemon could not start, and the exit code that says so.
@@ -142,10 +144,15 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         .filter(|_| !listeners.inherited)
         .map(|(_, p)| p.clone());
     let config = Arc::new(config);
+    let stats = Arc::new(Stats::new(config.remaps.iter().map(|r| r.name.as_str())));
+    let stats_path = stats::state_path(&config.storage.cache_dir);
+    restore_stats(&stats, &stats_path, config.log.log_dir.clone()).await;
+    let saver = tokio::spawn(save_stats_every_minute(Arc::clone(&stats), stats_path.clone()));
     let state = AppState {
         remap: Arc::new(RemapTable::new(&config.remaps)),
-        cache: Arc::new(Cache::new(storage, upstream, &config.caching)),
+        cache: Arc::new(Cache::new(storage, upstream, &config.caching, Arc::clone(&stats))),
         log: Arc::clone(&log),
+        stats: Arc::clone(&stats),
         config: Arc::clone(&config),
         intercept,
     };
@@ -158,6 +165,8 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         );
     }
     flusher.abort();
+    saver.abort();
+    save_stats(Arc::clone(&stats), stats_path).await;
     for path in config.listen.pid_file.iter().chain(socket_path.iter()) {
         let _ = std::fs::remove_file(path);
     }
@@ -169,6 +178,53 @@ async fn flush_every_second(log: Arc<TransferLog>) {
     loop {
         tick.tick().await;
         log.flush();
+    }
+}
+
+/// The last week's counts: from the state file, or rebuilt from the
+/// transfer logs when there is none (a first start after apt-cacher-ng,
+/// or a lost file). On a blocking thread: logs can be large.
+async fn restore_stats(stats: &Arc<Stats>, path: &Path, log_dir: Option<PathBuf>) {
+    let (stats, path) = (Arc::clone(stats), path.to_path_buf());
+    let restored = tokio::task::spawn_blocking(move || match stats.load(&path) {
+        Ok(true) => {}
+        Ok(false) => match log_dir.map(|dir| stats.rebuild(&dir)) {
+            Some(Ok(lines)) if lines > 0 => {
+                tracing::info!("statistics rebuilt from {lines} transfer-log lines");
+            }
+            Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!("cannot read the transfer logs for statistics: {e}");
+            }
+            _ => {}
+        },
+        Err(e) => tracing::warn!("statistics start from zero: {e}"),
+    })
+    .await;
+    if let Err(e) = restored {
+        tracing::warn!("statistics start from zero: {e}");
+    }
+}
+
+async fn save_stats_every_minute(stats: Arc<Stats>, path: PathBuf) {
+    let mut tick = tokio::time::interval(stats::SAVE_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        save_stats(Arc::clone(&stats), path.clone()).await;
+    }
+}
+
+async fn save_stats(stats: Arc<Stats>, path: PathBuf) {
+    let saved = tokio::task::spawn_blocking(move || {
+        stats
+            .save(&path)
+            .map_err(|e| format!("cannot save statistics to {}: {e}", path.display()))
+    })
+    .await;
+    match saved {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("{e}"),
+        Err(e) => tracing::warn!("cannot save statistics: {e}"),
     }
 }
 

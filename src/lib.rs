@@ -20,6 +20,7 @@
 //! - `service`: the per-request handler; failures become responses here.
 //! - `shutdown`: signals.
 //! - `state`: the shared handle every connection gets.
+//! - `stats`: counts of what was served and fetched, kept for a week.
 //! - `tasks`: background work (downloads) that shutdown stops.
 //! - `tunnel`: CONNECT tunnels, bytes copied both ways.
 //! - `upstream`: fetching from mirrors: connections, TLS, redirects, failover.
@@ -41,6 +42,7 @@ pub mod server;
 pub mod service;
 pub mod shutdown;
 pub mod state;
+pub mod stats;
 pub mod tasks;
 pub mod tunnel;
 pub mod upstream;

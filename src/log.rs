@@ -9,16 +9,18 @@
 //!
 //! As in acng, consecutive transfers of one file on one connection are
 //! summed into one record, written when the connection moves to another
-//! file or closes. Lines are buffered and flushed every second, at shutdown,
+//! file or closes. Each finished transfer is counted in the statistics
+//! (`stats`) as it is recorded here: the log and the counts are one record. Lines are buffered and flushed every second, at shutdown,
 //! or at once with `UnbufferLogs`. SIGUSR1 reopens the file (logrotate).
 //! Diagnostics go through `tracing` to stderr, not here.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::stats::{Sending, Served, Stats};
 
 pub const FILE_NAME: &str = "apt-cacher.log";
 
@@ -47,9 +49,6 @@ impl Direction {
 struct Record {
     direction: Direction,
     bytes: u64,
-    /// Received from upstream for this file (written as an `I` line before
-    /// the record itself).
-    fetched: u64,
     path: String,
     status: u16,
 }
@@ -84,7 +83,6 @@ impl TransferLog {
         })
     }
 
-    /// Writes `record`, after the `I` line of what it fetched, if anything.
     fn write(&self, client: &str, record: &Record) {
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let Some(writer) = guard.as_mut() else {
@@ -93,18 +91,13 @@ impl TransferLog {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let fetched = (record.fetched > 0).then(|| Record {
-            direction: Direction::In,
-            bytes: record.fetched,
-            fetched: 0,
-            path: record.path.clone(),
-            status: 200,
+        let result = self.line(writer, now, client, record).and_then(|()| {
+            if self.unbuffered {
+                writer.flush()
+            } else {
+                Ok(())
+            }
         });
-        let result = fetched
-            .iter()
-            .chain([record])
-            .try_for_each(|r| self.line(writer, now, client, r))
-            .and_then(|()| if self.unbuffered { writer.flush() } else { Ok(()) });
         if let Err(e) = result {
             tracing::error!("transfer log: {e}");
         }
@@ -159,21 +152,36 @@ fn open_append(path: &std::path::Path) -> io::Result<BufWriter<File>> {
     Ok(BufWriter::with_capacity(64 * 1024, file))
 }
 
-/// One connection's view of the log: its client name and the record being
-/// summed.
+/// `I` records held for the responses they belong to, at most.
+const MAX_HELD: usize = 64;
+
+/// One connection's view of the log and the statistics: its client name
+/// and the records not written yet.
 #[derive(Debug)]
 pub struct ConnLog {
     log: Arc<TransferLog>,
+    stats: Arc<Stats>,
     client: Arc<str>,
-    pending: Mutex<Option<Record>>,
+    records: Mutex<Unwritten>,
+}
+
+#[derive(Debug, Default)]
+struct Unwritten {
+    /// The last record, which the next one of the same file adds to.
+    pending: Option<Record>,
+    /// `I` records of downloads that ended before their responses did
+    /// (pipelined requests read ahead): each is written just before its
+    /// file's response record, so that the log pairs them as acng's does.
+    held: Vec<Record>,
 }
 
 impl ConnLog {
-    pub fn new(log: Arc<TransferLog>, client: impl Into<Arc<str>>) -> Arc<ConnLog> {
+    pub fn new(log: Arc<TransferLog>, stats: Arc<Stats>, client: impl Into<Arc<str>>) -> Arc<ConnLog> {
         Arc::new(ConnLog {
             log,
+            stats,
             client: client.into(),
-            pending: Mutex::new(None),
+            records: Mutex::default(),
         })
     }
 
@@ -181,35 +189,69 @@ impl ConnLog {
         &self.client
     }
 
-    /// Starts the record of one response; it is logged when dropped.
-    pub fn transfer(self: &Arc<Self>, path: String, status: u16, header_bytes: u64) -> Transfer {
+    /// Starts the record of one response, answered `how`; it is logged
+    /// and counted when dropped.
+    pub fn transfer(self: &Arc<Self>, path: String, status: u16, header_bytes: u64, how: Served) -> Transfer {
         Transfer {
             conn: Arc::clone(self),
+            _sending: self.stats.sending(),
             path,
             status,
+            how,
             bytes: header_bytes,
-            fetched: None,
         }
     }
 
-    /// Bytes a download started by this client received after the
-    /// response that counted them had ended (`fetched`, emptied here): an
-    /// `I` record of their own.
-    pub fn fetched_late(&self, path: &str, fetched: &AtomicU64) {
-        let bytes = fetched.swap(0, Ordering::Relaxed);
-        if bytes > 0 {
+    /// A download this client started received `bytes` for `path` (a
+    /// cache key, `repo/…`): an `I` record, before the response's own
+    /// when the download ends first, as it does once all is written.
+    pub fn fetched(&self, path: &str, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        self.stats.fetched(self.stats.repo(repo_of(path)), bytes);
+        self.finish(Record {
+            direction: Direction::In,
+            bytes,
+            path: path.to_string(),
+            status: 200,
+        });
+    }
+
+    /// A CONNECT tunnel ended: its bytes to the target (`I`, as nothing
+    /// else goes that way) and to the client (`O`). Counted as relayed.
+    pub fn tunnel(self: &Arc<Self>, name: String, up: u64, down: u64) {
+        self.stats.fetched(self.stats.repo(""), down);
+        if up > 0 {
             self.finish(Record {
                 direction: Direction::In,
-                bytes,
-                fetched: 0,
-                path: path.to_string(),
+                bytes: up,
+                path: name.clone(),
                 status: 200,
             });
         }
+        self.transfer(name, 200, 0, Served::Relayed).add_body(down);
     }
 
     fn finish(&self, record: Record) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let Unwritten { pending, held } = &mut *records;
+        if record.direction == Direction::In {
+            if held.len() >= MAX_HELD {
+                let oldest = held.remove(0);
+                self.emit(pending, oldest);
+            }
+            held.push(record);
+            return;
+        }
+        if let Some(i) = held.iter().position(|h| h.path == record.path) {
+            let fetched = held.remove(i);
+            self.emit(pending, fetched);
+        }
+        self.emit(pending, record);
+    }
+
+    fn emit(&self, pending: &mut Option<Record>, record: Record) {
         match pending.as_mut() {
             Some(p)
                 if p.direction == record.direction
@@ -217,7 +259,6 @@ impl ConnLog {
                     && record.direction == Direction::Out =>
             {
                 p.bytes += record.bytes;
-                p.fetched += record.fetched;
                 return;
             }
             _ => {}
@@ -235,9 +276,9 @@ impl ConnLog {
 
 impl Drop for ConnLog {
     fn drop(&mut self) {
-        let pending = self.pending.get_mut().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(record) = pending {
-            self.log.write(&self.client, &record);
+        let records = std::mem::take(self.records.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for record in records.pending.iter().chain(&records.held) {
+            self.log.write(&self.client, record);
         }
     }
 }
@@ -246,46 +287,49 @@ impl Drop for ConnLog {
 #[derive(Debug)]
 pub struct Transfer {
     conn: Arc<ConnLog>,
+    _sending: Sending,
     path: String,
     status: u16,
+    how: Served,
     bytes: u64,
-    /// Bytes received from upstream for this response, counted by the
-    /// download it started.
-    fetched: Option<Arc<AtomicU64>>,
 }
 
 impl Transfer {
     pub fn add_body(&mut self, n: u64) {
         self.bytes += n;
     }
-
-    /// This response started a download that counts its bytes in `fetched`.
-    pub fn with_fetched(mut self, fetched: Arc<AtomicU64>) -> Transfer {
-        self.fetched = Some(fetched);
-        self
-    }
 }
 
 impl Drop for Transfer {
     fn drop(&mut self) {
-        let direction = if self.status >= 400 {
-            Direction::Error
+        let (direction, how) = if self.status >= 400 {
+            (Direction::Error, Served::Error)
         } else {
-            Direction::Out
+            (Direction::Out, self.how)
         };
+        let stats = &self.conn.stats;
+        stats.served(stats.repo(repo_of(&self.path)), how, self.bytes);
         self.conn.finish(Record {
             direction,
             bytes: self.bytes,
-            fetched: self.fetched.as_ref().map_or(0, |f| f.swap(0, Ordering::Relaxed)),
             path: std::mem::take(&mut self.path),
             status: self.status,
         });
     }
 }
 
+/// The repository of a record's path (a cache key, `repo/…`).
+fn repo_of(path: &str) -> &str {
+    path.split('/').next().unwrap_or("")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn conn(log: &Arc<TransferLog>) -> Arc<ConnLog> {
+        ConnLog::new(Arc::clone(log), Arc::new(Stats::new([])), "c")
+    }
 
     fn lines(dir: &std::path::Path) -> Vec<String> {
         std::fs::read_to_string(dir.join(FILE_NAME))
@@ -299,20 +343,59 @@ mod tests {
     fn consecutive_transfers_of_one_file_are_summed() {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(TransferLog::open(Some(dir.path()), true, false).unwrap());
-        let conn = ConnLog::new(Arc::clone(&log), "192.0.2.7");
-        conn.transfer("debrep/a.deb".into(), 200, 100);
-        conn.transfer("debrep/a.deb".into(), 206, 50);
-        conn.transfer("debrep/b.deb".into(), 200, 10);
-        conn.transfer("debrep/nope.html".into(), 403, 7);
+        let stats = Arc::new(Stats::new(["debrep"]));
+        let conn = ConnLog::new(Arc::clone(&log), Arc::clone(&stats), "192.0.2.7");
+        conn.fetched("debrep/a.deb", 90);
+        conn.transfer("debrep/a.deb".into(), 200, 100, Served::Miss);
+        conn.transfer("debrep/a.deb".into(), 206, 50, Served::Hit);
+        conn.transfer("debrep/b.deb".into(), 200, 10, Served::Hit);
+        conn.transfer("debrep/nope.html".into(), 403, 7, Served::Miss);
         drop(conn);
         log.flush();
         assert_eq!(
             lines(dir.path()),
             [
+                "I|90|192.0.2.7|debrep/a.deb",
                 "O|150|192.0.2.7|debrep/a.deb",
                 "O|10|192.0.2.7|debrep/b.deb",
                 "E|7|192.0.2.7|debrep/nope.html [HTTP error, code: 403]"
             ]
+        );
+        // The same records, counted.
+        let s = stats.snapshot();
+        let t = s.since_start;
+        assert_eq!((t.requests, t.misses, t.hits, t.errors), (4, 1, 2, 1));
+        assert_eq!(
+            (t.bytes_served, t.bytes_fetched, t.bytes_from_cache),
+            (167, 90, 60)
+        );
+        assert_eq!(s.repos[0].0, "debrep");
+        assert_eq!(s.repos[0].1.requests, 4);
+        assert_eq!(s.active, 0);
+    }
+
+    #[test]
+    fn downloads_read_ahead_are_logged_with_their_responses() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(TransferLog::open(Some(dir.path()), true, false).unwrap());
+        let conn = conn(&log);
+        conn.fetched("r/a.deb", 1);
+        conn.fetched("r/b.deb", 2);
+        conn.fetched("r/gone.deb", 3);
+        conn.transfer("r/a.deb".into(), 200, 10, Served::Miss);
+        conn.transfer("r/b.deb".into(), 200, 20, Served::Miss);
+        drop(conn);
+        log.flush();
+        assert_eq!(
+            lines(dir.path()),
+            [
+                "I|1|c|r/a.deb",
+                "O|10|c|r/a.deb",
+                "I|2|c|r/b.deb",
+                "O|20|c|r/b.deb",
+                "I|3|c|r/gone.deb"
+            ],
+            "a download whose request never came is logged when the connection ends"
         );
     }
 
@@ -320,7 +403,7 @@ mod tests {
     fn terse_lines_without_verbose_log() {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(TransferLog::open(Some(dir.path()), false, true).unwrap());
-        drop(ConnLog::new(Arc::clone(&log), "c").transfer("x/y.deb".into(), 200, 42));
+        drop(conn(&log).transfer("x/y.deb".into(), 200, 42, Served::Hit));
         assert_eq!(lines(dir.path()), ["O|42"], "UnbufferLogs writes without a flush");
     }
 
@@ -328,10 +411,10 @@ mod tests {
     fn reopen_follows_a_rotated_file() {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(TransferLog::open(Some(dir.path()), true, true).unwrap());
-        drop(ConnLog::new(Arc::clone(&log), "c").transfer("x/1.deb".into(), 200, 1));
+        drop(conn(&log).transfer("x/1.deb".into(), 200, 1, Served::Hit));
         std::fs::rename(dir.path().join(FILE_NAME), dir.path().join("apt-cacher.log.1")).unwrap();
         log.reopen().unwrap();
-        drop(ConnLog::new(Arc::clone(&log), "c").transfer("x/2.deb".into(), 200, 2));
+        drop(conn(&log).transfer("x/2.deb".into(), 200, 2, Served::Hit));
         assert_eq!(lines(dir.path()), ["O|2|c|x/2.deb"]);
     }
 }

@@ -84,10 +84,7 @@ pub async fn run<C>(
         "tunnel to {} {ended}: {up} bytes up, {down} down",
         tunnel.name
     );
-    let mut record = log
-        .transfer(tunnel.name, 200, 0)
-        .with_fetched(Arc::new(AtomicU64::new(up)));
-    record.add_body(down);
+    log.tunnel(tunnel.name, up, down);
 }
 
 /// Copies `from` to `to` until `from` ends, then half-closes `to`.
@@ -126,7 +123,7 @@ mod tests {
         let (client, served) = pair().await;
         let (upstream, mirror) = pair().await;
         let sink = Arc::new(crate::log::TransferLog::open(None, false, false).unwrap());
-        let log = ConnLog::new(sink, "test");
+        let log = ConnLog::new(sink, Arc::new(crate::stats::Stats::new([])), "test");
         let tunnel = Tunnel {
             name: "mirror:443".into(),
             upstream,

@@ -4,7 +4,6 @@
 //! disk publishing progress, resume on the same backend when the connection
 //! breaks, commit.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,14 +76,11 @@ pub enum Revalidate {
     Always,
 }
 
-/// The requester of a download, for the transfer log.
+/// The requester of a download, whose transfer log records (and whose
+/// statistics count) the bytes received.
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub log: Arc<ConnLog>,
-    /// Bytes received so far, taken by the requester's record when its
-    /// response ends. Whoever else holds this counter will report it; when
-    /// the download ends holding the only reference, it reports the rest.
-    pub fetched: Arc<AtomicU64>,
 }
 
 /// How the download ended, when it did not fail.
@@ -123,15 +119,14 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
         total: None,
         requests: 0,
         revalidating: false,
+        fetched: 0,
     };
     let outcome = task.download().await;
+    // What a failed or revalidating download received (a complete one
+    // recorded its bytes before its clients could finish).
+    task.record_fetched();
     let (requests, revalidating) = (task.requests, task.revalidating);
     drop(task);
-    // Bytes no response record will take (its client left, or the request
-    // read ahead never came) get a record of their own.
-    if let Some(origin) = job.origin.as_ref().filter(|o| Arc::strong_count(&o.fetched) == 1) {
-        origin.log.fetched_late(job.key.as_str(), &origin.fetched);
-    }
     match outcome {
         Ok(Done::Written) => leader.finish(None),
         Ok(Done::Unchanged) => leader.finish(Some(State::Unchanged)),
@@ -143,6 +138,7 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
                 // wait for it in turn.
                 cache.fresh.mark(&job.key);
             }
+            cache.stats.failed(failure.class());
             match &failure {
                 Failure::DiskFull => cache.warn_disk_full(),
                 Failure::Storage(_) => tracing::error!("{}: {}", job.key, Chain(&failure)),
@@ -172,6 +168,8 @@ struct Task<'a> {
     requests: u32,
     /// The download asks whether a complete copy is current.
     revalidating: bool,
+    /// Bytes received and not recorded yet.
+    fetched: u64,
 }
 
 /// Why a backend gave no file.
@@ -569,6 +567,8 @@ impl Task<'_> {
                 "a body ended without a file to commit",
             ))));
         };
+        // Before the clients can finish: the `I` record comes first.
+        self.record_fetched();
         self.leader.all_written(writer.len());
         let cache = Arc::clone(self.cache);
         tokio::task::spawn_blocking(move || writer.finish(&cache.storage))
@@ -582,9 +582,15 @@ impl Task<'_> {
         Ok(Done::Written)
     }
 
-    fn count_in(&self, n: u64) {
+    fn count_in(&mut self, n: u64) {
+        self.fetched += n;
+    }
+
+    /// The requester's `I` record of the bytes received so far.
+    fn record_fetched(&mut self) {
+        let bytes = std::mem::take(&mut self.fetched);
         if let Some(origin) = &self.job.origin {
-            origin.fetched.fetch_add(n, Ordering::Relaxed);
+            origin.log.fetched(self.job.key.as_str(), bytes);
         }
     }
 }

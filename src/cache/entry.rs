@@ -253,7 +253,8 @@ mod tests {
             Cache::new(
                 storage,
                 crate::upstream::Upstream::new(&config.upstream, &config.remaps).unwrap(),
-                &config.caching
+                &config.caching,
+                Arc::new(crate::stats::Stats::new([])),
             )
             .lookup(&key)
             .unwrap(),

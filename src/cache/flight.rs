@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use super::key::CacheKey;
 use super::Meta;
+use crate::stats::FailureClass;
 use crate::upstream::UpstreamError;
 
 /// What a flight has to show.
@@ -110,6 +111,21 @@ impl Unusable {
 }
 
 impl Failure {
+    /// How `/metrics` counts it.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Failure::Status { .. } => FailureClass::Status,
+            Failure::Upstream(e) => e.class(),
+            Failure::Unusable(Unusable::Downgraded) | Failure::RedirectedToInvalidTarget => {
+                FailureClass::Redirect
+            }
+            Failure::Unusable(_) => FailureClass::Unusable,
+            Failure::DiskFull => FailureClass::DiskFull,
+            Failure::Storage(_) | Failure::LayoutConflict => FailureClass::Storage,
+            Failure::Abandoned => FailureClass::Other,
+        }
+    }
+
     /// Upstream-side failures after which a stale cached copy is better than
     /// nothing.
     pub fn is_transient(&self) -> bool {

@@ -27,6 +27,7 @@ use http::HeaderValue;
 use tokio::sync::watch;
 
 use crate::config::Caching;
+use crate::stats::Stats;
 use crate::tasks::Tasks;
 use crate::upstream::Upstream;
 pub use download::{Job, Origin, Revalidate};
@@ -128,11 +129,22 @@ pub struct Cache {
     settings: Settings,
     /// When "disk full" was last logged: once a minute is enough.
     disk_full_logged: Mutex<Option<Instant>>,
+    /// Where downloads count their failures.
+    stats: Arc<Stats>,
+}
+
+/// A flight joined by [`Cache::fetch`].
+#[derive(Debug)]
+pub struct Joined {
+    pub progress: watch::Receiver<Progress>,
+    /// This call started the download (rather than joining one).
+    pub started: bool,
 }
 
 impl Cache {
-    pub fn new(storage: Storage, upstream: Upstream, config: &Caching) -> Cache {
+    pub fn new(storage: Storage, upstream: Upstream, config: &Caching, stats: Arc<Stats>) -> Cache {
         Cache {
+            stats,
             storage,
             meta: Mutex::new(HashMap::new()),
             flights: Arc::new(Flights::default()),
@@ -166,12 +178,15 @@ impl Cache {
     /// A revalidation does not join a flight that already has its answer
     /// (it was asked before this request came): it waits for that flight to
     /// end and asks again.
-    pub async fn fetch(self: &Arc<Self>, job: Job) -> watch::Receiver<Progress> {
+    pub async fn fetch(self: &Arc<Self>, job: Job) -> Joined {
         loop {
             let (leader, mut rx) = self.flights.join(&job.key);
             if let Some(leader) = leader {
                 self.downloads.spawn(download::run(Arc::clone(self), job, leader));
-                return rx;
+                return Joined {
+                    progress: rx,
+                    started: true,
+                };
             }
             let answered = match &rx.borrow().state {
                 // Every byte committed: clients already got the whole body.
@@ -188,7 +203,10 @@ impl Cache {
             let plain = job.needs_tls()
                 && matches!(&rx.borrow().state, State::Streaming { body, .. } if !body.meta.head.came_over_tls());
             if (job.revalidate == Revalidate::Never || !answered) && !plain {
-                return rx;
+                return Joined {
+                    progress: rx,
+                    started: false,
+                };
             }
             while rx.changed().await.is_ok() {}
         }
@@ -320,6 +338,7 @@ mod tests {
             Storage::open(dir.path()).unwrap(),
             Upstream::new(&config.upstream, &config.remaps).unwrap(),
             &config.caching,
+            Arc::new(Stats::new([])),
         );
         (dir, cache)
     }

@@ -90,7 +90,11 @@ pub async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSema
     match conn {
         Accepted::Tcp(stream, peer) => {
             let _ = stream.set_nodelay(true);
-            let log = ConnLog::new(Arc::clone(&shared.state.log), client_name(peer.ip()));
+            let log = ConnLog::new(
+                Arc::clone(&shared.state.log),
+                Arc::clone(&shared.state.stats),
+                client_name(peer.ip()),
+            );
             let allowed = &shared.state.config.listen.allowed_clients;
             let client = Client::new(log, Some(peer.ip()), stream.local_addr().ok(), allowed);
             serve(stream, Bytes::new(), client, shared, permit).await;
@@ -99,7 +103,11 @@ pub async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSema
             let timeout = shared.state.config.listen.network_timeout;
             match tokio::time::timeout(timeout, identify(stream)).await {
                 Ok(Ok(Some((name, stream, rest)))) => {
-                    let log = ConnLog::new(Arc::clone(&shared.state.log), name);
+                    let log = ConnLog::new(
+                        Arc::clone(&shared.state.log),
+                        Arc::clone(&shared.state.stats),
+                        name,
+                    );
                     let client = Client::new(log, None, None, &[]);
                     serve(stream, rest, client, shared, permit).await;
                 }

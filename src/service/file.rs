@@ -16,7 +16,6 @@
 //! | none or partial  | HEAD                                   | the flight's headers, else upstream HEAD |
 //! | none or partial  | GET                                    | flight: download (or resume)        |
 
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use http::header::{self, HeaderMap};
@@ -30,6 +29,7 @@ use crate::cache::{download, CacheKey, Hit, Job, Lookup, Origin, Progress, Reval
 use crate::remap::Resolved;
 use crate::request::{self, FileKind, FileRequest, Reject};
 use crate::state::AppState;
+use crate::stats::Served;
 use crate::upstream::{self, Ask};
 
 pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file: &FileRequest) -> Outcome {
@@ -61,7 +61,12 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
             return through_flight(state, client, req, file, &resolved, &key, Cached::Untrusted).await;
         }
         if current {
-            return serve_hit(client, req, &key, hit, None).map_err(|e| fail(ServeError::Storage(e)));
+            // A download read ahead for this request may have finished first.
+            let how = match client.take_prefetched(&key) {
+                Some(joined) if joined.started => Served::Miss,
+                _ => Served::Hit,
+            };
+            return serve_hit(client, req, &key, hit, how).map_err(|e| fail(ServeError::Storage(e)));
         }
         return through_flight(state, client, req, file, &resolved, &key, Cached::Stale(hit)).await;
     }
@@ -127,14 +132,8 @@ fn miss(state: &AppState, file: &FileRequest, resolved: &Resolved) -> Miss {
     }
 }
 
-/// The download of `key` for `client`, counting its bytes in `fetched`.
-fn job(
-    client: &Client,
-    file: &FileRequest,
-    resolved: &Resolved,
-    key: &CacheKey,
-    fetched: Arc<AtomicU64>,
-) -> Job {
+/// The download of `key` for `client`, whose log records what it fetches.
+fn job(client: &Client, file: &FileRequest, resolved: &Resolved, key: &CacheKey) -> Job {
     Job {
         key: key.clone(),
         kind: file.kind,
@@ -144,7 +143,6 @@ fn job(
         forwarded_for: None,
         origin: Some(Origin {
             log: Arc::clone(&client.log),
-            fetched,
         }),
     }
 }
@@ -165,12 +163,8 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
     {
         return;
     }
-    let fetched = client.counter(&key);
-    let flight = state
-        .cache
-        .fetch(job(client, file, &resolved, &key, fetched))
-        .await;
-    client.keep_flight(&key, flight);
+    let joined = state.cache.fetch(job(client, file, &resolved, &key)).await;
+    client.keep_flight(&key, joined);
 }
 
 /// What the cache holds for a request that goes through a flight.
@@ -193,11 +187,8 @@ async fn through_flight<B>(
     key: &CacheKey,
     cached: Cached,
 ) -> Outcome {
-    // The answer's record takes the connection's counter for the key (the
-    // one reading ahead may have started with), or starts its own.
-    let prefetched = client.take_prefetched(key).unwrap_or_default();
-    let fetched = prefetched.fetched;
-    let mut job = job(client, file, resolved, key, Arc::clone(&fetched));
+    let prefetched = client.take_prefetched(key);
+    let mut job = job(client, file, resolved, key);
     job.forwarded_for = forwarded_for(state, client, req);
     job.revalidate = match &cached {
         Cached::Nothing => Revalidate::Never,
@@ -209,14 +200,26 @@ async fn through_flight<B>(
         Cached::Stale(hit) => Some(hit),
         Cached::Nothing | Cached::Untrusted => None,
     };
-    let rx = match (prefetched.flight, &stale) {
+    // A copy the mirror confirmed is revalidated; one a download found
+    // complete when it began is a hit.
+    let confirmed = if stale.is_some() || job.revalidate == Revalidate::Always {
+        Served::Revalidated
+    } else {
+        Served::Hit
+    };
+    let joined = match (prefetched, &stale) {
         // Read ahead for this very request: its download's outcome is the
         // answer, a failure included.
-        (Some(flight), None) => flight,
+        (Some(joined), None) => joined,
         _ => state.cache.fetch(job).await,
     };
+    let streamed = if joined.started {
+        Served::Miss
+    } else {
+        Served::Coalesced
+    };
+    let rx = joined.progress;
     let progress = first_answer(rx.clone()).await;
-    let counted = Some(Arc::clone(&fetched));
     let outcome = match progress.state {
         State::Streaming { body, .. } => {
             return Ok(from_flight(
@@ -226,15 +229,15 @@ async fn through_flight<B>(
                 rx,
                 progress.generation,
                 body,
-                fetched,
+                streamed,
             ));
         }
         State::Unchanged => match state.cache.lookup(key).map_err(ServeError::Storage) {
             Ok(Lookup::Complete(hit)) => {
-                serve_hit(client, req, key, hit, counted.clone()).map_err(ServeError::Storage)
+                serve_hit(client, req, key, hit, confirmed).map_err(ServeError::Storage)
             }
             Ok(_) => match stale {
-                Some(hit) => serve_hit(client, req, key, hit, counted.clone()).map_err(ServeError::Storage),
+                Some(hit) => serve_hit(client, req, key, hit, confirmed).map_err(ServeError::Storage),
                 None => Err(ServeError::Download(crate::cache::Failure::Abandoned)),
             },
             Err(e) => Err(e),
@@ -243,14 +246,13 @@ async fn through_flight<B>(
             // The mirror is away: the copy we have is better than an error.
             Some(hit) if failure.is_transient() => {
                 tracing::warn!("{key}: revalidation failed ({failure}); serving the cached copy");
-                serve_hit(client, req, key, hit, counted.clone()).map_err(ServeError::Storage)
+                serve_hit(client, req, key, hit, Served::Hit).map_err(ServeError::Storage)
             }
             _ => Err(ServeError::Download(failure)),
         },
         State::Connecting => Err(ServeError::Download(crate::cache::Failure::Abandoned)),
     };
-    // Errors keep the byte count of what upstream sent (an I record).
-    Ok(outcome.unwrap_or_else(|err| failure(client, &err, key.to_string(), counted)))
+    Ok(outcome.unwrap_or_else(|err| failure(client, &err, key.to_string())))
 }
 
 /// Waits until the flight has headers, or an outcome.
@@ -272,7 +274,7 @@ fn from_flight<B>(
     rx: tokio::sync::watch::Receiver<Progress>,
     generation: u32,
     body: Arc<Body>,
-    fetched: Arc<AtomicU64>,
+    how: Served,
 ) -> Response<ResponseBody> {
     let (builder, range) = file_answer(req, body.total, &body.meta);
     let response_body = match range {
@@ -284,7 +286,7 @@ fn from_flight<B>(
     let mut response = builder
         .body(response_body)
         .unwrap_or_else(|_| Response::new(ResponseBody::empty()));
-    account(client, &mut response, key.to_string(), Some(fetched));
+    account(client, &mut response, key.to_string(), how);
     response
 }
 
@@ -350,7 +352,7 @@ async fn relay<B>(
     if let Some(reason) = reason {
         response.extensions_mut().insert(reason);
     }
-    account(client, &mut response, name, None);
+    account(client, &mut response, name, Served::Relayed);
     Ok(response)
 }
 

@@ -8,22 +8,21 @@ mod file;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use tokio::sync::watch;
 
 use crate::admin::help;
 use crate::body::ResponseBody;
 use crate::cache::read::read_range;
-use crate::cache::{CacheKey, Hit, Meta, Progress};
+use crate::cache::{CacheKey, Hit, Joined, Meta};
 use crate::config::Network;
 use crate::error::Chain;
 use crate::log::ConnLog;
 use crate::request::{self, RequestLine, Target};
 use crate::state::AppState;
+use crate::stats::Served;
 use crate::tunnel::Tunnel;
 use conditional::Selection;
 pub use error::ServeError;
@@ -55,23 +54,14 @@ pub struct Client {
     pub local: Option<SocketAddr>,
     /// The peer is in `AllowedClients` (unix-socket clients always are).
     allowed: bool,
-    /// Downloads started by reading ahead, claimed by the requests when
-    /// their turn comes.
-    prefetched: std::sync::Mutex<std::collections::HashMap<CacheKey, Prefetched>>,
+    /// Downloads joined by reading ahead, claimed by the requests when
+    /// their turn comes: the request gets that download's outcome, a
+    /// failure included, rather than starting another one (a mirror is
+    /// asked at most DlMaxRetries + 1 times per request).
+    prefetched: std::sync::Mutex<std::collections::HashMap<CacheKey, Joined>>,
     /// A CONNECT answered `200`: what the connection becomes once the
     /// answer is sent.
     handoff: std::sync::Mutex<Option<Handoff>>,
-}
-
-/// A download read ahead for a request not answered yet.
-#[derive(Debug, Default)]
-struct Prefetched {
-    /// The bytes it receives, for the request's transfer-log record.
-    fetched: Arc<AtomicU64>,
-    /// Its flight: the request gets that download's outcome, a failure
-    /// included, rather than starting another one (a mirror is asked at most
-    /// DlMaxRetries + 1 times per request).
-    flight: Option<watch::Receiver<Progress>>,
 }
 
 impl Client {
@@ -110,47 +100,19 @@ impl Client {
         *self.handoff.lock().unwrap_or_else(|p| p.into_inner()) = Some(handoff);
     }
 
-    /// This connection's counter of the bytes downloaded for `key`: one
-    /// per key, whether reading ahead or the request itself started the
-    /// download (either may get there first). Kept until the request's
-    /// answer takes it ([`Client::take_prefetched`]), or the connection ends.
-    fn counter(&self, key: &CacheKey) -> Arc<AtomicU64> {
-        let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ahead) = map.get(key) {
-            return Arc::clone(&ahead.fetched);
-        }
-        let ahead = Prefetched::default();
-        let counter = Arc::clone(&ahead.fetched);
-        if map.len() < crate::readahead::QUEUE * 2 {
-            map.insert(key.clone(), ahead);
-        }
-        counter
-    }
-
     /// Keeps the flight a download read ahead joined, for its request.
-    fn keep_flight(&self, key: &CacheKey, flight: watch::Receiver<Progress>) {
+    fn keep_flight(&self, key: &CacheKey, joined: Joined) {
         let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ahead) = map.get_mut(key) {
-            ahead.flight = Some(flight);
+        if map.len() < crate::readahead::QUEUE * 2 {
+            map.insert(key.clone(), joined);
         }
     }
 
-    fn take_prefetched(&self, key: &CacheKey) -> Option<Prefetched> {
+    fn take_prefetched(&self, key: &CacheKey) -> Option<Joined> {
         self.prefetched
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key)
-    }
-}
-
-impl Drop for Client {
-    /// Downloads read ahead for requests that never came: their bytes so far
-    /// get records of their own (the rest when they end).
-    fn drop(&mut self) {
-        let map = std::mem::take(self.prefetched.get_mut().unwrap_or_else(|p| p.into_inner()));
-        for (key, ahead) in map {
-            self.log.fetched_late(key.as_str(), &ahead.fetched);
-        }
     }
 }
 
@@ -193,7 +155,7 @@ pub async fn handle<B>(state: &AppState, client: &Client, req: Request<B>) -> Re
     };
     let response = match outcome {
         Ok(response) => response,
-        Err(Failed { error, path }) => failure(client, &error, path, None),
+        Err(Failed { error, path }) => failure(client, &error, path),
     };
     tracing::debug!(
         client = client.log.client(),
@@ -322,7 +284,7 @@ pub(super) fn serve_hit<B>(
     req: &Request<B>,
     key: &CacheKey,
     hit: Hit,
-    fetched: Option<Arc<AtomicU64>>,
+    how: Served,
 ) -> std::io::Result<Response<ResponseBody>> {
     let (builder, range) = file_answer(req, Some(hit.len), &hit.meta);
     let body = match range {
@@ -336,13 +298,7 @@ pub(super) fn serve_hit<B>(
         _ => ResponseBody::empty(),
     };
     let mut response = builder.body(body).map_err(std::io::Error::other)?;
-    // A download read ahead for this request may have finished first.
-    account(
-        client,
-        &mut response,
-        key.to_string(),
-        fetched.or_else(|| client.take_prefetched(key).map(|p| p.fetched)),
-    );
+    account(client, &mut response, key.to_string(), how);
     Ok(response)
 }
 
@@ -398,20 +354,12 @@ fn file_answer<B>(
     }
 }
 
-/// The transfer-log record of a response, written when its body is done;
-/// `fetched` counts what a download this response started received.
-fn account(
-    client: &Client,
-    response: &mut Response<ResponseBody>,
-    path: String,
-    fetched: Option<Arc<AtomicU64>>,
-) {
-    let mut transfer = client
+/// The transfer-log record of a response answered `how`, written and
+/// counted when its body is done.
+fn account(client: &Client, response: &mut Response<ResponseBody>, path: String, how: Served) {
+    let transfer = client
         .log
-        .transfer(path, response.status().as_u16(), header_bytes(response));
-    if let Some(fetched) = fetched {
-        transfer = transfer.with_fetched(fetched);
-    }
+        .transfer(path, response.status().as_u16(), header_bytes(response), how);
     let body = std::mem::replace(response.body_mut(), ResponseBody::empty());
     *response.body_mut() = body.with_transfer(transfer);
 }
@@ -423,17 +371,12 @@ fn header_bytes<B>(response: &Response<B>) -> u64 {
     crate::log::head_bytes(response.headers()) + date
 }
 
-fn failure(
-    client: &Client,
-    err: &ServeError,
-    path: String,
-    fetched: Option<Arc<AtomicU64>>,
-) -> Response<ResponseBody> {
+fn failure(client: &Client, err: &ServeError, path: String) -> Response<ResponseBody> {
     if err.is_internal() {
         tracing::error!(client = client.log.client(), path, "{}", Chain(err));
     }
     let mut response = error::response(err);
-    account(client, &mut response, path, fetched);
+    account(client, &mut response, path, Served::Error);
     response
 }
 

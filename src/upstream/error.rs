@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::connect::ConnectError;
 use super::tls::TlsFailure;
+use crate::stats::FailureClass;
 use crate::url::HttpUrl;
 
 /// URLs in these errors are for messages: credentials masked.
@@ -55,6 +56,20 @@ impl UpstreamError {
             UpstreamError::Proxy { .. } => "Proxy refused the connection to the mirror",
             UpstreamError::ProxyUnreachable { .. } => "Upstream proxy unreachable",
             UpstreamError::AllBackendsFailed => "Mirror blocked due to repeated errors",
+        }
+    }
+
+    /// How `/metrics` counts it.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            UpstreamError::HostNotFound { .. } => FailureClass::Dns,
+            UpstreamError::Connect { .. } => FailureClass::Connect,
+            UpstreamError::Timeout { .. } => FailureClass::Timeout,
+            UpstreamError::Closed { .. } => FailureClass::Closed,
+            UpstreamError::RedirectLoop { .. } | UpstreamError::BadRedirect { .. } => FailureClass::Redirect,
+            UpstreamError::Tls { .. } => FailureClass::Tls,
+            UpstreamError::Proxy { .. } | UpstreamError::ProxyUnreachable { .. } => FailureClass::Proxy,
+            UpstreamError::Unrequestable { .. } | UpstreamError::AllBackendsFailed => FailureClass::Other,
         }
     }
 
