@@ -169,6 +169,21 @@ impl Cache {
         &self.upstream
     }
 
+    /// Whether a new file can be made in the cache now (`/health`).
+    pub fn probe(&self) -> io::Result<()> {
+        self.storage.probe()
+    }
+
+    /// Bytes free and in all on the cache's file system.
+    pub fn space(&self) -> io::Result<(u64, u64)> {
+        self.storage.space()
+    }
+
+    /// Downloads running now.
+    pub fn downloads(&self) -> usize {
+        self.downloads.running()
+    }
+
     /// A volatile file revalidated within `FreshIndexMaxAge`.
     pub fn is_fresh(&self, key: &CacheKey) -> bool {
         self.fresh.is_fresh(key)

@@ -274,6 +274,25 @@ impl Storage {
         Ok(())
     }
 
+    /// Whether a file can be made in the cache now: one byte written to a
+    /// new file in `_debcache/tmp`, then removed (`/health`).
+    pub fn probe(&self) -> io::Result<()> {
+        let dir = self.tmp_dir()?;
+        let (file, name) = self.create_temp(&dir)?;
+        let written = file.write_all_at(b"\n", 0);
+        let removed = dir.remove(&name);
+        written.and(removed)
+    }
+
+    /// Bytes free (for this user) and in all on the cache's file system.
+    pub fn space(&self) -> io::Result<(u64, u64)> {
+        let vfs = rustix::fs::fstatvfs(&self.root)?;
+        Ok((
+            vfs.f_bavail.saturating_mul(vfs.f_frsize),
+            vfs.f_blocks.saturating_mul(vfs.f_frsize),
+        ))
+    }
+
     /// Removes every file left in `_debcache/tmp` by an earlier run.
     pub fn sweep_tmp(&self) -> io::Result<usize> {
         let dir = self.tmp_dir()?;

@@ -44,6 +44,10 @@ pub enum Target {
     Style,
     /// `GET /debcache-ca.crt`: the interception CA's certificate.
     CaCertificate,
+    /// `GET /metrics`: the statistics for Prometheus.
+    Metrics,
+    /// `GET /health`: whether this instance can serve (load balancers).
+    Health,
     /// `GET /acng-doc/README`, `acng-doc` being a `LocalDirs` name.
     LocalDir { name: String, path: String },
 }
@@ -212,6 +216,12 @@ fn local_page(decoded: &str, config: &Requests) -> Option<Target> {
     }
     if name == CA_CERTIFICATE {
         return Some(Target::CaCertificate);
+    }
+    if name == "metrics" {
+        return Some(Target::Metrics);
+    }
+    if name == "health" {
+        return Some(Target::Health);
     }
     let (first, rest) = name.split_once('/').unwrap_or((name, ""));
     config.local_dirs.contains_key(first).then(|| Target::LocalDir {

@@ -207,6 +207,11 @@ fn local_pages() {
         })
     );
     assert_eq!(f.classify("GET", "/style.css"), Ok(Target::Style));
+    assert_eq!(f.classify("GET", "/metrics"), Ok(Target::Metrics));
+    assert_eq!(f.classify("GET", "/health"), Ok(Target::Health));
+    // Only addressed to the daemon itself: a proxy request for a host's
+    // /metrics is for that host.
+    assert!(f.classify("GET", "http://metrics.example/metrics").is_err());
     assert_eq!(
         f.classify("GET", "/acng-doc/html/index.html"),
         Ok(Target::LocalDir {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use crate::admin::help;
+use crate::admin::{health, help, metrics};
 use crate::body::ResponseBody;
 use crate::cache::read::read_range;
 use crate::cache::{CacheKey, Hit, Joined, Meta};
@@ -224,6 +224,15 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
             Ok(page_response("text/html; charset=utf-8", page, req.method()))
         }
         Target::Style => Ok(page_response("text/css", help::STYLE.to_string(), req.method())),
+        Target::Metrics => {
+            let status = health::check(state).await;
+            let gauges = metrics::Gauges {
+                downloads: state.cache.downloads(),
+            };
+            let text = metrics::render(&state.stats.snapshot(), &status, &gauges);
+            Ok(page_response(metrics::CONTENT_TYPE, text, req.method()))
+        }
+        Target::Health => Ok(health_page(&health::check(state).await, req.method())),
         Target::CaCertificate => match &state.intercept {
             Some(intercept) => Ok(page_response(
                 "application/x-x509-ca-cert",
@@ -388,6 +397,24 @@ fn redirect(location: &str) -> Response<ResponseBody> {
         .body(ResponseBody::empty())
         .unwrap_or_else(|_| Response::new(ResponseBody::empty()));
     error::with_reason(&mut response, "Redirect");
+    response
+}
+
+/// `200 OK` while this instance can serve, else `503` with the reason;
+/// the body lists every problem, one per line.
+fn health_page(status: &health::Status, method: &Method) -> Response<ResponseBody> {
+    let mut text: String = status.problems.iter().map(|p| format!("{p}\n")).collect();
+    if status.problems.is_empty() {
+        text.push_str("OK\n");
+    }
+    let mut response = page_response("text/plain; charset=utf-8", text, method);
+    if !status.serving() {
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        error::with_reason(&mut response, "Cache directory not writable");
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 

@@ -34,6 +34,19 @@ impl Avoid {
         }
     }
 
+    /// The hosts avoided now, and for how much longer.
+    pub fn current(&self) -> Vec<(String, Duration)> {
+        let now = Instant::now();
+        let until = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut hosts: Vec<(String, Duration)> = until
+            .iter()
+            .filter(|(_, t)| **t > now)
+            .map(|((host, port), t)| (crate::url::host_port(host, *port), *t - now))
+            .collect();
+        hosts.sort();
+        hosts
+    }
+
     /// Avoids a backend's host for [`AVOID_FOR`]; the first time, says so.
     pub fn mark(&self, backend: &HttpUrl, why: &dyn std::fmt::Display) {
         let mut until = self.until.lock().unwrap_or_else(|p| p.into_inner());
@@ -75,10 +88,12 @@ mod tests {
         assert_eq!(avoid.order(&b), [0, 1, 2, 3]);
         avoid.mark(&b[0], &"refused");
         assert_eq!(avoid.order(&b), [1, 3], "the same host:port is avoided with it");
+        assert_eq!(avoid.current(), [("a.example:80".to_string(), AVOID_FOR)]);
         tokio::time::advance(AVOID_FOR - Duration::from_secs(1)).await;
         assert_eq!(avoid.order(&b), [1, 3]);
         tokio::time::advance(Duration::from_secs(2)).await;
         assert_eq!(avoid.order(&b), [0, 1, 2, 3], "tried again after a minute");
+        assert!(avoid.current().is_empty());
     }
 
     #[tokio::test(start_paused = true)]

@@ -255,6 +255,11 @@ impl Upstream {
             .collect()
     }
 
+    /// The mirrors avoided now (they failed of late), and for how long.
+    pub fn avoided(&self) -> Vec<(String, Duration)> {
+        self.avoid.current()
+    }
+
     /// Avoids `backend` for a while, for a failure its caller found.
     pub fn avoid(&self, backend: &HttpUrl, why: &dyn std::fmt::Display) {
         self.avoid.mark(backend, why);

@@ -11,6 +11,7 @@ mod fuzz;
 mod https;
 mod layout;
 mod lifecycle;
+mod observability;
 mod origin_selftest;
 mod serving;
 mod support;
