@@ -2,4 +2,5 @@
 //! for the report page and `LocalDirs` until those are built) and its style
 //! sheet.
 
+pub mod auth;
 pub mod help;
