@@ -267,7 +267,7 @@ directives! {
     EvDnsOpts => d("EvDnsOpts", int(i64::MIN, i64::MAX), "0", RESOLVER),
     AdminAuth => Directive {
         secret: true,
-        ..d("AdminAuth", Credentials, "", NotYetInEffect)
+        ..d("AdminAuth", Credentials, "", InEffect)
     },
     DrainTimeout => d("DrainTimeout", int(0, 30), "15", InEffect),
     AllowedClients => d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),

@@ -7,6 +7,7 @@ use std::fmt;
 
 use http::{Response, StatusCode};
 
+use crate::admin::auth::Denied;
 use crate::body::ResponseBody;
 use crate::cache::{Failure, KeyError};
 use crate::intercept::InterceptError;
@@ -22,6 +23,8 @@ pub enum ServeError {
     ConnectDenied,
     /// The client's address is not in `AllowedClients`.
     ClientNotAllowed,
+    /// The admin gate refused a query on the report page.
+    Admin(Denied),
     /// The file is not complete in the cache and nothing is downloaded.
     Offline,
     /// The cache layout cannot hold the file: a parent is a cached file,
@@ -69,6 +72,15 @@ impl ServeError {
                 StatusCode::FORBIDDEN,
                 "Client not allowed to use this cache (see AllowedClients)",
             ),
+            // acng's 401 (spec §8.2); the challenge is in `challenge()`.
+            ServeError::Admin(Denied::NeedsCredentials | Denied::WrongCredentials) => {
+                (StatusCode::UNAUTHORIZED, "Not Authorized")
+            }
+            ServeError::Admin(Denied::NotLocal) => (
+                StatusCode::FORBIDDEN,
+                "Set AdminAuth to run maintenance from another host",
+            ),
+            ServeError::Admin(Denied::CrossSite) => (StatusCode::FORBIDDEN, "Cross-site request refused"),
             ServeError::Offline => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unable to download in offline mode",
@@ -106,6 +118,14 @@ impl ServeError {
         }
     }
 
+    /// `WWW-Authenticate` of a refusal that asks for credentials.
+    pub fn challenge(&self) -> Option<&'static str> {
+        match self {
+            ServeError::Admin(denied) => denied.challenge(),
+            _ => None,
+        }
+    }
+
     /// Internal failures are logged as errors; refusals only at debug level.
     pub fn is_internal(&self) -> bool {
         matches!(
@@ -128,6 +148,7 @@ impl fmt::Display for ServeError {
             ServeError::LayoutConflict => f.write_str("conflicts with a file or directory in the cache"),
             ServeError::Download(_) => f.write_str("download failed"),
             ServeError::Upstream(e) => write!(f, "{e}"),
+            ServeError::Admin(denied) => write!(f, "{denied}"),
             ServeError::Intercept(_) => f.write_str("no certificate for an intercepted host"),
             ServeError::Response(_) => f.write_str("the upstream answer cannot be passed on"),
             other => f.write_str(&other.status().1),
@@ -164,6 +185,9 @@ pub fn response(err: &ServeError) -> Response<ResponseBody> {
         .header(http::header::CONTENT_LENGTH, body.len());
     if let Some(location) = err.location() {
         builder = builder.header(http::header::LOCATION, location);
+    }
+    if let Some(challenge) = err.challenge() {
+        builder = builder.header(http::header::WWW_AUTHENTICATE, challenge);
     }
     let mut response = builder
         .body(ResponseBody::full(body))
@@ -225,6 +249,18 @@ mod tests {
                 403,
                 "Forbidden file type or location",
             ),
+            (ServeError::Admin(Denied::NeedsCredentials), 401, "Not Authorized"),
+            (ServeError::Admin(Denied::WrongCredentials), 401, "Not Authorized"),
+            (
+                ServeError::Admin(Denied::NotLocal),
+                403,
+                "Set AdminAuth to run maintenance from another host",
+            ),
+            (
+                ServeError::Admin(Denied::CrossSite),
+                403,
+                "Cross-site request refused",
+            ),
         ];
         for (err, code, reason) in table {
             let r = response(&err);
@@ -237,6 +273,25 @@ mod tests {
                 reason.as_bytes()
             );
         }
+    }
+
+    #[test]
+    fn only_a_request_for_credentials_carries_the_challenge() {
+        let challenge = |denied| {
+            response(&ServeError::Admin(denied))
+                .headers()
+                .get(http::header::WWW_AUTHENTICATE)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let realm = "Basic realm=\"For login data, see AdminAuth in Apt-Cacher NG config files\"";
+        assert_eq!(challenge(Denied::NeedsCredentials).as_deref(), Some(realm));
+        assert_eq!(challenge(Denied::WrongCredentials).as_deref(), Some(realm));
+        assert_eq!(challenge(Denied::NotLocal), None);
+        assert_eq!(challenge(Denied::CrossSite), None);
+        assert!(response(&ServeError::Offline)
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .is_none());
     }
 
     #[test]

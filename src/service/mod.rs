@@ -13,7 +13,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use crate::admin::{health, help, metrics};
+use crate::admin::{auth, health, help, metrics};
 use crate::body::ResponseBody;
 use crate::cache::read::read_range;
 use crate::cache::{CacheKey, Hit, Joined, Meta};
@@ -94,6 +94,11 @@ impl Client {
     /// What a CONNECT made of the connection, once its `200` is sent.
     pub fn take_handoff(&self) -> Option<Handoff> {
         self.handoff.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Loopback TCP, the unix socket, or another host.
+    pub fn locality(&self) -> auth::Locality {
+        auth::Locality::of(self.peer)
     }
 
     fn hand_off(&self, handoff: Handoff) {
@@ -209,6 +214,9 @@ impl ServeError {
 }
 
 async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: Target) -> Outcome {
+    if let Target::Report { query: Some(query) } = &target {
+        admit(state, client, req, query)?;
+    }
     match target {
         Target::Proxy(file)
         | Target::Path(file)
@@ -242,6 +250,26 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
             None => Err(ServeError::Rejected(request::Reject::Forbidden).into()),
         },
     }
+}
+
+/// The admin gate in front of a report-page query; a wrong password is
+/// logged with the client, being someone trying.
+fn admit<B>(
+    state: &AppState,
+    client: &Client,
+    req: &Request<B>,
+    query: &str,
+) -> Result<auth::Action, Failed> {
+    let auth = state.config.requests.admin_auth.as_ref();
+    auth::check(query, req.headers(), client.locality(), auth).map_err(|denied| {
+        if denied == auth::Denied::WrongCredentials {
+            tracing::info!(
+                client = client.log.client(),
+                "report page: wrong AdminAuth credentials"
+            );
+        }
+        ServeError::Admin(denied).into()
+    })
 }
 
 /// A CONNECT: answered here for a `TlsInterceptDomains` host (even one

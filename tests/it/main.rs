@@ -1,6 +1,7 @@
 //! The integration test binary: the daemon and its command line, driven
 //! from outside over loopback.
 
+mod admin_auth;
 mod apt_clients;
 mod apt_selftest;
 mod cli;
