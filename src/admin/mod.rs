@@ -7,3 +7,4 @@ pub mod auth;
 pub mod health;
 pub mod help;
 pub mod metrics;
+pub mod report;

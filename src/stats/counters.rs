@@ -8,7 +8,7 @@ use super::Served;
 pub const HOURS: usize = 7 * 24 + 1;
 
 /// Counts at one moment (or summed over hours).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Totals {
     /// Requests for files answered, errors included.
     pub requests: u64,
