@@ -11,6 +11,7 @@ mod fuzz;
 mod https;
 mod layout;
 mod lifecycle;
+mod local_dirs;
 mod origin_selftest;
 mod serving;
 mod support;
