@@ -5,6 +5,7 @@
 //! ARCHITECTURE.md for the whole picture.
 //!
 //! - `admin`: the daemon's own pages (help page, style sheet).
+//! - `beneath`: opening paths below a directory, never through a symlink.
 //! - `body`: the one response body type (memory or file ranges).
 //! - `cache`: the cache directory: keys, `.head` sidecars, lookups.
 //! - `cli`: the command line and its exit codes.
@@ -27,6 +28,7 @@
 //! - `url`: http(s) URLs parsed the way apt-cacher-ng parses them.
 
 pub mod admin;
+pub mod beneath;
 pub mod body;
 pub mod cache;
 pub mod cli;

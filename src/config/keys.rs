@@ -154,7 +154,7 @@ directives! {
         r"^(bugs\.debian\.org|changelogs\.ubuntu\.com):443$",
         InEffect,
     ),
-    LocalDirs => d("LocalDirs", LocalDirs, "", NotYetInEffect),
+    LocalDirs => d("LocalDirs", LocalDirs, "", InEffect),
     VfilePattern => d("VfilePattern", Regex, super::patterns::VFILE_DEFAULT, InEffect),
     PfilePattern => d("PfilePattern", Regex, super::patterns::PFILE_DEFAULT, InEffect),
     SPfilePattern => d("SPfilePattern", Regex, "", InEffect),

@@ -48,7 +48,10 @@ pub enum Target {
     Metrics,
     /// `GET /health`: whether this instance can serve (load balancers).
     Health,
-    /// `GET /acng-doc/README`, `acng-doc` being a `LocalDirs` name.
+    /// `GET /acng-doc/README`, `acng-doc` being a `LocalDirs` name; also
+    /// `GET http://acng-doc/README`. `path` is normalised and starts with
+    /// `/`, except for `GET /acng-doc`, the directory itself named without
+    /// its slash, where it is empty.
     LocalDir { name: String, path: String },
 }
 
@@ -223,10 +226,15 @@ fn local_page(decoded: &str, config: &Requests) -> Option<Target> {
     if name == "health" {
         return Some(Target::Health);
     }
-    let (first, rest) = name.split_once('/').unwrap_or((name, ""));
+    let (first, path) = match name.split_once('/') {
+        Some((first, rest)) => (first, path::normalise(&format!("/{rest}")).into_owned()),
+        // `/acng-doc` itself: a directory named without its slash, which
+        // gets a redirect so that the listing's relative links resolve.
+        None => (name, String::new()),
+    };
     config.local_dirs.contains_key(first).then(|| Target::LocalDir {
         name: first.to_string(),
-        path: path::normalise(&format!("/{rest}")).into_owned(),
+        path,
     })
 }
 

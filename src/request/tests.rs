@@ -226,6 +226,35 @@ fn local_pages() {
             path: "/README".into()
         })
     );
+    let doc = |path: &str| {
+        Ok(Target::LocalDir {
+            name: "acng-doc".into(),
+            path: path.into(),
+        })
+    };
+    assert_eq!(f.classify("GET", "/acng-doc"), doc(""));
+    assert_eq!(f.classify("GET", "/acng-doc?x=1"), doc(""));
+    assert_eq!(f.classify("GET", "/acng-doc/"), doc("/"));
+    assert_eq!(
+        f.classify("HEAD", "/acng-doc//html/./a.html"),
+        doc("/html/a.html")
+    );
+    assert_eq!(f.classify("GET", "http://acng-doc"), doc("/"));
+    assert_eq!(
+        f.classify("GET", "/acng-doc/../etc/passwd"),
+        Err(Reject::Forbidden)
+    );
+    assert_eq!(
+        f.classify("GET", "/acng-doc/%2e%2e/etc/passwd"),
+        Err(Reject::Forbidden)
+    );
+    // GET and HEAD only: a local directory is read-only.
+    for method in ["PUT", "DELETE", "POST", "OPTIONS"] {
+        assert!(
+            matches!(f.classify(method, "/acng-doc/README"), Err(Reject::Method(_))),
+            "{method}"
+        );
+    }
     // Proxy style does not reach the report page (spec §2.5).
     assert_eq!(
         f.classify("GET", "http://cache/acng-report.html"),

@@ -8,6 +8,7 @@ use std::fmt;
 use http::{Response, StatusCode};
 
 use crate::admin::auth::Denied;
+use crate::admin::local_dir::LocalDirError;
 use crate::body::ResponseBody;
 use crate::cache::{Failure, KeyError};
 use crate::intercept::InterceptError;
@@ -41,6 +42,8 @@ pub enum ServeError {
     Download(Failure),
     /// A request relayed upstream got no answer.
     Upstream(UpstreamError),
+    /// A `LocalDirs` path that names no file or directory served.
+    LocalDir(LocalDirError),
 }
 
 impl ServeError {
@@ -106,6 +109,7 @@ impl ServeError {
                 (StatusCode::SERVICE_UNAVAILABLE, "Remote or cache error")
             }
             ServeError::Upstream(e) => (StatusCode::SERVICE_UNAVAILABLE, e.reason()),
+            ServeError::LocalDir(e) => local_dir_status(e),
         };
         (status, Cow::Borrowed(reason))
     }
@@ -134,7 +138,33 @@ impl ServeError {
                 | ServeError::Intercept(_)
                 | ServeError::Response(_)
                 | ServeError::Download(Failure::Storage(_))
+                | ServeError::LocalDir(LocalDirError::Io(_) | LocalDirError::Render(_))
         )
+    }
+}
+
+/// apt-cacher-ng's texts for its local file server (spec §2.7), where they
+/// fit what the error means here.
+fn local_dir_status(err: &LocalDirError) -> (StatusCode, &'static str) {
+    match err {
+        // acng's status line reads `404, File or directory not found`: the
+        // comma is a slip no client depends on.
+        LocalDirError::NotFound(_) => (StatusCode::NOT_FOUND, "File or directory not found"),
+        LocalDirError::PermissionDenied(_) => (StatusCode::FORBIDDEN, "Permission denied"),
+        // acng follows symlinks, so ELOOP could only mean a loop there:
+        // `500 Infinite link recursion`. Here it means a symlink below the
+        // root, which is never followed, or a path leaving the root: a
+        // refusal that every such request gets, the traversal guard's 403.
+        LocalDirError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden file type or location"),
+        // Not acng's `500 File name too long`: the server is not at fault
+        // and the client can only shorten the name, as with a cache name
+        // too long (`KeyError::TooLong`).
+        LocalDirError::NameTooLong(_) => (StatusCode::URI_TOO_LONG, "URI Too Long"),
+        LocalDirError::Unsupported => (StatusCode::FORBIDDEN, "Unsupported data type"),
+        LocalDirError::Io(_) | LocalDirError::Render(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Cache Error, check the server log",
+        ),
     }
 }
 
@@ -151,6 +181,7 @@ impl fmt::Display for ServeError {
             ServeError::Admin(denied) => write!(f, "{denied}"),
             ServeError::Intercept(_) => f.write_str("no certificate for an intercepted host"),
             ServeError::Response(_) => f.write_str("the upstream answer cannot be passed on"),
+            ServeError::LocalDir(e) => write!(f, "{e}"),
             other => f.write_str(&other.status().1),
         }
     }
@@ -166,6 +197,8 @@ impl std::error::Error for ServeError {
             // Transparent: its text is the upstream error's own.
             ServeError::Upstream(e) => e.source(),
             ServeError::Download(e) => Some(e),
+            // Transparent, like Upstream.
+            ServeError::LocalDir(e) => e.source(),
             _ => None,
         }
     }
@@ -261,8 +294,49 @@ mod tests {
                 403,
                 "Cross-site request refused",
             ),
+            (
+                ServeError::LocalDir(LocalDirError::from(os(libc::ENOENT))),
+                404,
+                "File or directory not found",
+            ),
+            (
+                ServeError::LocalDir(LocalDirError::from(os(libc::ENOTDIR))),
+                404,
+                "File or directory not found",
+            ),
+            (
+                ServeError::LocalDir(LocalDirError::from(os(libc::EACCES))),
+                403,
+                "Permission denied",
+            ),
+            (
+                ServeError::LocalDir(LocalDirError::from(os(libc::ELOOP))),
+                403,
+                "Forbidden file type or location",
+            ),
+            (
+                ServeError::LocalDir(LocalDirError::from(os(libc::EXDEV))),
+                403,
+                "Forbidden file type or location",
+            ),
+            (
+                ServeError::LocalDir(LocalDirError::from(os(libc::ENAMETOOLONG))),
+                414,
+                "URI Too Long",
+            ),
+            (
+                ServeError::LocalDir(LocalDirError::Unsupported),
+                403,
+                "Unsupported data type",
+            ),
+            (
+                ServeError::LocalDir(LocalDirError::from(os(libc::EIO))),
+                500,
+                "Cache Error, check the server log",
+            ),
         ];
         for (err, code, reason) in table {
+            assert_eq!(err.is_internal(), code == 500, "{err:?}");
             let r = response(&err);
             assert_eq!(r.status().as_u16(), code);
             assert_eq!(
@@ -273,6 +347,10 @@ mod tests {
                 reason.as_bytes()
             );
         }
+    }
+
+    fn os(errno: i32) -> std::io::Error {
+        std::io::Error::from_raw_os_error(errno)
     }
 
     #[test]

@@ -276,7 +276,7 @@ fn from_flight<B>(
     body: Arc<Body>,
     how: Served,
 ) -> Response<ResponseBody> {
-    let (builder, range) = file_answer(req, body.total, &body.meta);
+    let (builder, range) = file_answer(req, body.total, &body.meta, super::OCTETS);
     let response_body = match range {
         Some((start, end)) if req.method() != Method::HEAD => {
             ResponseBody::follow(Follow::new(rx, generation, body, start, end))

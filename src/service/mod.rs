@@ -5,6 +5,7 @@
 pub mod conditional;
 pub mod error;
 mod file;
+mod local_dir;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -225,9 +226,10 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
         | Target::HttpsPath(file) => file::serve(state, client, req, &file).await,
         Target::Connect { host, port } => connect(state, client, host, port).await,
         Target::BtsSoap { location } => Ok(redirect(&location)),
-        // The report page and LocalDirs arrive with the web interface; until
-        // then they show the help page.
-        Target::Help | Target::Report { .. } | Target::LocalDir { .. } => {
+        Target::LocalDir { name, path } => local_dir::serve(state, client, req, name, path).await,
+        // The report page arrives with the web interface; until then it
+        // shows the help page.
+        Target::Help | Target::Report { .. } => {
             let page = help::page(&state.config, &authority(req, client));
             Ok(page_response("text/html; charset=utf-8", page, req.method()))
         }
@@ -323,21 +325,34 @@ pub(super) fn serve_hit<B>(
     hit: Hit,
     how: Served,
 ) -> std::io::Result<Response<ResponseBody>> {
-    let (builder, range) = file_answer(req, Some(hit.len), &hit.meta);
-    let body = match range {
-        Some((start, Some(end))) if req.method() != Method::HEAD => {
-            if end - start <= SMALL_FILE {
-                ResponseBody::full(read_range(&hit.file, start, end)?)
-            } else {
-                ResponseBody::file(Arc::new(hit.file), start, end)
-            }
-        }
-        _ => ResponseBody::empty(),
-    };
+    let (builder, range) = file_answer(req, Some(hit.len), &hit.meta, OCTETS);
+    let body = complete_file_body(req, hit.file, range)?;
     let mut response = builder.body(body).map_err(std::io::Error::other)?;
     account(client, &mut response, key.to_string(), how);
     Ok(response)
 }
+
+/// The body of a response from a complete file: the bytes `file_answer`
+/// chose, read at once when small, none for HEAD.
+fn complete_file_body<B>(
+    req: &Request<B>,
+    file: std::fs::File,
+    range: Option<(u64, Option<u64>)>,
+) -> std::io::Result<ResponseBody> {
+    Ok(match range {
+        Some((start, Some(end))) if req.method() != Method::HEAD => {
+            if end - start <= SMALL_FILE {
+                ResponseBody::full(read_range(&file, start, end)?)
+            } else {
+                ResponseBody::file(Arc::new(file), start, end)
+            }
+        }
+        _ => ResponseBody::empty(),
+    })
+}
+
+/// The `Content-Type` of cached files: upstream's is not kept (spec §2.8).
+const OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
 
 /// The status and headers answering `req` from a file of `total` bytes
 /// (`None`: arriving chunked, length unknown), and the bytes `[start, end)`
@@ -346,6 +361,7 @@ fn file_answer<B>(
     req: &Request<B>,
     total: Option<u64>,
     meta: &Meta,
+    content_type: HeaderValue,
 ) -> (http::response::Builder, Option<(u64, Option<u64>)>) {
     let mut builder = Response::builder();
     if let Some((lm, _)) = &meta.last_modified {
@@ -354,17 +370,12 @@ fn file_answer<B>(
     if let Some(etag) = &meta.etag {
         builder = builder.header(header::ETAG, etag.clone());
     }
-    let octets = |builder: http::response::Builder| {
-        builder.header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/octet-stream"),
-        )
-    };
+    let with_type = |builder: http::response::Builder| builder.header(header::CONTENT_TYPE, content_type);
     let Some(total) = total else {
-        return (octets(builder.status(StatusCode::OK)), Some((0, None)));
+        return (with_type(builder.status(StatusCode::OK)), Some((0, None)));
     };
     let with_body = |builder: http::response::Builder, start: u64, end: u64| {
-        octets(builder)
+        with_type(builder)
             .header(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"))
             .header(header::CONTENT_LENGTH, end - start)
     };

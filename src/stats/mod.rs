@@ -35,7 +35,8 @@ pub enum Served {
     Coalesced,
     /// From a download this request started.
     Miss,
-    /// Passed on from the mirror, not stored (`DontCache*`, listings).
+    /// Neither from the cache nor stored: passed on from a mirror
+    /// (`DontCache*`, directory listings), or a `LocalDirs` file.
     Relayed,
     /// With an error status.
     Error,

@@ -12,6 +12,7 @@ mod fuzz;
 mod https;
 mod layout;
 mod lifecycle;
+mod local_dirs;
 mod observability;
 mod origin_selftest;
 mod serving;
