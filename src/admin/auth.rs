@@ -127,6 +127,28 @@ impl Action {
             .map_or(Action::Report, |&(_, action)| action)
     }
 
+    /// The task's name, as acng's task pages and cron mails give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Expire => "Expiration",
+            Action::ListOrphans => "Expired Files Listing",
+            Action::RemoveOrphans => "Expired Files Purging",
+            Action::ListDamaged => "Listing Damaged Files",
+            Action::RemoveDamaged => "Removing Damaged Files",
+            Action::TruncateDamaged => "Truncating Damaged Files",
+            Action::Import => "Data Import",
+            Action::Mirror => "Archive Mirroring",
+            Action::ConfirmDelete | Action::ConfirmTruncate => "Confirmation",
+            Action::Delete => "Manual File Deletion (Confirmed)",
+            Action::Truncate => "Manual File Truncation (Confirmed)",
+            Action::ResetStats => "Statistics Reset",
+            Action::Count => "Count Objects",
+            Action::TraceStart | Action::TraceEnd => "Pattern Tracing",
+            Action::Abort => "Cancellation",
+            Action::Report => "Report",
+        }
+    }
+
     /// Reads the cache and its statistics without changing them (starting
     /// or stopping the pattern trace only changes what the page shows).
     pub fn is_read_only(self) -> bool {

@@ -56,8 +56,7 @@ any other. With the proxy line above:</p>\n\
 <pre>deb http://HTTPS///download.docker.com/linux/debian bookworm stable</pre>\n\
 <p>or, as a mirror:</p>\n<pre>deb http://{a}/HTTPS///download.docker.com/linux/debian bookworm stable</pre>\n\
 <p><code>deb https://</code> lines through the proxy (<code>Acquire::https::Proxy</code>) are \
-tunnelled without caching, and only to hosts the administrator allows. Not available yet: the \
-report page.</p>\n"
+tunnelled without caching, and only to hosts the administrator allows.</p>\n"
     );
     let intercepted = &config.requests.intercept_domains;
     if !intercepted.is_empty() {
@@ -75,6 +74,18 @@ certificate</a> and set <code>Acquire::https::CaInfo</code> to it), and in \
             ca = crate::request::CA_CERTIFICATE,
         );
     }
+    html.push_str("<h2>For administrators</h2>\n<p>");
+    if let Some(report) = &config.requests.report_page {
+        let _ = write!(
+            html,
+            "<a href=\"/{}\">The report page</a>: what this cache did, and whether it is well. ",
+            escape(report)
+        );
+    }
+    html.push_str(
+        "<a href=\"/metrics\">/metrics</a> for Prometheus, <a href=\"/health\">/health</a> \
+for load balancers.</p>\n",
+    );
     let _ = write!(
         html,
         "<footer>debcache {}</footer>\n</body></html>\n",
@@ -183,9 +194,11 @@ mod tests {
         assert!(html.contains("deb http://HTTPS///download.docker.com/linux/debian"));
         assert!(html.contains("deb http://cache.lan:3142/HTTPS///download.docker.com/linux/debian"));
         assert!(
-            !html.contains("href=\"/acng-report.html\""),
-            "the report page is the help page"
+            html.contains("href=\"/acng-report.html\""),
+            "the report page is offered"
         );
+        assert!(html.contains("href=\"/metrics\"") && html.contains("href=\"/health\""));
+        assert!(!html.contains("Not available yet"));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub enum ServeError {
     Storage(std::io::Error),
     /// No certificate could be made for an intercepted host.
     Intercept(InterceptError),
+    /// A maintenance action this version does not have (its name).
+    NotBuilt(&'static str),
+    /// A page of the daemon could not be rendered (a bug).
+    Page(askama::Error),
     /// An upstream answer could not be passed on (a bug: its parts were
     /// valid where they came from).
     Response(http::Error),
@@ -88,8 +92,10 @@ impl ServeError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unable to download in offline mode",
             ),
+            ServeError::NotBuilt(_) => (StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
             ServeError::Storage(_)
             | ServeError::Intercept(_)
+            | ServeError::Page(_)
             | ServeError::Response(_)
             | ServeError::Download(Failure::Storage(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -136,6 +142,7 @@ impl ServeError {
             self,
             ServeError::Storage(_)
                 | ServeError::Intercept(_)
+                | ServeError::Page(_)
                 | ServeError::Response(_)
                 | ServeError::Download(Failure::Storage(_))
                 | ServeError::LocalDir(LocalDirError::Io(_) | LocalDirError::Render(_))
@@ -180,6 +187,8 @@ impl fmt::Display for ServeError {
             ServeError::Upstream(e) => write!(f, "{e}"),
             ServeError::Admin(denied) => write!(f, "{denied}"),
             ServeError::Intercept(_) => f.write_str("no certificate for an intercepted host"),
+            ServeError::NotBuilt(task) => write!(f, "{task} is not available in this version of debcache"),
+            ServeError::Page(_) => f.write_str("the page cannot be rendered"),
             ServeError::Response(_) => f.write_str("the upstream answer cannot be passed on"),
             ServeError::LocalDir(e) => write!(f, "{e}"),
             other => f.write_str(&other.status().1),
@@ -192,6 +201,7 @@ impl std::error::Error for ServeError {
         match self {
             ServeError::Storage(e) => Some(e),
             ServeError::Intercept(e) => Some(e),
+            ServeError::Page(e) => Some(e),
             ServeError::Response(e) => Some(e),
             ServeError::BadKey(e) => Some(e),
             // Transparent: its text is the upstream error's own.
@@ -209,7 +219,8 @@ pub fn response(err: &ServeError) -> Response<ResponseBody> {
     let (status, reason) = err.status();
     let title = format!("{} {}", status.as_u16(), crate::admin::help::escape(&reason));
     let body = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><title>{title}</title></head>\n<body><h1>{title}</h1>\n<hr><address>debcache {}</address></body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><title>{title}</title></head>\n<body><h1>{title}</h1>\n{}<hr><address>debcache {}</address></body></html>\n",
+        control_line(err),
         env!("CARGO_PKG_VERSION")
     );
     let mut builder = Response::builder()
@@ -228,6 +239,21 @@ pub fn response(err: &ServeError) -> Response<ResponseBody> {
     with_reason(&mut response, &reason);
     response
 }
+
+/// acng's machine-readable error line (spec §8.3), which `acngtool maint`
+/// prints, so that a cron job asking for a missing action mails someone.
+fn control_line(err: &ServeError) -> String {
+    match err {
+        ServeError::NotBuilt(_) => format!(
+            "<p>{}.</p>\n<!--\n{CONTROL_MARKER}2{err}\n-->\n",
+            crate::admin::help::escape(&err.to_string())
+        ),
+        _ => String::new(),
+    }
+}
+
+/// The marker of acng's control lines: a type digit and a text follow.
+pub const CONTROL_MARKER: &str = "41d_a6aeb8-26dfa";
 
 /// Sets a non-canonical reason phrase (HTTP/1): apt shows it to the user.
 pub fn with_reason<B>(response: &mut Response<B>, reason: &str) {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use crate::admin::{auth, health, help, metrics};
+use crate::admin::{auth, health, help, metrics, report};
 use crate::body::ResponseBody;
 use crate::cache::read::read_range;
 use crate::cache::{CacheKey, Hit, Joined, Meta};
@@ -215,9 +215,10 @@ impl ServeError {
 }
 
 async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: Target) -> Outcome {
-    if let Target::Report { query: Some(query) } = &target {
-        admit(state, client, req, query)?;
-    }
+    let action = match &target {
+        Target::Report { query: Some(query) } => admit(state, client, req, query)?,
+        _ => auth::Action::Report,
+    };
     match target {
         Target::Proxy(file)
         | Target::Path(file)
@@ -229,10 +230,11 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
         Target::LocalDir { name, path } => local_dir::serve(state, client, req, name, path).await,
         // The report page arrives with the web interface; until then it
         // shows the help page.
-        Target::Help | Target::Report { .. } => {
+        Target::Help => {
             let page = help::page(&state.config, &authority(req, client));
             Ok(page_response("text/html; charset=utf-8", page, req.method()))
         }
+        Target::Report { query } => report_page(state, client, req, action, query.as_deref()).await,
         Target::Style => Ok(page_response("text/css", help::STYLE.to_string(), req.method())),
         Target::Metrics => {
             let status = health::check(state).await;
@@ -252,6 +254,46 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
             None => Err(ServeError::Rejected(request::Reject::Forbidden).into()),
         },
     }
+}
+
+/// The report page, after the action its query asked for (the gate let
+/// it through); `format=json` gives its numbers as JSON.
+async fn report_page<B>(
+    state: &AppState,
+    client: &Client,
+    req: &Request<B>,
+    action: auth::Action,
+    query: Option<&str>,
+) -> Outcome {
+    let notice = match action {
+        auth::Action::Report => None,
+        auth::Action::ResetStats => {
+            state.stats.reset();
+            tracing::info!(client = client.log.client(), "statistics reset");
+            Some(report::Notice::StatsReset)
+        }
+        other => return Err(ServeError::NotBuilt(other.name()).into()),
+    };
+    let status = health::check(state).await;
+    let snapshot = state.stats.snapshot();
+    if query.is_some_and(|q| q.split('&').any(|p| p == "format=json")) {
+        let text = report::json(&snapshot, &status, state.cache.downloads());
+        return Ok(no_store(page_response("application/json", text, req.method())));
+    }
+    let page = report::html(&snapshot, &status, &authority(req, client), notice).map_err(ServeError::Page)?;
+    Ok(no_store(page_response(
+        "text/html; charset=utf-8",
+        page,
+        req.method(),
+    )))
+}
+
+/// Pages whose numbers change: never from a browser's or a proxy's cache.
+fn no_store(mut response: Response<ResponseBody>) -> Response<ResponseBody> {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The admin gate in front of a report-page query; a wrong password is

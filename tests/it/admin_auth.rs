@@ -23,7 +23,8 @@ fn admin_auth_guards_every_query_but_not_the_page() {
     let daemon = Daemon::start("AdminAuth: admin:secret");
     assert_eq!(get(&daemon, "/acng-report.html", &[]).status, 200);
 
-    for query in ["doCount=1", "doExpire=Start"] {
+    // A read-only view and a destructive action, both built.
+    for query in ["format=json", "doResetStats=Reset"] {
         let target = format!("/acng-report.html?{query}");
         let asked = get(&daemon, &target, &[]);
         assert_eq!(
@@ -35,7 +36,10 @@ fn admin_auth_guards_every_query_but_not_the_page() {
 
         let admitted = get(&daemon, &target, &[("Authorization", RIGHT)]);
         assert_eq!(admitted.status, 200, "{query}");
-        assert!(admitted.text().contains("debcache at"), "{query}: the page");
+        assert!(
+            admitted.text().contains("since_start") || admitted.text().contains("debcache at"),
+            "{query}"
+        );
 
         let wrong = get(&daemon, &target, &[("Authorization", WRONG)]);
         assert_eq!(
@@ -53,30 +57,30 @@ fn admin_auth_guards_every_query_but_not_the_page() {
 #[test]
 fn without_admin_auth_destructive_queries_are_for_this_host_only() {
     let daemon = Daemon::start("");
-    let expire = "/acng-report.html?doExpire=Start+Expiration";
-    let forwarded = get(&daemon, expire, &[("X-Forwarded-For", "192.0.2.1")]);
+    let reset = "/acng-report.html?doResetStats=Reset";
+    let forwarded = get(&daemon, reset, &[("X-Forwarded-For", "192.0.2.1")]);
     assert_eq!(
         (forwarded.status, forwarded.reason.as_str()),
         (403, "Set AdminAuth to run maintenance from another host")
     );
     assert!(forwarded.header("www-authenticate").is_none());
 
-    let local = get(&daemon, expire, &[]);
+    let local = get(&daemon, reset, &[]);
     assert_eq!(local.status, 200, "loopback passes the gate");
-    assert!(local.text().contains("debcache at"));
+    assert!(local.text().contains("The statistics were reset."));
 
     let read_only = get(
         &daemon,
-        "/acng-report.html?doCount=1",
+        "/acng-report.html?format=json",
         &[("X-Forwarded-For", "192.0.2.1")],
     );
-    assert_eq!(read_only.status, 200, "read-only actions run for everyone");
+    assert_eq!(read_only.status, 200, "read-only views are for everyone");
 }
 
 #[test]
 fn cross_site_queries_are_refused() {
     let daemon = Daemon::start("");
-    let count = "/acng-report.html?doCount=1";
+    let count = "/acng-report.html?format=json";
     for header in [
         ("Sec-Fetch-Site", "cross-site"),
         ("Origin", "http://evil.example"),
@@ -106,7 +110,7 @@ fn the_unix_socket_counts_as_this_host_unless_forwarded() {
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let request = format!(
             "GET / HTTP/1.0\r\nX-Original-Source: cron\r\n\r\n\
-             GET /acng-report.html?doExpire=Start HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n"
+             GET /acng-report.html?doResetStats=Reset HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}\r\n"
         );
         s.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();

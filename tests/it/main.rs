@@ -15,6 +15,7 @@ mod lifecycle;
 mod local_dirs;
 mod observability;
 mod origin_selftest;
+mod report;
 mod serving;
 mod support;
 mod traversal;

@@ -1,0 +1,131 @@
+//! The report page and its JSON view: the numbers after real traffic, and
+//! how they survive a restart or are rebuilt from the transfer log.
+
+use crate::support::http::{get, Conn};
+use crate::support::origin::Origin;
+use crate::support::{wait_for, Daemon, Setup};
+
+const PATH: &str = "/debian/pool/main/h/hello/hello_1.0_all.deb";
+const URL: &str = "/m/pool/main/h/hello/hello_1.0_all.deb";
+
+fn json(daemon: &Daemon) -> serde_json::Value {
+    let r = get(daemon.addr, "/acng-report.html?format=json");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    serde_json::from_str(&r.text()).expect("JSON")
+}
+
+/// A miss, then a hit, of one file.
+fn traffic(daemon: &Daemon) {
+    for _ in 0..2 {
+        assert_eq!(Conn::open(daemon.addr).get(URL, &[]).status, 200);
+        wait_for("the download's end", || {
+            json(daemon)["downloads_in_progress"] == 0
+        });
+    }
+    wait_for("the records", || json(daemon)["since_start"]["requests"] == 2);
+}
+
+#[test]
+fn the_page_shows_what_the_cache_did() {
+    let origin = Origin::start();
+    origin.put(PATH, vec![1u8; 50_000]);
+    let daemon = Daemon::start(&format!("Remap-m: /m ; {}\n", origin.url("/debian")));
+    traffic(&daemon);
+    let page = get(daemon.addr, "/acng-report.html");
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let text = page.text();
+    for expected in [
+        "Healthy.",
+        "Last 24 hours",
+        "Last 7 days",
+        "Since start",
+        "<svg",
+        "1 (50.0 %)",
+        ">m<",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+    let v = json(&daemon);
+    let t = &v["since_start"];
+    assert_eq!((t["misses"].as_u64(), t["hits"].as_u64()), (Some(1), Some(1)));
+    assert!(t["bytes_fetched"].as_u64().unwrap() >= 50_000);
+    assert_eq!(v["repositories"]["m"]["requests"], 2);
+    assert_eq!(v["last_24_hours"], v["since_start"]);
+}
+
+#[test]
+fn the_week_survives_a_restart_and_is_rebuilt_from_the_log_without_its_file() {
+    let origin = Origin::start();
+    origin.put(PATH, vec![2u8; 10_000]);
+    let conf = format!("Remap-m: /m ; {}\n", origin.url("/debian"));
+    let mut first = Daemon::start(&conf);
+    traffic(&first);
+    assert!(first.stop().unwrap().success());
+    let cache = first.cache();
+    assert!(cache.join("_debcache/stats").exists(), "saved at shutdown");
+
+    let log_dir = format!("LogDir={}", first.log_dir().display());
+    let start = |args: &[&str]| {
+        Daemon::start_with(Setup {
+            conf: &conf,
+            cache: Some(&cache),
+            args,
+            ..Setup::default()
+        })
+    };
+    let mut second = start(&[&log_dir]);
+    let v = json(&second);
+    assert_eq!(v["since_start"]["requests"], 0, "since start is this process");
+    assert_eq!(v["last_24_hours"]["requests"], 2);
+    assert_eq!(v["last_24_hours"]["misses"], 1);
+    assert!(second.stop().unwrap().success());
+
+    // Without the file, the transfer log says the same (acng's reckoning:
+    // the I line is the miss, the O line it does not exceed the hit).
+    std::fs::remove_file(cache.join("_debcache/stats")).unwrap();
+    let third = start(&[&log_dir]);
+    let day = &json(&third)["last_24_hours"];
+    assert_eq!(
+        (day["misses"].as_u64(), day["hits"].as_u64()),
+        (Some(1), Some(1)),
+        "{day}"
+    );
+    assert!(
+        third.stderr().contains("statistics rebuilt from"),
+        "{}",
+        third.stderr()
+    );
+}
+
+#[test]
+fn statistics_can_be_reset_and_unbuilt_actions_say_so() {
+    let origin = Origin::start();
+    origin.put(PATH, vec![3u8; 1000]);
+    let daemon = Daemon::start(&format!("Remap-m: /m ; {}\n", origin.url("/debian")));
+    traffic(&daemon);
+    let reset = get(daemon.addr, "/acng-report.html?doResetStats=Reset");
+    assert_eq!(reset.status, 200);
+    assert!(reset.text().contains("The statistics were reset."));
+    let v = json(&daemon);
+    assert_eq!(
+        (
+            v["since_start"]["requests"].as_u64(),
+            v["last_24_hours"]["requests"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    // A maintenance action of a later version: 501, with acng's control
+    // line, which acngtool prints (and cron mails).
+    let expire = get(daemon.addr, "/acng-report.html?doExpire=Start+Expiration");
+    assert_eq!((expire.status, expire.reason.as_str()), (501, "Not Implemented"));
+    assert!(
+        expire
+            .text()
+            .contains("41d_a6aeb8-26dfa2Expiration is not available"),
+        "{}",
+        expire.text()
+    );
+}
