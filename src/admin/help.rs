@@ -12,6 +12,12 @@ pub const STYLE: &str =
 code,pre{background:#f4f4f4;border-radius:3px}pre{padding:.6em .8em;overflow-x:auto}\
 h1{font-size:1.6em}h2{font-size:1.2em;margin-top:1.6em}footer{margin-top:2em;color:#777;font-size:.9em}\n";
 
+/// The pages' icon (`/favicon.ico`, SVG: browsers take it whatever the
+/// name): a box, green and orange like the report's chart.
+pub const ICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">\
+<rect x=\"1\" y=\"1\" width=\"14\" height=\"9\" rx=\"1.5\" fill=\"#2f855a\"/>\
+<rect x=\"1\" y=\"11\" width=\"14\" height=\"4\" rx=\"1.5\" fill=\"#c05621\"/></svg>\n";
+
 /// Renders the page for a server reached as `authority` (`host:port`).
 pub fn page(config: &Config, authority: &str) -> String {
     let a = escape(authority);
@@ -19,7 +25,7 @@ pub fn page(config: &Config, authority: &str) -> String {
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>debcache at {a}</title>\
-<link rel=\"stylesheet\" href=\"/style.css\"></head><body>\n\
+<link rel=\"stylesheet\" href=\"/style.css\"><link rel=\"icon\" href=\"/favicon.ico\" type=\"image/svg+xml\"></head><body>\n\
 <h1>debcache at {a}</h1>\n\
 <p>This is debcache, a caching proxy for Debian and Ubuntu package repositories. \
 It keeps the packages and index files apt downloads through it, so each file crosses \

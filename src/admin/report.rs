@@ -29,11 +29,12 @@ pub fn html(
     notice: Option<Notice>,
 ) -> Result<String, askama::Error> {
     let now = SystemTime::now();
-    let since_start = format!("Since start ({})", utc(snapshot.started));
+    let mut since_start = Row::new("Since start".into(), &snapshot.since_start);
+    since_start.note = Some(utc(snapshot.started));
     let windows = vec![
         Row::new("Last 24 hours".into(), &snapshot.days[0]),
         Row::new("Last 7 days".into(), &snapshot.week()),
-        Row::new(since_start, &snapshot.since_start),
+        since_start,
     ];
     let repos = snapshot
         .repos
@@ -131,6 +132,8 @@ struct ReportPage<'a> {
 /// One line of a statistics table, formatted.
 struct Row {
     label: String,
+    /// A second, smaller line under the label.
+    note: Option<String>,
     requests: u64,
     hits: String,
     misses: u64,
@@ -146,6 +149,7 @@ impl Row {
     fn new(label: String, t: &Totals) -> Row {
         Row {
             label,
+            note: None,
             requests: t.requests,
             hits: with_share(t.hits + t.revalidated + t.coalesced, t.hit_ratio()),
             misses: t.misses,

@@ -42,6 +42,9 @@ pub enum Target {
     Report { query: Option<String> },
     /// `GET /style.css`
     Style,
+    /// `GET /favicon.ico`, which browsers ask for on their own: answered
+    /// here, never fetched from a host named `favicon.ico`.
+    Icon,
     /// `GET /debcache-ca.crt`: the interception CA's certificate.
     CaCertificate,
     /// `GET /metrics`: the statistics for Prometheus.
@@ -216,6 +219,9 @@ fn local_page(decoded: &str, config: &Requests) -> Option<Target> {
     }
     if name == "style.css" {
         return Some(Target::Style);
+    }
+    if name == "favicon.ico" {
+        return Some(Target::Icon);
     }
     if name == CA_CERTIFICATE {
         return Some(Target::CaCertificate);

@@ -208,6 +208,7 @@ fn local_pages() {
     );
     assert_eq!(f.classify("GET", "/style.css"), Ok(Target::Style));
     assert_eq!(f.classify("GET", "/metrics"), Ok(Target::Metrics));
+    assert_eq!(f.classify("GET", "/favicon.ico"), Ok(Target::Icon));
     assert_eq!(f.classify("GET", "/health"), Ok(Target::Health));
     // Only addressed to the daemon itself: a proxy request for a host's
     // /metrics is for that host.

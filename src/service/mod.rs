@@ -236,6 +236,11 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
         }
         Target::Report { query } => report_page(state, client, req, action, query.as_deref()).await,
         Target::Style => Ok(page_response("text/css", help::STYLE.to_string(), req.method())),
+        Target::Icon => Ok(page_response(
+            "image/svg+xml",
+            help::ICON.to_string(),
+            req.method(),
+        )),
         Target::Metrics => {
             let status = health::check(state).await;
             let gauges = metrics::Gauges {

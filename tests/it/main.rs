@@ -4,6 +4,7 @@
 mod admin_auth;
 mod apt_clients;
 mod apt_selftest;
+mod browser;
 mod cli;
 mod connections;
 mod download;
