@@ -2,7 +2,7 @@
 //! with this server's address filled in. A real page with status 200, so
 //! probes and load balancers see a live server (Decisions table).
 
-use std::fmt::Write as _;
+use askama::Template;
 
 use crate::config::{Config, Remap};
 
@@ -19,85 +19,28 @@ pub const ICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 
 <rect x=\"1\" y=\"11\" width=\"14\" height=\"4\" rx=\"1.5\" fill=\"#c05621\"/></svg>\n";
 
 /// Renders the page for a server reached as `authority` (`host:port`).
-pub fn page(config: &Config, authority: &str) -> String {
-    let a = escape(authority);
-    let mut html = String::with_capacity(4096);
-    let _ = write!(
-        html,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>debcache at {a}</title>\
-<link rel=\"stylesheet\" href=\"/style.css\"><link rel=\"icon\" href=\"/favicon.ico\" type=\"image/svg+xml\"></head><body>\n\
-<h1>debcache at {a}</h1>\n\
-<p>This is debcache, a caching proxy for Debian and Ubuntu package repositories. \
-It keeps the packages and index files apt downloads through it, so each file crosses \
-the Internet once for every machine that uses this server. It reads apt-cacher-ng's \
-configuration and cache, and serves its clients the same way.</p>\n\
-<h2>As an HTTP proxy</h2>\n<p>Put this line in <code>/etc/apt/apt.conf.d/01proxy</code> \
-and leave <code>sources.list</code> as it is:</p>\n\
-<pre>Acquire::http::Proxy \"http://{a}\";</pre>\n\
-<h2>As a mirror</h2>\n<p>Put this server in front of the mirror's address in \
-<code>sources.list</code>:</p>\n\
-<pre>deb http://{a}/deb.debian.org/debian bookworm main</pre>\n"
-    );
-    let aliases = aliases(config);
-    if !aliases.is_empty() {
-        html.push_str("<p>or use a repository name this server knows:</p>\n<pre>");
-        for alias in &aliases {
-            let _ = writeln!(html, "deb http://{a}/{} …", escape(alias));
-        }
-        html.push_str("</pre>\n");
+pub fn page(config: &Config, authority: &str) -> Result<String, askama::Error> {
+    HelpPage {
+        authority,
+        aliases: aliases(config),
+        intercepted: &config.requests.intercept_domains,
+        ca: crate::request::CA_CERTIFICATE,
+        report: config.requests.report_page.as_deref(),
+        version: env!("CARGO_PKG_VERSION"),
     }
-    let _ = write!(
-        html,
-        "<h2>A mirror on another port</h2>\n<p>URLs may name port 80 only, unless the administrator \
-lists more ports in <code>AllowUserPorts</code>; any other answers <code>403 Configuration error \
-(confusing proxy mode) or prohibited port (see AllowUserPorts)</code>. For a mirror on port 8080, \
-<code>AllowUserPorts: 80 8080</code> in <code>acng.conf</code> lets it through.</p>\n\
-<h2>Another repository</h2>\n<p>A line in <code>acng.conf</code> gives a repository a name, the \
-URLs it is known by and the mirrors to fetch it from (<code>Remap-NAME: merging URLs ; backend \
-URLs</code>):</p>\n<pre>Remap-corp: /corpdeb apt.corp.example/debian ; http://apt1.corp.example/debian/</pre>\n\
-<p>Clients then write:</p>\n<pre>deb http://{a}/corp bookworm main</pre>\n\
-<h2>HTTPS repositories</h2>\n<p>Write <code>HTTPS///</code> where <code>https://</code> was: \
-this server fetches the files over TLS, checks the mirror's certificate, and caches them like \
-any other. With the proxy line above:</p>\n\
-<pre>deb http://HTTPS///download.docker.com/linux/debian bookworm stable</pre>\n\
-<p>or, as a mirror:</p>\n<pre>deb http://{a}/HTTPS///download.docker.com/linux/debian bookworm stable</pre>\n\
-<p><code>deb https://</code> lines through the proxy (<code>Acquire::https::Proxy</code>) are \
-tunnelled without caching, and only to hosts the administrator allows.</p>\n"
-    );
-    let intercepted = &config.requests.intercept_domains;
-    if !intercepted.is_empty() {
-        let domains: Vec<String> = intercepted.iter().map(|d| escape(d)).collect();
-        let _ = write!(
-            html,
-            "<h2>Unchanged <code>deb https://</code> lines, cached</h2>\n<p>For {}, this server \
-answers https itself and caches the files, with certificates of its own CA, which is limited \
-to these names. Keep the <code>deb https://</code> lines, and on each client:</p>\n\
-<pre>curl -o /usr/local/share/ca-certificates/debcache.crt http://{a}/{ca}\n\
-update-ca-certificates</pre>\n<p>(or, for apt only, save <a href=\"/{ca}\">the CA \
-certificate</a> and set <code>Acquire::https::CaInfo</code> to it), and in \
-<code>/etc/apt/apt.conf.d/01proxy</code>:</p>\n<pre>Acquire::https::Proxy \"http://{a}\";</pre>\n",
-            domains.join(", "),
-            ca = crate::request::CA_CERTIFICATE,
-        );
-    }
-    html.push_str("<h2>For administrators</h2>\n<p>");
-    if let Some(report) = &config.requests.report_page {
-        let _ = write!(
-            html,
-            "<a href=\"/{}\">The report page</a>: what this cache did, and whether it is well. ",
-            escape(report)
-        );
-    }
-    html.push_str(
-        "<a href=\"/metrics\">/metrics</a> for Prometheus, <a href=\"/health\">/health</a> \
-for load balancers.</p>\n",
-    );
-    let _ = write!(
-        html,
-        "<footer>debcache {}</footer>\n</body></html>\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    html
+    .render()
+}
+
+/// `templates/help.html`; askama escapes every value for HTML.
+#[derive(Template)]
+#[template(path = "help.html")]
+struct HelpPage<'a> {
+    authority: &'a str,
+    aliases: Vec<String>,
+    intercepted: &'a [String],
+    ca: &'static str,
+    report: Option<&'a str>,
+    version: &'static str,
 }
 
 /// The `/name` merging URLs of the apt repositories among the remaps: names
@@ -171,7 +114,7 @@ mod tests {
     #[test]
     fn the_page_names_this_server_in_every_client_line() {
         let config = load(ConfigDir::Embedded, &[]).config.unwrap();
-        let html = page(&config, "cache.lan:3142");
+        let html = page(&config, "cache.lan:3142").unwrap();
         assert!(html.contains("Acquire::http::Proxy \"http://cache.lan:3142\";"));
         assert!(html.contains("deb http://cache.lan:3142/deb.debian.org/debian bookworm main"));
         assert!(html.contains("deb http://cache.lan:3142/debian …"));
@@ -183,9 +126,11 @@ mod tests {
     #[test]
     fn the_ca_is_offered_only_when_interception_is_configured() {
         let mut config = load(ConfigDir::Embedded, &[]).config.unwrap();
-        assert!(!page(&config, "cache.lan:3142").contains("debcache-ca.crt"));
+        assert!(!page(&config, "cache.lan:3142")
+            .unwrap()
+            .contains("debcache-ca.crt"));
         config.requests.intercept_domains = vec!["download.docker.com".into()];
-        let html = page(&config, "cache.lan:3142");
+        let html = page(&config, "cache.lan:3142").unwrap();
         assert!(html.contains(
             "curl -o /usr/local/share/ca-certificates/debcache.crt http://cache.lan:3142/debcache-ca.crt"
         ));
@@ -196,7 +141,7 @@ mod tests {
     #[test]
     fn the_page_promises_nothing_that_does_not_work_yet() {
         let config = load(ConfigDir::Embedded, &[]).config.unwrap();
-        let html = page(&config, "cache.lan:3142");
+        let html = page(&config, "cache.lan:3142").unwrap();
         assert!(html.contains("deb http://HTTPS///download.docker.com/linux/debian"));
         assert!(html.contains("deb http://cache.lan:3142/HTTPS///download.docker.com/linux/debian"));
         assert!(
@@ -218,7 +163,7 @@ mod tests {
         let config = loaded.config.unwrap();
         assert_eq!(config.remaps.len(), 11);
         assert_eq!(aliases(&config), ["debian", "ubuntu", "kali", "debian-security"]);
-        let html = page(&config, "cache.lan:3142");
+        let html = page(&config, "cache.lan:3142").unwrap();
         for alias in ["cygwin", "archlinux", "gentoo"] {
             assert!(!html.contains(&format!("/{alias} …")), "{alias}: {html}");
         }
@@ -244,6 +189,6 @@ mod tests {
     #[test]
     fn the_authority_is_escaped() {
         let config = load(ConfigDir::Embedded, &[]).config.unwrap();
-        assert!(!page(&config, "<script>").contains("<script>"));
+        assert!(!page(&config, "<script>").unwrap().contains("<script>"));
     }
 }

@@ -120,12 +120,13 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
         requests: 0,
         revalidating: false,
         fetched: 0,
+        started: tokio::time::Instant::now(),
     };
     let outcome = task.download().await;
     // What a failed or revalidating download received (a complete one
     // recorded its bytes before its clients could finish).
     task.record_fetched();
-    let (requests, revalidating) = (task.requests, task.revalidating);
+    let (requests, revalidating, started) = (task.requests, task.revalidating, task.started);
     drop(task);
     match outcome {
         Ok(Done::Written) => leader.finish(None),
@@ -136,7 +137,7 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
                 // without asking again for FreshIndexMaxAge, as after a
                 // check: every client of a failing mirror would otherwise
                 // wait for it in turn.
-                cache.fresh.mark(&job.key);
+                cache.fresh.mark(&job.key, started);
             }
             cache.stats.failed(failure.class());
             match &failure {
@@ -170,6 +171,8 @@ struct Task<'a> {
     revalidating: bool,
     /// Bytes received and not recorded yet.
     fetched: u64,
+    /// When the download began: the freshness clock of what it finds.
+    started: tokio::time::Instant,
 }
 
 /// Why a backend gave no file.
@@ -409,7 +412,7 @@ impl Task<'_> {
         self.count_in(crate::log::head_bytes(response.headers()));
         match (status, plan) {
             (StatusCode::NOT_MODIFIED, Plan::Conditional { .. }) => {
-                self.cache.fresh.mark(&self.job.key);
+                self.cache.fresh.mark(&self.job.key, self.started);
                 return Ok(Accepted::NotModified);
             }
             (StatusCode::PARTIAL_CONTENT, Plan::Resume { offset }) => {
@@ -577,7 +580,7 @@ impl Task<'_> {
             .map_err(disk_failure)?;
         self.cache.forget(&self.job.key);
         if self.job.kind == FileKind::Volatile {
-            self.cache.fresh.mark(&self.job.key);
+            self.cache.fresh.mark(&self.job.key, self.started);
         }
         Ok(Done::Written)
     }

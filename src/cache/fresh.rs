@@ -17,33 +17,57 @@ use super::key::CacheKey;
 #[derive(Debug)]
 pub struct Freshness {
     max_age: Duration,
-    checked: Mutex<BTreeMap<String, Instant>>,
+    state: Mutex<State>,
 }
+
+#[derive(Debug, Default)]
+struct State {
+    /// When each file was last found current by its mirror.
+    checked: BTreeMap<String, Instant>,
+    /// When each suite (`…/dists/<suite>/`) last got a new Release: a
+    /// file asked for before then cannot be marked current afterwards.
+    invalidated: BTreeMap<String, Instant>,
+}
+
+/// Entries of either table kept at most; the oldest go first.
+const MAX_ENTRIES: usize = 4096;
 
 impl Freshness {
     pub fn new(max_age: Duration) -> Freshness {
         Freshness {
             max_age,
-            checked: Mutex::new(BTreeMap::new()),
+            state: Mutex::default(),
         }
     }
 
     pub fn is_fresh(&self, key: &CacheKey) -> bool {
-        let checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        checked
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state
+            .checked
             .get(key.as_str())
             .is_some_and(|t| t.elapsed() < self.max_age)
     }
 
-    /// Records a successful revalidation (or download) now.
-    pub fn mark(&self, key: &CacheKey) {
-        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
+    /// Records that the mirror found `key` current (or sent it) in answer
+    /// to a request made at `asked`. Not when the suite got a new Release
+    /// since: a download of the old Packages that ends after the new
+    /// InRelease arrived must not make the old copy current again.
+    pub fn mark(&self, key: &CacheKey, asked: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let outdated = suite_dir(key).is_none()
+            && state
+                .invalidated
+                .iter()
+                .any(|(dir, at)| key.as_str().starts_with(dir.as_str()) && *at > asked);
+        if outdated {
+            return;
+        }
         // Forget what went stale long ago so the table stays small.
         let horizon = self.max_age * 4;
-        if checked.len() > 4096 {
-            checked.retain(|_, t| t.elapsed() < horizon);
+        if state.checked.len() > MAX_ENTRIES {
+            state.checked.retain(|_, t| t.elapsed() < horizon);
         }
-        checked.insert(key.as_str().to_string(), Instant::now());
+        state.checked.insert(key.as_str().to_string(), asked);
     }
 
     /// A new `InRelease`/`Release` arrived for `key`'s suite: everything
@@ -52,8 +76,19 @@ impl Freshness {
         let Some(dir) = suite_dir(key) else {
             return;
         };
-        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        checked.retain(|k, _| !k.starts_with(dir));
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.checked.retain(|k, _| !k.starts_with(dir));
+        if state.invalidated.len() >= MAX_ENTRIES {
+            if let Some(oldest) = state
+                .invalidated
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, _)| k.clone())
+            {
+                state.invalidated.remove(&oldest);
+            }
+        }
+        state.invalidated.insert(dir.to_string(), Instant::now());
     }
 }
 
@@ -83,7 +118,7 @@ mod tests {
         let f = Freshness::new(Duration::from_secs(27));
         let k = key("debrep/dists/bookworm/main/binary-amd64/Packages.xz");
         assert!(!f.is_fresh(&k));
-        f.mark(&k);
+        f.mark(&k, Instant::now());
         tokio::time::advance(Duration::from_secs(26)).await;
         assert!(f.is_fresh(&k));
         tokio::time::advance(Duration::from_secs(2)).await;
@@ -97,11 +132,30 @@ mod tests {
         let other_suite = key("debrep/dists/bookworm-updates/main/binary-amd64/Packages.xz");
         let other_repo = key("uburep/dists/bookworm/main/binary-amd64/Packages.xz");
         for k in [&packages, &other_suite, &other_repo] {
-            f.mark(k);
+            f.mark(k, Instant::now());
         }
         f.invalidate_suite(&key("debrep/dists/bookworm/InRelease"));
         assert!(!f.is_fresh(&packages));
         assert!(f.is_fresh(&other_suite) && f.is_fresh(&other_repo));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_download_asked_for_before_a_new_release_does_not_make_its_copy_current() {
+        let f = Freshness::new(Duration::from_secs(27));
+        let packages = key("debrep/dists/bookworm/main/binary-amd64/Packages.xz");
+        let in_release = key("debrep/dists/bookworm/InRelease");
+        let asked = Instant::now();
+        tokio::time::advance(Duration::from_millis(10)).await;
+        // The new InRelease arrives while the old Packages is still coming.
+        let release_asked = Instant::now();
+        f.invalidate_suite(&in_release);
+        tokio::time::advance(Duration::from_millis(10)).await;
+        f.mark(&packages, asked);
+        assert!(!f.is_fresh(&packages), "the old Packages stays stale");
+        f.mark(&in_release, release_asked);
+        assert!(f.is_fresh(&in_release), "the Release that invalidated is current");
+        f.mark(&packages, Instant::now());
+        assert!(f.is_fresh(&packages), "asked for after the new Release");
     }
 
     #[test]

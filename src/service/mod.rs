@@ -228,10 +228,8 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
         Target::Connect { host, port } => connect(state, client, host, port).await,
         Target::BtsSoap { location } => Ok(redirect(&location)),
         Target::LocalDir { name, path } => local_dir::serve(state, client, req, name, path).await,
-        // The report page arrives with the web interface; until then it
-        // shows the help page.
         Target::Help => {
-            let page = help::page(&state.config, &authority(req, client));
+            let page = help::page(&state.config, &authority(req, client)).map_err(ServeError::Page)?;
             Ok(page_response("text/html; charset=utf-8", page, req.method()))
         }
         Target::Report { query } => report_page(state, client, req, action, query.as_deref()).await,
