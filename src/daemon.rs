@@ -188,7 +188,7 @@ async fn restore_stats(stats: &Arc<Stats>, path: &Path, log_dir: Option<PathBuf>
     let (stats, path) = (Arc::clone(stats), path.to_path_buf());
     let restored = tokio::task::spawn_blocking(move || match stats.load(&path) {
         Ok(true) => {}
-        Ok(false) => match log_dir.map(|dir| stats.rebuild(&dir)) {
+        Ok(false) => match log_dir.map(|dir| stats.rebuild(&dir, crate::log::FILE_NAME)) {
             Some(Ok(lines)) if lines > 0 => {
                 tracing::info!("statistics rebuilt from {lines} transfer-log lines");
             }

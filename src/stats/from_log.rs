@@ -34,26 +34,26 @@ impl Lines {
     }
 }
 
-/// The hours from `since` on that the logs in `dir` tell of, and how many
-/// lines counted.
-pub fn hours(dir: &Path, since: u64) -> io::Result<(Vec<(u64, Totals)>, usize)> {
+/// The hours from `since` on that the logs in `dir` (the files whose names
+/// begin with `name`) tell of, and how many lines counted.
+pub fn hours(dir: &Path, name: &str, since: u64) -> io::Result<(Vec<(u64, Totals)>, usize)> {
     let mut by_hour: BTreeMap<u64, Lines> = BTreeMap::new();
     let mut counted = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str().filter(|n| n.starts_with(crate::log::FILE_NAME)) else {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str().filter(|n| n.starts_with(name)) else {
             continue;
         };
         if !entry.file_type()?.is_file() {
             continue;
         }
         let file = std::fs::File::open(entry.path())?;
-        let reader: Box<dyn Read> = if name.ends_with(".gz") {
+        let reader: Box<dyn Read> = if file_name.ends_with(".gz") {
             Box::new(flate2::read::MultiGzDecoder::new(file))
-        } else if name.ends_with(".xz") {
+        } else if file_name.ends_with(".xz") {
             Box::new(xz2::read::XzDecoder::new_multi_decoder(file))
-        } else if name.ends_with(".bz2") {
+        } else if file_name.ends_with(".bz2") {
             Box::new(bzip2::read::MultiBzDecoder::new(file))
         } else {
             Box::new(file)
@@ -145,7 +145,7 @@ mod tests {
         )
         .unwrap();
 
-        let (hours, lines) = hours(dir.path(), hour - 1).unwrap();
+        let (hours, lines) = hours(dir.path(), "apt-cacher.log", hour - 1).unwrap();
         assert_eq!(lines, 5, "the too old line and other files are not counted");
         assert_eq!(hours.len(), 2);
         let (h, last) = hours[1];

@@ -246,11 +246,11 @@ impl Stats {
         Ok(true)
     }
 
-    /// Adds what the transfer logs in `log_dir` say about the last week
-    /// (`apt-cacher.log` and its rotated copies, gzipped ones too).
-    pub fn rebuild(&self, log_dir: &Path) -> std::io::Result<usize> {
+    /// Adds what the transfer logs in `log_dir` say about the last week:
+    /// `name` (`apt-cacher.log`) and its rotated copies, compressed ones too.
+    pub fn rebuild(&self, log_dir: &Path, name: &str) -> std::io::Result<usize> {
         let since = now_hour() + 1 - HOURS as u64;
-        let (hours, lines) = from_log::hours(log_dir, since)?;
+        let (hours, lines) = from_log::hours(log_dir, name, since)?;
         self.add_hours(hours);
         Ok(lines)
     }
