@@ -208,14 +208,16 @@ pub const CA_CERTIFICATE: &str = "debcache-ca.crt";
 fn local_page(decoded: &str, config: &Requests) -> Option<Target> {
     let trimmed = decoded.trim_start_matches('/');
     let (name, query) = match trimmed.split_once('?') {
-        Some((n, q)) => (n, Some(q.to_string())),
+        Some((n, q)) => (n, Some(q)),
         None => (trimmed, None),
     };
     if name.is_empty() {
         return Some(Target::Help);
     }
     if config.report_page.as_deref() == Some(name) {
-        return Some(Target::Report { query });
+        return Some(Target::Report {
+            query: query.map(str::to_string),
+        });
     }
     if name == "style.css" {
         return Some(Target::Style);
@@ -232,15 +234,22 @@ fn local_page(decoded: &str, config: &Requests) -> Option<Target> {
     if name == "health" {
         return Some(Target::Health);
     }
-    let (first, path) = match name.split_once('/') {
-        Some((first, rest)) => (first, path::normalise(&format!("/{rest}")).into_owned()),
-        // `/acng-doc` itself: a directory named without its slash, which
-        // gets a redirect so that the listing's relative links resolve.
-        None => (name, String::new()),
+    let (first, rest) = match name.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (name, None),
     };
-    config.local_dirs.contains_key(first).then(|| Target::LocalDir {
+    // Every path-style request passes here: normalise only a LocalDirs one.
+    if !config.local_dirs.contains_key(first) {
+        return None;
+    }
+    Some(Target::LocalDir {
         name: first.to_string(),
-        path,
+        path: match rest {
+            Some(rest) => path::normalise(&format!("/{rest}")).into_owned(),
+            // `/acng-doc` itself: a directory named without its slash, which
+            // gets a redirect so that the listing's relative links resolve.
+            None => String::new(),
+        },
     })
 }
 
