@@ -1,11 +1,13 @@
-//! The one response body type: nothing, bytes in memory, or a range of a
-//! file read in large chunks. It counts what it hands to hyper, and when it
-//! is dropped (finished, or the client went away) it reports that count to
-//! the connection's transfer log.
+//! The one response body type: nothing, bytes in memory, a range of a
+//! file read in large chunks, or pieces of a page as something produces
+//! them (a maintenance task's output). It counts what it hands to hyper,
+//! and when it is dropped (finished, or the client went away) it reports
+//! that count to the connection's transfer log.
 //!
 //! Memory bound per connection: one chunk of at most [`CHUNK`] bytes in
 //! flight, read only when hyper asks for the next frame, so a slow client
-//! holds one chunk, never the file.
+//! holds one chunk, never the file; a stream holds what its bounded
+//! channel holds.
 
 use std::fs::File;
 use std::future::Future;
@@ -36,6 +38,8 @@ enum Source {
     Follow(Follow),
     /// An upstream response relayed without storing (pass-through).
     Upstream(Relay),
+    /// Pieces sent by a producer; the body ends when it drops its sender.
+    Stream(tokio::sync::mpsc::Receiver<Bytes>),
     /// Broken, the error held back for one poll: hyper flushes what it has
     /// buffered when a body is pending, and would drop it on an error.
     Breaking(Option<std::io::Error>),
@@ -130,6 +134,16 @@ impl ResponseBody {
         }
     }
 
+    /// Pieces as `rx` delivers them, sent chunked (the length is unknown);
+    /// the body ends when every sender is gone. Dropping the body (the
+    /// client went away) makes the producer's sends fail.
+    pub fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>) -> ResponseBody {
+        ResponseBody {
+            source: Source::Stream(rx),
+            transfer: None,
+        }
+    }
+
     /// Reports the bytes sent to this transfer-log record when done.
     pub fn with_transfer(mut self, transfer: Transfer) -> ResponseBody {
         self.transfer = Some(transfer);
@@ -155,6 +169,7 @@ impl http_body::Body for ResponseBody {
         let next = match &mut this.source {
             Source::Follow(follow) => ready!(follow.poll_chunk(cx)),
             Source::Upstream(relay) => ready!(relay.poll_data(cx)),
+            Source::Stream(rx) => ready!(rx.poll_recv(cx)).map(Ok),
             Source::Breaking(e) => {
                 let e = e.take().unwrap_or_else(|| std::io::Error::other("body broken"));
                 this.source = Source::Empty;
@@ -189,7 +204,7 @@ impl http_body::Body for ResponseBody {
             Source::File(r) => r.pos >= r.end,
             Source::Follow(f) => f.remaining() == Some(0),
             Source::Upstream(r) => r.body.is_end_stream(),
-            Source::Breaking(_) => false,
+            Source::Stream(_) | Source::Breaking(_) => false,
         }
     }
 
@@ -200,7 +215,7 @@ impl http_body::Body for ResponseBody {
             Source::File(r) => SizeHint::with_exact(r.end.saturating_sub(r.pos)),
             Source::Follow(f) => f.remaining().map_or_else(SizeHint::default, SizeHint::with_exact),
             Source::Upstream(r) => r.body.size_hint(),
-            Source::Breaking(_) => SizeHint::default(),
+            Source::Stream(_) | Source::Breaking(_) => SizeHint::default(),
         }
     }
 }
@@ -239,6 +254,27 @@ mod tests {
             got.extend_from_slice(&chunk);
         }
         assert_eq!(got, &data[10..]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_when_its_producer_is_gone() {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let mut body = ResponseBody::stream(rx);
+        assert!(
+            http_body::Body::size_hint(&body).exact().is_none(),
+            "sent chunked"
+        );
+        let producer = tokio::spawn(async move {
+            for piece in ["<p>", "one", "</p>"] {
+                tx.send(Bytes::from(piece)).await.unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        while let Some(frame) = body.frame().await {
+            got.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        }
+        producer.await.unwrap();
+        assert_eq!(got, b"<p>one</p>");
     }
 
     #[tokio::test]

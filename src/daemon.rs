@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::admin::maintenance::Maintenance;
 use crate::cache::{Cache, Storage};
 use crate::cli::{exit, stderr_line};
 use crate::config::Config;
@@ -19,6 +20,10 @@ use crate::shutdown;
 use crate::state::AppState;
 use crate::stats::{self, Stats};
 use crate::upstream::Upstream;
+
+/// How long shutdown waits for a cut maintenance task: it stops within a
+/// second of being told, unless the disk hangs.
+const TASK_STOP: Duration = Duration::from_secs(5);
 
 /// Why the daemon could not start, and the exit code that says so.
 struct Fatal {
@@ -148,6 +153,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     let stats_path = stats::state_path(&config.storage.cache_dir);
     restore_stats(&stats, &stats_path, config.log.log_dir.clone()).await;
     let saver = tokio::spawn(save_stats_every_minute(Arc::clone(&stats), stats_path.clone()));
+    let maintenance = Arc::new(Maintenance::new(config.log.log_dir.clone()));
     let state = AppState {
         remap: Arc::new(RemapTable::new(&config.remaps)),
         cache: Arc::new(Cache::new(storage, upstream, &config.caching, Arc::clone(&stats))),
@@ -155,9 +161,25 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         stats: Arc::clone(&stats),
         config: Arc::clone(&config),
         intercept,
+        maintenance: Arc::clone(&maintenance),
     };
     let cache = Arc::clone(&state.cache);
+    // The running task is cut when the stop begins: its viewers' pages end
+    // with it, so they do not hold the drain.
+    let tasks = Arc::clone(&maintenance);
+    let stop = async move {
+        stop.await;
+        if let Some(task) = tasks.shut() {
+            tracing::info!("stopping: maintenance task {task} cut");
+        }
+    };
     server::run(listeners, state, stop).await;
+    if !maintenance.idle(TASK_STOP).await {
+        tracing::warn!(
+            "a maintenance task did not stop within {}s; it is left to the runtime's end",
+            TASK_STOP.as_secs()
+        );
+    }
     let cut = cache.stop_downloads().await;
     if cut > 0 {
         tracing::info!(

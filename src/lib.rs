@@ -4,9 +4,10 @@
 //! A request travels `server → service → request → remap → cache`; see
 //! ARCHITECTURE.md for the whole picture.
 //!
-//! - `admin`: the daemon's own pages (help page, style sheet).
+//! - `admin`: the daemon's own pages (help, report, health, metrics) and
+//!   the maintenance tasks the report page runs.
 //! - `beneath`: opening paths below a directory, never through a symlink.
-//! - `body`: the one response body type (memory or file ranges).
+//! - `body`: the one response body type (memory, file ranges, streams).
 //! - `cache`: the cache directory: keys, `.head` sidecars, lookups.
 //! - `cli`: the command line and its exit codes.
 //! - `config`: acng.conf-compatible loading into one validated `Config`.

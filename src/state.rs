@@ -1,9 +1,11 @@
-//! The handle every connection gets: configuration, remap table, cache and
-//! transfer log and statistics, shared and immutable (the cache synchronises itself). No
-//! globals: tests run several daemons in one process.
+//! The handle every connection gets: configuration, remap table, cache,
+//! transfer log, statistics and the maintenance task slot, shared and
+//! immutable (the cache and the slot synchronise themselves). No globals:
+//! tests run several daemons in one process.
 
 use std::sync::Arc;
 
+use crate::admin::maintenance::Maintenance;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::intercept::Interceptor;
@@ -20,4 +22,6 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// `TlsInterceptDomains`' CA, when any domain is listed.
     pub intercept: Option<Arc<Interceptor>>,
+    /// The maintenance task slot (one task at a time).
+    pub maintenance: Arc<Maintenance>,
 }

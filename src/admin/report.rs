@@ -13,6 +13,7 @@ use askama::Template;
 use serde::Serialize;
 
 use super::health::{human_bytes, Status};
+use super::maintenance::CountSummary;
 use crate::stats::{Snapshot, Totals};
 
 /// What the page says above the numbers after an action.
@@ -21,12 +22,22 @@ pub enum Notice {
     StatsReset,
 }
 
+/// The maintenance tasks, as the page tells of them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tasks {
+    /// The task running now, and when it started.
+    pub running: Option<(&'static str, SystemTime)>,
+    /// What the last count that ran to its end found.
+    pub last_count: Option<CountSummary>,
+}
+
 /// Renders the HTML page.
 pub fn html(
     snapshot: &Snapshot,
     status: &Status,
     authority: &str,
     notice: Option<Notice>,
+    tasks: &Tasks,
 ) -> Result<String, askama::Error> {
     let now = SystemTime::now();
     let mut since_start = Row::new("Since start".into(), &snapshot.since_start);
@@ -53,6 +64,10 @@ pub fn html(
     if snapshot.active > 0 {
         working.push(format!("{} response(s) being sent", snapshot.active));
     }
+    if let Some((name, started)) = tasks.running {
+        let secs = now.duration_since(started).map_or(0, |d| d.as_secs());
+        working.push(format!("Maintenance task {name} running (for {secs} s)"));
+    }
     ReportPage {
         authority,
         version: env!("CARGO_PKG_VERSION"),
@@ -69,12 +84,13 @@ pub fn html(
         chart: Chart::of(&snapshot.days, now),
         repos,
         failures,
+        last_count: tasks.last_count.as_ref().map(CountView::new),
     }
     .render()
 }
 
 /// The same numbers as JSON.
-pub fn json(snapshot: &Snapshot, status: &Status, downloads: usize) -> String {
+pub fn json(snapshot: &Snapshot, status: &Status, downloads: usize, tasks: &Tasks) -> String {
     let view = JsonView {
         version: env!("CARGO_PKG_VERSION"),
         started: epoch_seconds(snapshot.started),
@@ -90,6 +106,8 @@ pub fn json(snapshot: &Snapshot, status: &Status, downloads: usize) -> String {
         downloads_in_progress: downloads,
         disk_free_bytes: status.space.map(|(free, _)| free),
         disk_size_bytes: status.space.map(|(_, total)| total),
+        maintenance_task: tasks.running.map(|(name, _)| name),
+        last_count: tasks.last_count.as_ref().map(CountJson::new),
     };
     serde_json::to_string_pretty(&view).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
@@ -111,6 +129,67 @@ struct JsonView<'a> {
     downloads_in_progress: usize,
     disk_free_bytes: Option<u64>,
     disk_size_bytes: Option<u64>,
+    /// The name of the maintenance task running now.
+    maintenance_task: Option<&'static str>,
+    last_count: Option<CountJson>,
+}
+
+#[derive(Serialize)]
+struct CountJson {
+    finished: u64,
+    repositories: usize,
+    complete_files: u64,
+    complete_bytes: u64,
+    partial_files: u64,
+    partial_bytes: u64,
+    heads_without_data: u64,
+    unreadable_directories: u64,
+}
+
+impl CountJson {
+    fn new(c: &CountSummary) -> CountJson {
+        CountJson {
+            finished: epoch_seconds(c.finished),
+            repositories: c.repositories,
+            complete_files: c.total.complete.count,
+            complete_bytes: c.total.complete.bytes,
+            partial_files: c.total.partial.count,
+            partial_bytes: c.total.partial.bytes,
+            heads_without_data: c.total.heads_alone,
+            unreadable_directories: c.unreadable,
+        }
+    }
+}
+
+/// The last count, formatted.
+struct CountView {
+    when: String,
+    complete: String,
+    partial: String,
+    heads_alone: u64,
+    /// `2 repositories`.
+    repositories: String,
+    unreadable: u64,
+}
+
+impl CountView {
+    fn new(c: &CountSummary) -> CountView {
+        let files = |f: crate::cache::scan::Files| {
+            let s = if f.count == 1 { "" } else { "s" };
+            format!("{} file{s} ({})", f.count, human_bytes(f.bytes))
+        };
+        CountView {
+            when: utc(c.finished),
+            complete: files(c.total.complete),
+            partial: files(c.total.partial),
+            heads_alone: c.total.heads_alone,
+            repositories: match c.repositories {
+                1 => "1 repository".to_string(),
+                n => format!("{n} repositories"),
+            },
+            unreadable: c.unreadable,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -127,6 +206,7 @@ struct ReportPage<'a> {
     chart: Chart,
     repos: Vec<Row>,
     failures: Vec<(&'static str, u64)>,
+    last_count: Option<CountView>,
 }
 
 /// One line of a statistics table, formatted.
@@ -292,7 +372,14 @@ mod tests {
         stats.served(debian, Served::Hit, 3 << 20);
         stats.served(debian, Served::Miss, 1 << 20);
         stats.fetched(debian, 1 << 20);
-        let page = html(&stats.snapshot(), &status(), "cache:3142", None).unwrap();
+        let page = html(
+            &stats.snapshot(),
+            &status(),
+            "cache:3142",
+            None,
+            &Tasks::default(),
+        )
+        .unwrap();
         for expected in [
             "debcache at cache:3142",
             "Healthy",
@@ -321,7 +408,14 @@ mod tests {
             )])],
             space: None,
         };
-        let page = html(&stats.snapshot(), &status, "a\"b", Some(Notice::StatsReset)).unwrap();
+        let page = html(
+            &stats.snapshot(),
+            &status,
+            "a\"b",
+            Some(Notice::StatsReset),
+            &Tasks::default(),
+        )
+        .unwrap();
         assert!(page.contains("&#60;b&#62;repo&#60;/b&#62;") && !page.contains("<b>repo"));
         assert!(page.contains("&#60;evil&#62;:80") && !page.contains("a\"b"));
         assert!(page.contains("The statistics were reset."));
@@ -332,7 +426,7 @@ mod tests {
     fn json_has_the_same_numbers() {
         let stats = Stats::new(["debian"]);
         stats.served(stats.repo("debian"), Served::Coalesced, 5);
-        let text = json(&stats.snapshot(), &status(), 2);
+        let text = json(&stats.snapshot(), &status(), 2, &Tasks::default());
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["since_start"]["coalesced"], 1);
         assert_eq!(v["last_24_hours"]["bytes_served"], 5);
@@ -340,5 +434,41 @@ mod tests {
         assert_eq!(v["downloads_in_progress"], 2);
         assert_eq!(v["days"].as_array().unwrap().len(), 7);
         assert_eq!(v["serving"], true);
+        assert!(v["maintenance_task"].is_null() && v["last_count"].is_null());
+    }
+
+    #[test]
+    fn the_page_tells_of_the_running_task_and_the_last_count() {
+        use crate::cache::scan::{Files, Tally};
+        let stats = Stats::new([]);
+        let tasks = Tasks {
+            running: Some(("Count Objects", SystemTime::now())),
+            last_count: Some(CountSummary {
+                finished: SystemTime::now(),
+                total: Tally {
+                    complete: Files {
+                        count: 3,
+                        bytes: 3 << 20,
+                    },
+                    partial: Files { count: 1, bytes: 10 },
+                    heads_alone: 2,
+                },
+                repositories: 2,
+                unreadable: 0,
+            }),
+        };
+        let page = html(&stats.snapshot(), &status(), "cache", None, &tasks).unwrap();
+        for expected in [
+            "Maintenance task Count Objects running (for 0 s).",
+            "3 files (3.0 MiB) complete, 1 file (10 bytes) partial, 2 .head files without data, in 2 repositories.",
+            "<button type=\"submit\" name=\"doCount\" value=\"Count Objects\">Count Objects</button>",
+        ] {
+            assert!(page.contains(expected), "{expected} missing in\n{page}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&json(&stats.snapshot(), &status(), 0, &tasks)).unwrap();
+        assert_eq!(v["maintenance_task"], "Count Objects");
+        assert_eq!(v["last_count"]["complete_files"], 3);
+        assert_eq!(v["last_count"]["heads_without_data"], 2);
     }
 }

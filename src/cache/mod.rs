@@ -15,6 +15,7 @@ pub mod fresh;
 pub mod key;
 pub mod meta;
 pub mod read;
+pub mod scan;
 pub mod storage;
 
 use std::collections::HashMap;
@@ -177,6 +178,11 @@ impl Cache {
     /// Bytes free and in all on the cache's file system.
     pub fn space(&self) -> io::Result<(u64, u64)> {
         self.storage.space()
+    }
+
+    /// Walks the cache's repositories (blocking: call it off the runtime).
+    pub fn walk(&self) -> io::Result<scan::Walk> {
+        self.storage.walk()
     }
 
     /// Downloads running now.

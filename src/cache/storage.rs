@@ -7,6 +7,7 @@
 //! | `_debcache/lock`             | `flock`ed by the running daemon; holds its pid |
 //! | `_debcache/tmp/`             | downloads of volatile files before rename    |
 //! | `_xstore/`, `_import/`, …    | apt-cacher-ng's own; never served            |
+//! | `.~debcache.<pid>.<n>`       | a temporary file (beside its target, or in `_debcache/tmp/`) |
 //!
 //! Files are opened relative to a descriptor of `CacheDir` through
 //! [`crate::beneath`] (`openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` and
@@ -33,9 +34,14 @@ use rustix::fs::{flock, mkdirat, openat, renameat, unlinkat, AtFlags, FlockOpera
 
 use super::key::CacheKey;
 use super::meta::MAX_HEAD_SIZE;
+use super::scan::Walk;
 
 /// debcache's own directory inside the cache.
 pub const OWN_DIR: &str = "_debcache";
+
+/// How the names of debcache's temporary files begin (a pid and a counter
+/// follow); the walk passes over them.
+pub(super) const TEMP_PREFIX: &str = ".~debcache.";
 
 /// The cache directory, opened.
 #[derive(Debug)]
@@ -249,7 +255,7 @@ impl Storage {
     pub fn create_temp(&self, dir: &Dir) -> io::Result<(File, String)> {
         loop {
             let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
-            let name = format!(".~debcache.{}.{n}", std::process::id());
+            let name = format!("{TEMP_PREFIX}{}.{n}", std::process::id());
             let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
             match openat(&dir.fd, name.as_str(), flags, Mode::from_raw_mode(self.file_mode)) {
                 Ok(fd) => return Ok((File::from(fd), name)),
@@ -271,6 +277,11 @@ impl Storage {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Walks the repositories and counts nothing itself (`scan`).
+    pub fn walk(&self) -> io::Result<Walk> {
+        Walk::new(self.root.as_fd(), &self.linked)
     }
 
     /// Whether a file can be made in the cache now: one byte written to a

@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 
 use crate::admin::auth::Denied;
 use crate::admin::local_dir::LocalDirError;
+use crate::admin::maintenance;
 use crate::body::ResponseBody;
 use crate::cache::{Failure, KeyError};
 use crate::intercept::InterceptError;
@@ -245,15 +246,13 @@ pub fn response(err: &ServeError) -> Response<ResponseBody> {
 fn control_line(err: &ServeError) -> String {
     match err {
         ServeError::NotBuilt(_) => format!(
-            "<p>{}.</p>\n<!--\n{CONTROL_MARKER}2{err}\n-->\n",
-            crate::admin::help::escape(&err.to_string())
+            "<p>{}.</p>\n{}",
+            crate::admin::help::escape(&err.to_string()),
+            maintenance::control_line(maintenance::ControlType::Error, &err.to_string())
         ),
         _ => String::new(),
     }
 }
-
-/// The marker of acng's control lines: a type digit and a text follow.
-pub const CONTROL_MARKER: &str = "41d_a6aeb8-26dfa";
 
 /// Sets a non-canonical reason phrase (HTTP/1): apt shows it to the user.
 pub fn with_reason<B>(response: &mut Response<B>, reason: &str) {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use crate::admin::{auth, health, help, metrics, report};
+use crate::admin::{auth, health, help, maintenance, metrics, report};
 use crate::body::ResponseBody;
 use crate::cache::read::read_range;
 use crate::cache::{CacheKey, Hit, Joined, Meta};
@@ -268,6 +268,10 @@ async fn report_page<B>(
     action: auth::Action,
     query: Option<&str>,
 ) -> Outcome {
+    let report_path = format!(
+        "/{}",
+        state.config.requests.report_page.as_deref().unwrap_or_default()
+    );
     let notice = match action {
         auth::Action::Report => None,
         auth::Action::ResetStats => {
@@ -275,15 +279,42 @@ async fn report_page<B>(
             tracing::info!(client = client.log.client(), "statistics reset");
             Some(report::Notice::StatsReset)
         }
+        auth::Action::Count => {
+            let links = maintenance::Links {
+                authority: &authority(req, client),
+                report: &report_path,
+            };
+            let head_only = req.method() == Method::HEAD;
+            return state
+                .maintenance
+                .count(&state.cache, links, head_only)
+                .map_err(|e| ServeError::Page(e).into());
+        }
+        auth::Action::Abort => {
+            let client_name = client.log.client();
+            match query.and_then(maintenance::abort_id) {
+                Some(id) => match state.maintenance.cancel(id) {
+                    Some(task) => tracing::info!(client = client_name, "maintenance task {task} cancelled"),
+                    None => tracing::info!(client = client_name, "cancel: task {id} is not running"),
+                },
+                None => tracing::info!(client = client_name, "cancel: no task id in the query"),
+            }
+            return Ok(redirect(&report_path));
+        }
         other => return Err(ServeError::NotBuilt(other.name()).into()),
     };
     let status = health::check(state).await;
     let snapshot = state.stats.snapshot();
+    let tasks = report::Tasks {
+        running: state.maintenance.running(),
+        last_count: state.maintenance.last_count(),
+    };
     if query.is_some_and(|q| q.split('&').any(|p| p == "format=json")) {
-        let text = report::json(&snapshot, &status, state.cache.downloads());
+        let text = report::json(&snapshot, &status, state.cache.downloads(), &tasks);
         return Ok(no_store(page_response("application/json", text, req.method())));
     }
-    let page = report::html(&snapshot, &status, &authority(req, client), notice).map_err(ServeError::Page)?;
+    let page = report::html(&snapshot, &status, &authority(req, client), notice, &tasks)
+        .map_err(ServeError::Page)?;
     Ok(no_store(page_response(
         "text/html; charset=utf-8",
         page,

@@ -34,12 +34,25 @@ impl Lines {
     }
 }
 
+/// Lines read between two questions to `keep_going`.
+const ASK_EVERY: usize = 64 * 1024;
+
 /// The hours from `since` on that the logs in `dir` (the files whose names
-/// begin with `name`) tell of, and how many lines counted.
-pub fn hours(dir: &Path, name: &str, since: u64) -> io::Result<(Vec<(u64, Totals)>, usize)> {
+/// begin with `name`) tell of, and how many lines counted. Reading stops
+/// early (with what it has) once `keep_going`, asked before each file and
+/// every [`ASK_EVERY`] lines, says no.
+pub fn hours(
+    dir: &Path,
+    name: &str,
+    since: u64,
+    keep_going: &dyn Fn() -> bool,
+) -> io::Result<(Vec<(u64, Totals)>, usize)> {
     let mut by_hour: BTreeMap<u64, Lines> = BTreeMap::new();
     let mut counted = 0;
     for entry in std::fs::read_dir(dir)? {
+        if !keep_going() {
+            break;
+        }
         let entry = entry?;
         let file_name = entry.file_name();
         let Some(file_name) = file_name.to_str().filter(|n| n.starts_with(name)) else {
@@ -58,7 +71,7 @@ pub fn hours(dir: &Path, name: &str, since: u64) -> io::Result<(Vec<(u64, Totals
         } else {
             Box::new(file)
         };
-        match count(BufReader::new(reader), since, &mut by_hour) {
+        match count(BufReader::new(reader), since, &mut by_hour, keep_going) {
             Ok(n) => counted += n,
             // A damaged rotated log: what came before the damage counts.
             Err(e) => tracing::warn!("{}: {e}", entry.path().display()),
@@ -68,10 +81,18 @@ pub fn hours(dir: &Path, name: &str, since: u64) -> io::Result<(Vec<(u64, Totals
     Ok((hours, counted))
 }
 
-fn count(mut reader: impl BufRead, since: u64, by_hour: &mut BTreeMap<u64, Lines>) -> io::Result<usize> {
+fn count(
+    mut reader: impl BufRead,
+    since: u64,
+    by_hour: &mut BTreeMap<u64, Lines>,
+    keep_going: &dyn Fn() -> bool,
+) -> io::Result<usize> {
     let mut counted = 0;
     let mut line = Vec::new();
-    loop {
+    for read in 1usize.. {
+        if read % ASK_EVERY == 0 && !keep_going() {
+            break;
+        }
         line.clear();
         // Bounded: a line without an end in sight is cut at 64 KiB.
         if (&mut reader).take(64 * 1024).read_until(b'\n', &mut line)? == 0 {
@@ -94,6 +115,7 @@ fn count(mut reader: impl BufRead, since: u64, by_hour: &mut BTreeMap<u64, Lines
         slot.1 = slot.1.saturating_add(bytes);
         counted += 1;
     }
+    Ok(counted)
 }
 
 /// `time|kind|bytes|…`; anything else (acng's other lines) is skipped.
@@ -145,7 +167,7 @@ mod tests {
         )
         .unwrap();
 
-        let (hours, lines) = hours(dir.path(), "apt-cacher.log", hour - 1).unwrap();
+        let (hours, lines) = hours(dir.path(), "apt-cacher.log", hour - 1, &|| true).unwrap();
         assert_eq!(lines, 5, "the too old line and other files are not counted");
         assert_eq!(hours.len(), 2);
         let (h, last) = hours[1];
@@ -168,5 +190,7 @@ mod tests {
                 }
             )
         );
+        let (none, lines) = super::hours(dir.path(), "apt-cacher.log", hour - 1, &|| false).unwrap();
+        assert_eq!((none.len(), lines), (0, 0), "stopped before the first file");
     }
 }

@@ -250,7 +250,7 @@ impl Stats {
     /// `name` (`apt-cacher.log`) and its rotated copies, compressed ones too.
     pub fn rebuild(&self, log_dir: &Path, name: &str) -> std::io::Result<usize> {
         let since = now_hour() + 1 - HOURS as u64;
-        let (hours, lines) = from_log::hours(log_dir, name, since)?;
+        let (hours, lines) = from_log::hours(log_dir, name, since, &|| true)?;
         self.add_hours(hours);
         Ok(lines)
     }
@@ -263,6 +263,55 @@ impl Stats {
             }
         }
     }
+}
+
+/// One of the log analysis' rolling 24-hour windows (spec §8.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogWindow {
+    /// Unix seconds: the first hour's start, and the window's end (now for
+    /// the latest window).
+    pub start: u64,
+    pub end: u64,
+    pub totals: Totals,
+}
+
+/// acng's log analysis: what the transfer logs in `log_dir` (`name` and its
+/// rotated and compressed copies) say of each of the 7 rolling 24-hour windows
+/// ending now, the latest first, by acng's reckoning (`from_log`). The
+/// windows are whole hours, the latest ending with the hour in progress.
+/// Reading stops early when `keep_going` says no.
+pub fn log_windows(
+    log_dir: &Path,
+    name: &str,
+    keep_going: &dyn Fn() -> bool,
+) -> std::io::Result<Vec<LogWindow>> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let since = (now / 3600 + 1).saturating_sub(HOURS as u64);
+    let (hours, _) = from_log::hours(log_dir, name, since, keep_going)?;
+    Ok(windows(&hours, now))
+}
+
+/// The hours summed into 7 windows of 24 ending with the hour of `now`.
+fn windows(hours: &[(u64, Totals)], now: u64) -> Vec<LogWindow> {
+    let this_hour = now / 3600;
+    (0..7u64)
+        .map(|day| {
+            let last = this_hour.saturating_sub(day * 24);
+            let first = (last + 1).saturating_sub(24);
+            let totals = hours
+                .iter()
+                .filter(|(h, _)| (first..=last).contains(h))
+                .fold(Totals::default(), |sum, (_, t)| sum.plus(t));
+            let end = if day == 0 { now } else { (last + 1) * 3600 };
+            LogWindow {
+                start: first * 3600,
+                end,
+                totals,
+            }
+        })
+        .collect()
 }
 
 /// A response body being sent: counted in [`Snapshot::active`].
@@ -340,6 +389,30 @@ mod tests {
         assert_eq!(stats.snapshot().active, 2);
         drop((a, b));
         assert_eq!(stats.snapshot().active, 0);
+    }
+
+    #[test]
+    fn log_hours_sum_into_seven_rolling_days_ending_now() {
+        let now = 1_000 * 3600 + 1_234;
+        let one = |requests| Totals {
+            requests,
+            ..Totals::default()
+        };
+        let hours = [
+            (1_000, one(1)),
+            (977, one(2)),
+            (976, one(4)),
+            (1_000 - 7 * 24 + 1, one(8)),
+            (1_000 - 7 * 24, one(16)),
+            (1_001, one(32)),
+        ];
+        let w = windows(&hours, now);
+        assert_eq!(w.len(), 7);
+        assert_eq!((w[0].totals.requests, w[1].totals.requests), (3, 4));
+        assert_eq!(w[6].totals.requests, 8, "older hours and later ones are left out");
+        assert!(w[2..6].iter().all(|w| w.totals.is_empty()));
+        assert_eq!((w[0].start, w[0].end), (977 * 3600, now));
+        assert_eq!((w[1].start, w[1].end), (953 * 3600, 977 * 3600));
     }
 
     #[test]

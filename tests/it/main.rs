@@ -14,6 +14,7 @@ mod https;
 mod layout;
 mod lifecycle;
 mod local_dirs;
+mod maintenance;
 mod observability;
 mod origin_selftest;
 mod report;

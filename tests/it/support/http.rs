@@ -132,9 +132,45 @@ impl Conn {
         Ok(body)
     }
 
+    /// Reads the body as it comes, chunk framing and all, a line at a time
+    /// until `needle` is among what was read; returns what was read.
+    pub fn read_raw_until(&mut self, needle: &str) -> std::io::Result<Vec<u8>> {
+        let mut raw = Vec::new();
+        while !String::from_utf8_lossy(&raw).contains(needle) {
+            if self.reader.read_until(b'\n', &mut raw)? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(raw)
+    }
+
+    /// The rest of the body's raw bytes, to the end of the connection.
+    pub fn read_raw_to_end(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut raw = Vec::new();
+        self.reader.read_to_end(&mut raw)?;
+        Ok(raw)
+    }
+
     pub fn get(&mut self, target: &str, headers: &[(&str, &str)]) -> Response {
         self.send("GET", target, headers);
         self.read(false).expect("response")
+    }
+}
+
+/// A whole chunked body decoded; `None` if its framing is broken or it
+/// lacks the last chunk.
+pub fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&raw[..end]).ok()?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[end + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size..)?.strip_prefix(b"\r\n")?;
     }
 }
 
