@@ -3,9 +3,10 @@
 //! `/metrics`' `debcache_healthy`.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::state::AppState;
+use crate::cache::Cache;
 
 /// Below both of these the disk is "nearly full".
 const LOW_SPACE_BYTES: u64 = 1 << 30;
@@ -68,8 +69,9 @@ impl Status {
 
 /// Looks at the cache directory (on a blocking thread: a hung disk must
 /// not stall the runtime's workers) and at the mirrors.
-pub async fn check(state: &AppState) -> Status {
-    let cache = std::sync::Arc::clone(&state.cache);
+pub async fn check(cache: &Arc<Cache>) -> Status {
+    let mirrors = cache.upstream().avoided();
+    let cache = Arc::clone(cache);
     let disk = tokio::task::spawn_blocking(move || (cache.probe(), cache.space().ok())).await;
     let (writable, space) = match disk {
         Ok(found) => found,
@@ -84,9 +86,8 @@ pub async fn check(state: &AppState) -> Status {
             problems.push(Problem::DiskNearlyFull { free, total });
         }
     }
-    let avoided = state.cache.upstream().avoided();
-    if !avoided.is_empty() {
-        problems.push(Problem::MirrorsFailing(avoided));
+    if !mirrors.is_empty() {
+        problems.push(Problem::MirrorsFailing(mirrors));
     }
     Status { problems, space }
 }

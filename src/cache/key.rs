@@ -11,6 +11,10 @@ use std::fmt;
 /// Before it comes hyper's: a request head that does not fit its 64 KiB
 /// buffer (`max_buf_size` in `server.rs`) gets `431 Request Header Fields
 /// Too Large` and the connection is closed.
+/// How the names of debcache's temporary files begin (a pid and a counter
+/// follow): never a key's last component, and the walk passes over them.
+pub(super) const TEMP_PREFIX: &str = ".~debcache.";
+
 const MAX_LEN: usize = 3000;
 /// `NAME_MAX` of Linux file systems.
 const MAX_COMPONENT: usize = 255;

@@ -30,8 +30,8 @@ use std::sync::Arc;
 
 use rustix::fs::{fstat, openat, statat, AtFlags, Dir, FileType, Mode, OFlags};
 
+use super::key::TEMP_PREFIX;
 use super::meta::{Head, MAX_HEAD_SIZE};
-use super::storage::TEMP_PREFIX;
 
 /// Directories below a repository's own that the walk enters; real caches
 /// are about ten deep.

@@ -33,15 +33,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{flock, mkdirat, openat, renameat, unlinkat, AtFlags, FlockOperation, Mode, OFlags};
 
 use super::key::CacheKey;
+use super::key::TEMP_PREFIX;
 use super::meta::MAX_HEAD_SIZE;
 use super::scan::Walk;
 
 /// debcache's own directory inside the cache.
 pub const OWN_DIR: &str = "_debcache";
-
-/// How the names of debcache's temporary files begin (a pid and a counter
-/// follow); the walk passes over them.
-pub(super) const TEMP_PREFIX: &str = ".~debcache.";
 
 /// The cache directory, opened.
 #[derive(Debug)]

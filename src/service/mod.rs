@@ -240,14 +240,14 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
             req.method(),
         )),
         Target::Metrics => {
-            let status = health::check(state).await;
+            let status = health::check(&state.cache).await;
             let gauges = metrics::Gauges {
                 downloads: state.cache.downloads(),
             };
             let text = metrics::render(&state.stats.snapshot(), &status, &gauges);
             Ok(page_response(metrics::CONTENT_TYPE, text, req.method()))
         }
-        Target::Health => Ok(health_page(&health::check(state).await, req.method())),
+        Target::Health => Ok(health_page(&health::check(&state.cache).await, req.method())),
         Target::CaCertificate => match &state.intercept {
             Some(intercept) => Ok(page_response(
                 "application/x-x509-ca-cert",
@@ -303,7 +303,7 @@ async fn report_page<B>(
         }
         other => return Err(ServeError::NotBuilt(other.name()).into()),
     };
-    let status = health::check(state).await;
+    let status = health::check(&state.cache).await;
     let snapshot = state.stats.snapshot();
     let tasks = report::Tasks {
         running: state.maintenance.running(),
