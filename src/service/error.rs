@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use askama::Template;
 use http::{Response, StatusCode};
 
 use crate::admin::auth::Denied;
@@ -218,12 +219,24 @@ impl std::error::Error for ServeError {
 /// The response for a failure: acng's status line and a page naming it.
 pub fn response(err: &ServeError) -> Response<ResponseBody> {
     let (status, reason) = err.status();
-    let title = format!("{} {}", status.as_u16(), crate::admin::help::escape(&reason));
-    let body = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><title>{title}</title></head>\n<body><h1>{title}</h1>\n{}<hr><address>debcache {}</address></body></html>\n",
-        control_line(err),
-        env!("CARGO_PKG_VERSION")
-    );
+    // acng's machine-readable error line (spec §8.3), which `acngtool
+    // maint` prints, so that a cron job asking for a missing action mails
+    // someone.
+    let detail = matches!(err, ServeError::NotBuilt(_)).then(|| err.to_string());
+    let control = detail
+        .as_deref()
+        .map(|d| maintenance::control_line(maintenance::ControlType::Error, d))
+        .unwrap_or_default();
+    let page = ErrorPage {
+        code: status.as_u16(),
+        reason: &reason,
+        detail: detail.as_deref(),
+        control: &control,
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    // A page of literals and escaped values cannot fail to render; if it
+    // did, the status line still says it all.
+    let body = page.render().unwrap_or_default();
     let mut builder = Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
@@ -241,17 +254,16 @@ pub fn response(err: &ServeError) -> Response<ResponseBody> {
     response
 }
 
-/// acng's machine-readable error line (spec §8.3), which `acngtool maint`
-/// prints, so that a cron job asking for a missing action mails someone.
-fn control_line(err: &ServeError) -> String {
-    match err {
-        ServeError::NotBuilt(_) => format!(
-            "<p>{}.</p>\n{}",
-            crate::admin::help::escape(&err.to_string()),
-            maintenance::control_line(maintenance::ControlType::Error, &err.to_string())
-        ),
-        _ => String::new(),
-    }
+/// `templates/error.html`; `control` is made by `control_line`, the rest
+/// is escaped.
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    code: u16,
+    reason: &'a str,
+    detail: Option<&'a str>,
+    control: &'a str,
+    version: &'static str,
 }
 
 /// Sets a non-canonical reason phrase (HTTP/1): apt shows it to the user.
