@@ -98,10 +98,9 @@ fn the_report_page_renders_in_chromium() {
     }
     assert!(dom.contains("2 (66.7 %)"), "two of three from the cache:\n{dom}");
 
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
-    std::fs::create_dir_all(&shots).unwrap();
-    let png = shots.join("report.png");
-    let _ = std::fs::remove_file(&png);
+    // Made fresh in a directory of this run, then kept under target/ for
+    // people to look at (when this user may write there).
+    let png = profile.path().join("report.png");
     run(
         &browser,
         profile.path(),
@@ -114,5 +113,10 @@ fn the_report_page_renders_in_chromium() {
         "{} bytes",
         bytes.len()
     );
-    eprintln!("screenshot: {}", png.display());
+    let kept = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser/report.png");
+    let copied = std::fs::create_dir_all(kept.parent().unwrap()).and_then(|()| std::fs::write(&kept, &bytes));
+    match copied {
+        Ok(()) => eprintln!("screenshot: {}", kept.display()),
+        Err(e) => eprintln!("screenshot not kept at {}: {e}", kept.display()),
+    }
 }
