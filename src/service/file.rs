@@ -21,7 +21,8 @@ use std::sync::Arc;
 use http::header::{self, HeaderMap};
 use http::{Method, Request, Response};
 
-use super::{account, failure, file_answer, serve_hit, Client, Outcome, ServeError};
+use super::answer::{complete_file_body, file_answer, OCTETS};
+use super::{account, failure, Client, Outcome, ServeError};
 use crate::body::ResponseBody;
 use crate::cache::flight::Body;
 use crate::cache::follow::Follow;
@@ -276,7 +277,7 @@ fn from_flight<B>(
     body: Arc<Body>,
     how: Served,
 ) -> Response<ResponseBody> {
-    let (builder, range) = file_answer(req, body.total, &body.meta, super::OCTETS);
+    let (builder, range) = file_answer(req, body.total, &body.meta, OCTETS);
     let response_body = match range {
         Some((start, end)) if req.method() != Method::HEAD => {
             ResponseBody::follow(Follow::new(rx, generation, body, start, end))
@@ -378,4 +379,19 @@ fn forwarded_for<B>(state: &AppState, client: &Client, req: &Request<B>) -> Opti
     }
     let incoming = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     upstream::forwarded_for(incoming, client.peer)
+}
+
+/// A complete cached file: 200, 206, 304 or 416 as the request asks.
+fn serve_hit<B>(
+    client: &Client,
+    req: &Request<B>,
+    key: &CacheKey,
+    hit: Hit,
+    how: Served,
+) -> std::io::Result<Response<ResponseBody>> {
+    let (builder, range) = file_answer(req, Some(hit.len), &hit.meta, OCTETS);
+    let body = complete_file_body(req, hit.file, range)?;
+    let mut response = builder.body(body).map_err(std::io::Error::other)?;
+    account(client, &mut response, key.to_string(), how);
+    Ok(response)
 }

@@ -14,7 +14,8 @@
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
-use super::{account, complete_file_body, file_answer, page_response, Client, Outcome, ServeError};
+use super::answer::{complete_file_body, file_answer};
+use super::{account, page_response, Client, Outcome, ServeError};
 use crate::admin::help::escape;
 use crate::admin::local_dir::{self, Found, LocalDirError, LocalFile};
 use crate::body::ResponseBody;
