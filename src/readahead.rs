@@ -263,6 +263,12 @@ impl Scanner {
     /// followed (a request with a body, garbage, an oversized head): reading
     /// ahead stops for the connection, hyper deals with it.
     fn feed(&mut self, bytes: &[u8]) -> Option<Vec<Ahead>> {
+        if self.pending.is_empty() && lone_head(bytes) {
+            // The common case: one whole request and nothing queued behind
+            // it, which hyper answers at once. Nothing to read ahead, and no
+            // need to parse it twice (1,300 instructions of a 2 KB hit).
+            return Some(Vec::new());
+        }
         self.pending.extend_from_slice(bytes);
         let mut heads = Vec::new();
         loop {
@@ -297,6 +303,13 @@ impl Scanner {
     }
 }
 
+/// `bytes` is one whole GET or HEAD head (which has no body) and nothing
+/// after it.
+fn lone_head(bytes: &[u8]) -> bool {
+    (bytes.starts_with(b"GET ") || bytes.starts_with(b"HEAD "))
+        && memchr::memmem::find(bytes, b"\r\n\r\n") == Some(bytes.len().saturating_sub(4))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +329,23 @@ mod tests {
         let targets: Vec<_> = seen.iter().chain(&more).map(|a| a.target.as_str()).collect();
         assert_eq!(targets, ["/a.deb", "/b.deb", "/c.deb"]);
         assert_eq!(more[0].cache_control.as_deref(), Some("max-age=0"));
+    }
+
+    #[test]
+    fn a_lone_head_is_not_parsed_but_one_with_others_behind_it_is() {
+        let mut s = Scanner::default();
+        assert_eq!(s.feed(get("/a.deb").as_bytes()).unwrap().len(), 0);
+        assert!(s.pending.is_empty());
+        // Two in one read: both found (the caller answers the first itself).
+        let two = format!("{}{}", get("/a.deb"), get("/b.deb"));
+        assert_eq!(s.feed(two.as_bytes()).unwrap().len(), 2);
+        // Half a head, then its end and nothing else: still parsed.
+        let head = get("/c.deb");
+        let (start, end) = head.as_bytes().split_at(10);
+        assert!(s.feed(start).unwrap().is_empty());
+        let done = s.feed(end).unwrap();
+        assert_eq!(done[0].target, "/c.deb");
+        assert!(!lone_head(b"POST /x HTTP/1.1\r\n\r\n") && !lone_head(b"GET /x HTTP/1.1\r\n"));
     }
 
     #[test]
