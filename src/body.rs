@@ -21,9 +21,8 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::cache::follow::Follow;
+use crate::cache::read::{ChunkReader, CHUNK};
 use crate::log::Transfer;
-
-use crate::cache::read::{read_range, CHUNK};
 
 pub struct ResponseBody {
     source: Source,
@@ -76,7 +75,7 @@ impl Relay {
 
 /// `[pos, end)` of an open file.
 struct FileRange {
-    file: Arc<File>,
+    reader: ChunkReader,
     pos: u64,
     end: u64,
 }
@@ -105,7 +104,7 @@ impl ResponseBody {
     pub fn file(file: Arc<File>, start: u64, end: u64) -> ResponseBody {
         ResponseBody {
             source: Source::File(FileRange {
-                file,
+                reader: ChunkReader::new(file),
                 pos: start,
                 end,
             }),
@@ -178,9 +177,10 @@ impl http_body::Body for ResponseBody {
             Source::Empty => None,
             Source::Full(bytes) => bytes.take().map(Ok),
             Source::File(range) if range.pos >= range.end => None,
-            // Reads come from the page cache in the common case; a read here
-            // costs less than handing it to a blocking thread and back.
-            Source::File(range) => Some(range.read_chunk()),
+            // From the page cache at once in the common case (handing every
+            // read to a blocking thread and back would cost more than the
+            // read); from the blocking pool when the disk is needed.
+            Source::File(range) => Some(ready!(range.poll_chunk(cx))),
         };
         let chunk = match next {
             Some(Ok(chunk)) => chunk,
@@ -221,11 +221,11 @@ impl http_body::Body for ResponseBody {
 }
 
 impl FileRange {
-    fn read_chunk(&mut self) -> std::io::Result<Bytes> {
-        let want = (self.end - self.pos).min(CHUNK as u64) as usize;
-        let chunk = read_range(&self.file, self.pos, self.pos + want as u64)?;
-        self.pos += want as u64;
-        Ok(chunk)
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<Bytes>> {
+        let until = self.end.min(self.pos + CHUNK as u64);
+        let chunk = ready!(self.reader.poll_read(cx, self.pos, until))?;
+        self.pos = until;
+        Poll::Ready(Ok(chunk))
     }
 }
 

@@ -33,6 +33,17 @@ const PUBLISH_BYTES: u64 = 64 * 1024;
 /// ...or this long after the last publication, whichever comes first.
 const PUBLISH_EVERY: Duration = Duration::from_millis(10);
 
+/// Received bytes are written once this many have arrived (or when progress
+/// is due): one trip to the blocking pool per write, not per frame.
+const WRITE_BYTES: u64 = 128 * 1024;
+
+/// Bytes received and not written yet, in order.
+#[derive(Default)]
+struct Unwritten {
+    pieces: Vec<bytes::Bytes>,
+    len: u64,
+}
+
 /// What to download and for whom.
 #[derive(Debug)]
 pub struct Job {
@@ -514,13 +525,15 @@ impl Task<'_> {
         let idle = self.cache.upstream.network_timeout();
         let mut published = self.written();
         let mut last_publish = Instant::now();
-        loop {
-            let unpublished = self.written() > published;
+        let mut unwritten = Unwritten::default();
+        let broke = loop {
+            let unpublished = self.written() + unwritten.len > published;
             let next = tokio::time::timeout(idle, body.body_mut().frame());
             let frame = if unpublished {
                 tokio::select! {
                     f = next => f,
                     _ = tokio::time::sleep(PUBLISH_EVERY.saturating_sub(last_publish.elapsed())) => {
+                        self.write(&mut unwritten).await?;
                         self.leader.committed(self.written());
                         published = self.written();
                         last_publish = Instant::now();
@@ -531,33 +544,56 @@ impl Task<'_> {
                 next.await
             };
             let data = match frame {
-                Err(_) => return Err(BodyError::Upstream(format!("no data for {}s", idle.as_secs()))),
-                Ok(None) => break,
-                Ok(Some(Err(e))) => return Err(BodyError::Upstream(e.to_string())),
+                Err(_) => break Some(format!("no data for {}s", idle.as_secs())),
+                Ok(None) => break None,
+                Ok(Some(Err(e))) => break Some(e.to_string()),
                 Ok(Some(Ok(frame))) => match frame.into_data() {
                     Ok(data) => data,
                     Err(_) => continue,
                 },
             };
-            let writer = self
-                .writer
-                .as_mut()
-                .ok_or_else(|| BodyError::Upstream("no writer".into()))?;
-            if self.total.is_some_and(|t| writer.len() + data.len() as u64 > t) {
-                return Err(BodyError::Upstream("more bytes than announced".into()));
+            if self.writer.is_none() {
+                return Err(BodyError::Upstream("no writer".into()));
             }
-            writer.append(&data).map_err(BodyError::Disk)?;
+            if self
+                .total
+                .is_some_and(|t| self.written() + unwritten.len + data.len() as u64 > t)
+            {
+                break Some("more bytes than announced".into());
+            }
             self.count_in(data.len() as u64);
-            if self.written() - published >= PUBLISH_BYTES || last_publish.elapsed() >= PUBLISH_EVERY {
+            unwritten.len += data.len() as u64;
+            unwritten.pieces.push(data);
+            if unwritten.len >= WRITE_BYTES {
+                self.write(&mut unwritten).await?;
+            }
+            let new = self.written() - published;
+            if new >= PUBLISH_BYTES || (new > 0 && last_publish.elapsed() >= PUBLISH_EVERY) {
                 self.leader.committed(self.written());
                 published = self.written();
                 last_publish = Instant::now();
             }
+        };
+        // What arrived before a break is good.
+        self.write(&mut unwritten).await?;
+        if let Some(broke) = broke {
+            return Err(BodyError::Upstream(broke));
         }
         if self.total.is_some_and(|t| self.written() < t) {
             return Err(BodyError::Upstream("connection closed before the end".into()));
         }
         Ok(())
+    }
+
+    /// Writes what was received since the last write, in order, off the
+    /// runtime workers.
+    async fn write(&mut self, unwritten: &mut Unwritten) -> Result<(), BodyError> {
+        let pieces = std::mem::take(&mut unwritten.pieces);
+        unwritten.len = 0;
+        match &mut self.writer {
+            Some(writer) if !pieces.is_empty() => writer.append(pieces).await.map_err(BodyError::Disk),
+            _ => Ok(()),
+        }
     }
 
     /// Every byte is written: clients may finish; then make it durable.

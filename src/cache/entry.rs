@@ -15,6 +15,8 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use super::key::CacheKey;
 use super::meta::Head;
 use super::storage::{Dir, Storage};
@@ -130,9 +132,23 @@ impl EntryWriter {
         self.len == 0
     }
 
-    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all_at(bytes, self.len)?;
-        self.len += bytes.len() as u64;
+    /// Appends `pieces` in order, on the blocking pool: a write may wait
+    /// for the disk (dirty pages over the limit, a slow device), which on a
+    /// runtime worker would stall every client of that worker.
+    pub async fn append(&mut self, pieces: Vec<Bytes>) -> io::Result<()> {
+        let file = Arc::clone(&self.file);
+        let at = self.len;
+        let written = tokio::task::spawn_blocking(move || {
+            let mut offset = at;
+            for piece in &pieces {
+                file.write_all_at(piece, offset)?;
+                offset += piece.len() as u64;
+            }
+            Ok(offset - at)
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e)))?;
+        self.len += written;
         Ok(())
     }
 
@@ -229,18 +245,18 @@ mod tests {
         Head::parse(&fs::read(root.join(format!("{rel}.head"))).unwrap()).unwrap()
     }
 
-    #[test]
-    fn a_solid_entry_is_incomplete_until_finished() {
+    #[tokio::test]
+    async fn a_solid_entry_is_incomplete_until_finished() {
         let (root, storage) = setup();
         let key = CacheKey::parse("repo/pool/a.deb").unwrap();
         let mut w = EntryWriter::start_solid(&storage, &key, head(6)).unwrap();
-        w.append(b"abc").unwrap();
+        w.append(vec![Bytes::from_static(b"abc")]).await.unwrap();
         let on_disk = read_head(root.path(), "repo/pool/a.deb");
         assert_eq!((on_disk.content_length, on_disk.expected_length), (None, Some(6)));
         assert_eq!(fs::read(root.path().join("repo/pool/a.deb")).unwrap(), b"abc");
         drop(w);
         let mut w = EntryWriter::resume_solid(&storage, &key, head(6), 3).unwrap();
-        w.append(b"def").unwrap();
+        w.append(vec![Bytes::from_static(b"def")]).await.unwrap();
         let final_head = w.finish(&storage).unwrap();
         assert_eq!(final_head.content_length, Some(6));
         let on_disk = read_head(root.path(), "repo/pool/a.deb");
@@ -262,15 +278,15 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn restarting_a_solid_file_never_truncates_the_old_inode() {
+    #[tokio::test]
+    async fn restarting_a_solid_file_never_truncates_the_old_inode() {
         let (root, storage) = setup();
         let key = CacheKey::parse("repo/pool/a.deb").unwrap();
         let mut first = EntryWriter::start_solid(&storage, &key, head(3)).unwrap();
-        first.append(b"old").unwrap();
+        first.append(vec![Bytes::from_static(b"old")]).await.unwrap();
         let reader = Arc::clone(first.file());
         let mut second = EntryWriter::start_solid(&storage, &key, head(3)).unwrap();
-        second.append(b"new").unwrap();
+        second.append(vec![Bytes::from_static(b"new")]).await.unwrap();
         let mut buf = [0u8; 3];
         reader.read_exact_at(&mut buf, 0).unwrap();
         assert_eq!(
@@ -281,19 +297,19 @@ mod tests {
         assert_eq!(fs::read(root.path().join("repo/pool/a.deb")).unwrap(), b"new");
     }
 
-    #[test]
-    fn a_volatile_entry_replaces_the_old_pair_only_at_the_end() {
+    #[tokio::test]
+    async fn a_volatile_entry_replaces_the_old_pair_only_at_the_end() {
         let (root, storage) = setup();
         let key = CacheKey::parse("repo/dists/x/InRelease").unwrap();
         let mut w = EntryWriter::start_volatile(&storage, &key, head(3)).unwrap();
-        w.append(b"v1!").unwrap();
+        w.append(vec![Bytes::from_static(b"v1!")]).await.unwrap();
         assert!(
             !root.path().join("repo/dists/x/InRelease").exists(),
             "nothing at the name while downloading"
         );
         w.finish(&storage).unwrap();
         let mut w = EntryWriter::start_volatile(&storage, &key, head(4)).unwrap();
-        w.append(b"v2!!").unwrap();
+        w.append(vec![Bytes::from_static(b"v2!!")]).await.unwrap();
         assert_eq!(
             fs::read(root.path().join("repo/dists/x/InRelease")).unwrap(),
             b"v1!"
@@ -313,12 +329,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_abandoned_volatile_download_leaves_nothing() {
+    #[tokio::test]
+    async fn an_abandoned_volatile_download_leaves_nothing() {
         let (root, storage) = setup();
         let key = CacheKey::parse("repo/dists/x/Release").unwrap();
         let mut w = EntryWriter::start_volatile(&storage, &key, head(3)).unwrap();
-        w.append(b"abc").unwrap();
+        w.append(vec![Bytes::from_static(b"abc")]).await.unwrap();
         drop(w);
         assert_eq!(
             fs::read_dir(root.path().join("_debcache/tmp")).unwrap().count(),
@@ -327,12 +343,12 @@ mod tests {
         assert!(!root.path().join("repo/dists/x/Release").exists());
     }
 
-    #[test]
-    fn leftovers_of_a_crash_are_swept() {
+    #[tokio::test]
+    async fn leftovers_of_a_crash_are_swept() {
         let (root, storage) = setup();
         let key = CacheKey::parse("repo/dists/x/Release").unwrap();
         let mut w = EntryWriter::start_volatile(&storage, &key, head(3)).unwrap();
-        w.append(b"abc").unwrap();
+        w.append(vec![Bytes::from_static(b"abc")]).await.unwrap();
         std::mem::forget(w);
         assert_eq!(storage.sweep_tmp().unwrap(), 1);
         assert_eq!(

@@ -1,7 +1,8 @@
 //! A client's view of a flight: the bytes `[pos, end)` of the file being
 //! downloaded, read from disk as they are committed, woken by the flight's
 //! progress. Never fans bytes out through memory: a slow client holds one
-//! chunk, and many clients share the page cache.
+//! chunk, and many clients share the page cache. A chunk whose pages are not
+//! in memory is read on the blocking pool ([`ChunkReader`]).
 
 use std::fmt;
 use std::future::Future;
@@ -14,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::flight::{Body, Progress, State};
-use super::read::{read_range, CHUNK};
+use super::read::{ChunkReader, CHUNK};
 
 type Wait = Pin<Box<dyn Future<Output = bool> + Send>>;
 
@@ -22,6 +23,8 @@ pub struct Follow {
     rx: watch::Receiver<Progress>,
     generation: u32,
     body: Arc<Body>,
+    /// Reads `body.file`.
+    reader: ChunkReader,
     start: u64,
     pos: u64,
     /// Exclusive end (a range); `None` reads to the end of the body.
@@ -50,6 +53,7 @@ impl Follow {
         Follow {
             rx,
             generation,
+            reader: ChunkReader::new(Arc::clone(&body.file)),
             body,
             start,
             pos: start,
@@ -62,6 +66,12 @@ impl Follow {
     /// restarted after this client got bytes (the connection must be cut,
     /// never ended as if complete).
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        // A chunk of committed bytes being read from the disk comes first,
+        // whatever the flight did meanwhile (as it would had it been read at
+        // once).
+        if let Some((from, until)) = self.reader.pending() {
+            return Poll::Ready(Some(ready!(self.read(cx, from, until))));
+        }
         loop {
             if let Some(wait) = &mut self.wait {
                 let alive = ready!(wait.as_mut().poll(cx));
@@ -73,8 +83,8 @@ impl Follow {
                 }
             }
             let progress = self.rx.borrow_and_update().clone();
-            if let Some(step) = self.step(progress) {
-                return Poll::Ready(step);
+            if let Some(step) = self.step(cx, progress) {
+                return step;
             }
             let mut rx = self.rx.clone();
             self.wait = Some(Box::pin(async move { rx.changed().await.is_ok() }));
@@ -82,7 +92,7 @@ impl Follow {
     }
 
     /// `None` means: wait for the flight to move.
-    fn step(&mut self, progress: Progress) -> Option<Option<io::Result<Bytes>>> {
+    fn step(&mut self, cx: &mut Context<'_>, progress: Progress) -> Option<Poll<Option<io::Result<Bytes>>>> {
         if progress.generation != self.generation {
             match &progress.state {
                 // Nothing sent yet and the same length announced: carry on
@@ -90,11 +100,12 @@ impl Follow {
                 State::Streaming { body, .. } if self.pos == self.start && body.total == self.body.total => {
                     self.generation = progress.generation;
                     self.body = Arc::clone(body);
+                    self.reader = ChunkReader::new(Arc::clone(&body.file));
                 }
                 _ => {
-                    return Some(Some(Err(io::Error::other(
+                    return Some(Poll::Ready(Some(Err(io::Error::other(
                         "the download restarted from the beginning",
-                    ))))
+                    )))))
                 }
             }
         }
@@ -103,20 +114,25 @@ impl Follow {
             // failure may have replaced the last progress before this
             // client saw it): those bytes first, then the error.
             State::Failed(f) => {
+                // An fstat of the open file: its inode is in memory.
                 let written = self.body.file.metadata().map_or(0, |m| m.len());
-                Some(Some(
-                    self.read_to(written).unwrap_or_else(|| Err(io::Error::other(f))),
-                ))
+                Some(
+                    self.read_to(cx, written)
+                        .unwrap_or_else(|| Poll::Ready(Err(io::Error::other(f))))
+                        .map(Some),
+                )
             }
             State::Connecting | State::Unchanged => None,
             State::Streaming { committed, done, .. } => {
-                if let Some(chunk) = self.read_to(committed) {
-                    return Some(Some(chunk));
+                if let Some(chunk) = self.read_to(cx, committed) {
+                    return Some(chunk.map(Some));
                 }
                 match (self.end, done) {
-                    (Some(end), _) if self.pos >= end => Some(None),
-                    (Some(_), true) => Some(Some(Err(io::Error::other("download ended short of the range")))),
-                    (None, true) => Some(None),
+                    (Some(end), _) if self.pos >= end => Some(Poll::Ready(None)),
+                    (Some(_), true) => Some(Poll::Ready(Some(Err(io::Error::other(
+                        "download ended short of the range",
+                    ))))),
+                    (None, true) => Some(Poll::Ready(None)),
                     (_, false) => None,
                 }
             }
@@ -124,17 +140,22 @@ impl Follow {
     }
 
     /// The next chunk of `[pos, committed)` within the range, if any.
-    fn read_to(&mut self, committed: u64) -> Option<io::Result<Bytes>> {
+    fn read_to(&mut self, cx: &mut Context<'_>, committed: u64) -> Option<Poll<io::Result<Bytes>>> {
         let limit = self.end.map_or(committed, |e| e.min(committed));
         if self.pos >= limit {
             return None;
         }
         let until = limit.min(self.pos + CHUNK as u64);
-        let chunk = read_range(&self.body.file, self.pos, until);
+        Some(self.read(cx, self.pos, until))
+    }
+
+    /// Reads `[from, until)`, moving on past it when it is read.
+    fn read(&mut self, cx: &mut Context<'_>, from: u64, until: u64) -> Poll<io::Result<Bytes>> {
+        let chunk = ready!(self.reader.poll_read(cx, from, until));
         if chunk.is_ok() {
             self.pos = until;
         }
-        Some(chunk)
+        Poll::Ready(chunk)
     }
 
     /// Whether the current state alone still lets this client finish.
