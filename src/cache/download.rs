@@ -517,7 +517,7 @@ impl Task<'_> {
         let received = self.receive(body).await;
         // What arrived before a break is good: waiting clients may have it
         // while the rest is asked for again.
-        self.leader.committed(self.written());
+        self.publish();
         received
     }
 
@@ -534,7 +534,7 @@ impl Task<'_> {
                     f = next => f,
                     _ = tokio::time::sleep(PUBLISH_EVERY.saturating_sub(last_publish.elapsed())) => {
                         self.write(&mut unwritten).await?;
-                        self.leader.committed(self.written());
+                        self.publish();
                         published = self.written();
                         last_publish = Instant::now();
                         continue;
@@ -569,7 +569,7 @@ impl Task<'_> {
             }
             let new = self.written() - published;
             if new >= PUBLISH_BYTES || (new > 0 && last_publish.elapsed() >= PUBLISH_EVERY) {
-                self.leader.committed(self.written());
+                self.publish();
                 published = self.written();
                 last_publish = Instant::now();
             }
@@ -623,6 +623,16 @@ impl Task<'_> {
 
     fn count_in(&mut self, n: u64) {
         self.fetched += n;
+    }
+
+    /// Tells the clients what is written. Once that is the whole body they
+    /// may finish, so the requester's `I` record goes first: it comes
+    /// before their `O` records in the log.
+    fn publish(&mut self) {
+        if self.total.is_some_and(|t| self.written() >= t) {
+            self.record_fetched();
+        }
+        self.leader.committed(self.written());
     }
 
     /// The requester's `I` record of the bytes received so far.
