@@ -197,26 +197,11 @@ fn set_validity(params: &mut CertificateParams, days: i64) {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| (d.as_secs() / 86_400) as i64);
     let at = |day: i64| {
-        let (y, m, d) = civil_from_days(day);
-        rcgen::date_time_ymd(y, m, d)
+        let (y, m, d) = crate::calendar::civil_from_days(day);
+        rcgen::date_time_ymd(i32::try_from(y).unwrap_or(i32::MAX), m, d)
     };
     params.not_before = at(today - 1);
     params.not_after = at(today - 1 + days);
-}
-
-/// The calendar date of a day counted from 1970-01-01 (proleptic
-/// Gregorian; H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i32, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y as i32, m, d)
 }
 
 /// Makes a CA for `domains` in `dir`, all of it or nothing: the files are
@@ -289,14 +274,6 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn days_become_calendar_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(20_789), (2026, 12, 2));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    }
 
     #[test]
     fn the_ca_is_made_once_private_and_covers_only_its_domains() {

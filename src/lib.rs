@@ -9,6 +9,7 @@
 //! - `beneath`: opening paths below a directory, never through a symlink.
 //! - `body`: the one response body type (memory, file ranges, streams).
 //! - `cache`: the cache directory: keys, `.head` sidecars, lookups.
+//! - `calendar`: dates of Unix days, in UTC.
 //! - `cli`: the command line and its exit codes.
 //! - `config`: acng.conf-compatible loading into one validated `Config`.
 //! - `daemon`: start-up and shutdown of the running daemon.
@@ -32,6 +33,7 @@ pub mod admin;
 pub mod beneath;
 pub mod body;
 pub mod cache;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod daemon;

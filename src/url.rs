@@ -378,9 +378,16 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 /// decodes them, so a `:`, `@`, `/` or `%` in one must be encoded to read
 /// back the same.
 fn encode_userinfo(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b) {
+    percent_encode(s.as_bytes(), |b| {
+        b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+    })
+}
+
+/// `bytes` with every byte `keep` refuses written as `%XX`.
+pub fn percent_encode(bytes: &[u8], keep: impl Fn(u8) -> bool) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if keep(b) {
             out.push(char::from(b));
         } else {
             out.push('%');

@@ -430,18 +430,9 @@ fn human_size(bytes: u64) -> String {
 /// Percent-encodes all but RFC 3986's unreserved bytes (and `/` when
 /// `keep_slash`): safe in a path, in an attribute, and never a scheme.
 fn encode(bytes: &[u8], keep_slash: bool) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-    }
-    out
+    crate::url::percent_encode(bytes, |b| {
+        b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/')
+    })
 }
 
 #[cfg(test)]
