@@ -1,13 +1,14 @@
 //! The one response body type: nothing, bytes in memory, a range of a
-//! file read in large chunks, or pieces of a page as something produces
-//! them (a maintenance task's output). It counts what it hands to hyper,
-//! and when it is dropped (finished, or the client went away) it reports
-//! that count to the connection's transfer log.
+//! file, or pieces of a page as something produces them (a maintenance
+//! task's output). It counts what it hands to the connection, and when it
+//! is dropped (finished, or the client went away) it reports that count to
+//! the connection's transfer log.
 //!
-//! Memory bound per connection: one chunk of at most [`CHUNK`] bytes in
-//! flight, read only when hyper asks for the next frame, so a slow client
-//! holds one chunk, never the file; a stream holds what its bounded
-//! channel holds.
+//! Bytes of files go to a plain socket as spans of the file, which the
+//! connection sends with `sendfile` (no copy through memory); to a TLS one
+//! in chunks of at most [`CHUNK`] bytes, read only when the connection asks
+//! for the next, so a slow client holds one chunk, never the file. A stream
+//! holds what its bounded channel holds.
 
 use std::fs::File;
 use std::future::Future;
@@ -39,9 +40,6 @@ enum Source {
     Upstream(Relay),
     /// Pieces sent by a producer; the body ends when it drops its sender.
     Stream(tokio::sync::mpsc::Receiver<Bytes>),
-    /// Broken, the error held back for one poll: hyper flushes what it has
-    /// buffered when a body is pending, and would drop it on an error.
-    Breaking(Option<std::io::Error>),
 }
 
 /// An upstream body passed through, cut when the mirror stalls.
@@ -148,32 +146,57 @@ impl ResponseBody {
         self.transfer = Some(transfer);
         self
     }
-
-    fn count(&mut self, n: usize) {
-        if let Some(t) = &mut self.transfer {
-            t.add_body(n as u64);
-        }
-    }
 }
 
-impl http_body::Body for ResponseBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
+/// What a body hands the connection next.
+#[derive(Debug)]
+pub enum Piece {
+    Bytes(Bytes),
+    /// Bytes `[start, end)` of a file, for the connection to send from the
+    /// file itself (`sendfile`).
+    File { file: Arc<File>, start: u64, end: u64 },
+}
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
-        let next = match &mut this.source {
+impl ResponseBody {
+    /// The next piece: `None` at the end, an error when the body broke (the
+    /// connection must be cut, never ended as if complete). With `spans`,
+    /// bytes of files come as [`Piece::File`], else read into memory.
+    pub fn poll_piece(&mut self, cx: &mut Context<'_>, spans: bool) -> Poll<Option<std::io::Result<Piece>>> {
+        let span = match &mut self.source {
+            Source::Follow(follow) if spans => match ready!(follow.poll_span(cx, u64::MAX)) {
+                Some(Ok((start, end))) => Some((Arc::clone(follow.file()), start, end)),
+                Some(Err(e)) => {
+                    self.source = Source::Empty;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => return Poll::Ready(None),
+            },
+            Source::File(range) if spans && range.pos < range.end => {
+                let (start, end) = (range.pos, range.end);
+                range.pos = end;
+                Some((Arc::clone(range.reader.file()), start, end))
+            }
+            _ => None,
+        };
+        Poll::Ready(Some(Ok(match span {
+            Some((file, start, end)) => {
+                self.count(end - start);
+                Piece::File { file, start, end }
+            }
+            None => match ready!(self.poll_bytes(cx)) {
+                Some(Ok(bytes)) => Piece::Bytes(bytes),
+                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+                None => return Poll::Ready(None),
+            },
+        })))
+    }
+
+    /// The next piece as bytes in memory.
+    fn poll_bytes(&mut self, cx: &mut Context<'_>) -> Poll<Option<std::io::Result<Bytes>>> {
+        let next = match &mut self.source {
             Source::Follow(follow) => ready!(follow.poll_chunk(cx)),
             Source::Upstream(relay) => ready!(relay.poll_data(cx)),
             Source::Stream(rx) => ready!(rx.poll_recv(cx)).map(Ok),
-            Source::Breaking(e) => {
-                let e = e.take().unwrap_or_else(|| std::io::Error::other("body broken"));
-                this.source = Source::Empty;
-                return Poll::Ready(Some(Err(e)));
-            }
             Source::Empty => None,
             Source::Full(bytes) => bytes.take().map(Ok),
             Source::File(range) if range.pos >= range.end => None,
@@ -182,41 +205,48 @@ impl http_body::Body for ResponseBody {
             // read); from the blocking pool when the disk is needed.
             Source::File(range) => Some(ready!(range.poll_chunk(cx))),
         };
-        let chunk = match next {
-            Some(Ok(chunk)) => chunk,
-            // Ending with an error makes hyper abort the connection: the
-            // client sees a cut transfer, never a clean short one.
-            Some(Err(e)) => {
-                this.source = Source::Breaking(Some(e));
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            None => return Poll::Ready(None),
-        };
-        this.count(chunk.len());
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
+        match &next {
+            Some(Ok(bytes)) => self.count(bytes.len() as u64),
+            // A broken body stays ended.
+            Some(Err(_)) => self.source = Source::Empty,
+            None => {}
+        }
+        Poll::Ready(next)
     }
 
-    fn is_end_stream(&self) -> bool {
-        match &self.source {
-            Source::Empty => true,
-            Source::Full(b) => b.is_none(),
-            Source::File(r) => r.pos >= r.end,
-            Source::Follow(f) => f.remaining() == Some(0),
-            Source::Upstream(r) => r.body.is_end_stream(),
-            Source::Stream(_) | Source::Breaking(_) => false,
+    fn count(&mut self, n: u64) {
+        if let Some(t) = &mut self.transfer {
+            t.add_body(n);
         }
+    }
+
+    /// The body's length, when it is known before it is sent.
+    pub fn exact_len(&self) -> Option<u64> {
+        match &self.source {
+            Source::Empty => Some(0),
+            Source::Full(b) => Some(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Source::File(r) => Some(r.end.saturating_sub(r.pos)),
+            Source::Follow(f) => f.remaining(),
+            Source::Upstream(r) => http_body::Body::size_hint(&r.body).exact(),
+            Source::Stream(_) => None,
+        }
+    }
+}
+
+/// For whoever reads a body as frames (the tests, an HTTP/1.1 stack).
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.poll_bytes(cx).map(|next| next.map(|r| r.map(Frame::data)))
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.source {
-            Source::Empty => SizeHint::with_exact(0),
-            Source::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Source::File(r) => SizeHint::with_exact(r.end.saturating_sub(r.pos)),
-            Source::Follow(f) => f.remaining().map_or_else(SizeHint::default, SizeHint::with_exact),
-            Source::Upstream(r) => r.body.size_hint(),
-            Source::Stream(_) | Source::Breaking(_) => SizeHint::default(),
-        }
+        self.exact_len().map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 

@@ -16,7 +16,6 @@
 //! - `error`: error display shared by the layers.
 //! - `intercept`: the local CA that answers CONNECTs to `TlsInterceptDomains`.
 //! - `log`: the transfer log, `apt-cacher.log`.
-//! - `readahead`: starts downloads of pipelined requests early.
 //! - `remap`: which repository a URL is cached in, and its backends.
 //! - `request`: what a client request is for (a `Target`), pure.
 //! - `server`: listeners, connections, draining.
@@ -40,7 +39,6 @@ pub mod daemon;
 pub mod error;
 pub mod intercept;
 pub mod log;
-pub mod readahead;
 pub mod remap;
 pub mod request;
 pub mod server;

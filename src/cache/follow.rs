@@ -5,6 +5,7 @@
 //! in memory is read on the blocking pool ([`ChunkReader`]).
 
 use std::fmt;
+use std::fs::File;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -62,6 +63,11 @@ impl Follow {
         }
     }
 
+    /// The file the bytes are read from.
+    pub fn file(&self) -> &Arc<File> {
+        &self.body.file
+    }
+
     /// The next chunk: `None` at the end, an error when the flight failed or
     /// restarted after this client got bytes (the connection must be cut,
     /// never ended as if complete).
@@ -70,8 +76,19 @@ impl Follow {
         // whatever the flight did meanwhile (as it would had it been read at
         // once).
         if let Some((from, until)) = self.reader.pending() {
-            return Poll::Ready(Some(ready!(self.read(cx, from, until))));
+            return Poll::Ready(Some(ready!(self.reader.poll_read(cx, from, until))));
         }
+        match ready!(self.poll_span(cx, CHUNK as u64)) {
+            Some(Ok((from, until))) => Poll::Ready(Some(ready!(self.reader.poll_read(cx, from, until)))),
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    /// The next committed bytes `[from, until)` not handed out yet, at most
+    /// `max` of them, for the caller to send from [`Follow::file`]: `None`
+    /// at the end, an error as [`Follow::poll_chunk`] gives one.
+    pub fn poll_span(&mut self, cx: &mut Context<'_>, max: u64) -> Poll<Option<io::Result<(u64, u64)>>> {
         loop {
             if let Some(wait) = &mut self.wait {
                 let alive = ready!(wait.as_mut().poll(cx));
@@ -83,8 +100,8 @@ impl Follow {
                 }
             }
             let progress = self.rx.borrow_and_update().clone();
-            if let Some(step) = self.step(cx, progress) {
-                return step;
+            if let Some(step) = self.step(progress, max) {
+                return Poll::Ready(step);
             }
             let mut rx = self.rx.clone();
             self.wait = Some(Box::pin(async move { rx.changed().await.is_ok() }));
@@ -92,7 +109,7 @@ impl Follow {
     }
 
     /// `None` means: wait for the flight to move.
-    fn step(&mut self, cx: &mut Context<'_>, progress: Progress) -> Option<Poll<Option<io::Result<Bytes>>>> {
+    fn step(&mut self, progress: Progress, max: u64) -> Option<Option<io::Result<(u64, u64)>>> {
         if progress.generation != self.generation {
             match &progress.state {
                 // Nothing sent yet and the same length announced: carry on
@@ -102,11 +119,7 @@ impl Follow {
                     self.body = Arc::clone(body);
                     self.reader = ChunkReader::new(Arc::clone(&body.file));
                 }
-                _ => {
-                    return Some(Poll::Ready(Some(Err(io::Error::other(
-                        "the download restarted from the beginning",
-                    )))))
-                }
+                _ => return Some(Some(Err(io::Error::other("the download restarted from the beginning")))),
             }
         }
         match progress.state {
@@ -116,46 +129,33 @@ impl Follow {
             State::Failed(f) => {
                 // An fstat of the open file: its inode is in memory.
                 let written = self.body.file.metadata().map_or(0, |m| m.len());
-                Some(
-                    self.read_to(cx, written)
-                        .unwrap_or_else(|| Poll::Ready(Err(io::Error::other(f))))
-                        .map(Some),
-                )
+                Some(Some(self.span_to(written, max).ok_or_else(|| io::Error::other(f))))
             }
             State::Connecting | State::Unchanged => None,
             State::Streaming { committed, done, .. } => {
-                if let Some(chunk) = self.read_to(cx, committed) {
-                    return Some(chunk.map(Some));
+                if let Some(span) = self.span_to(committed, max) {
+                    return Some(Some(Ok(span)));
                 }
                 match (self.end, done) {
-                    (Some(end), _) if self.pos >= end => Some(Poll::Ready(None)),
-                    (Some(_), true) => Some(Poll::Ready(Some(Err(io::Error::other(
-                        "download ended short of the range",
-                    ))))),
-                    (None, true) => Some(Poll::Ready(None)),
+                    (Some(end), _) if self.pos >= end => Some(None),
+                    (Some(_), true) => Some(Some(Err(io::Error::other("download ended short of the range")))),
+                    (None, true) => Some(None),
                     (_, false) => None,
                 }
             }
         }
     }
 
-    /// The next chunk of `[pos, committed)` within the range, if any.
-    fn read_to(&mut self, cx: &mut Context<'_>, committed: u64) -> Option<Poll<io::Result<Bytes>>> {
+    /// The next span of `[pos, committed)` within the range, if any, handed
+    /// out.
+    fn span_to(&mut self, committed: u64, max: u64) -> Option<(u64, u64)> {
         let limit = self.end.map_or(committed, |e| e.min(committed));
         if self.pos >= limit {
             return None;
         }
-        let until = limit.min(self.pos + CHUNK as u64);
-        Some(self.read(cx, self.pos, until))
-    }
-
-    /// Reads `[from, until)`, moving on past it when it is read.
-    fn read(&mut self, cx: &mut Context<'_>, from: u64, until: u64) -> Poll<io::Result<Bytes>> {
-        let chunk = ready!(self.reader.poll_read(cx, from, until));
-        if chunk.is_ok() {
-            self.pos = until;
-        }
-        Poll::Ready(chunk)
+        let span = (self.pos, limit.min(self.pos.saturating_add(max)));
+        self.pos = span.1;
+        Some(span)
     }
 
     /// Whether the current state alone still lets this client finish.

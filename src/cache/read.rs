@@ -119,6 +119,76 @@ enum Resident {
     Unsupported,
 }
 
+/// Whether every page of `[start, start + len)` of `file` is in the page
+/// cache, so that sending it (`sendfile`) will not wait for the disk.
+/// Asked of `cachestat(2)` (Linux 6.5); where that is missing, a read of
+/// the range's first and last byte that may not wait stands in for it.
+pub fn resident(file: &File, start: u64, len: u64) -> bool {
+    if len == 0 {
+        return true;
+    }
+    if let Some(cached) = cached_pages(file, start, len) {
+        let page = PAGE.get_or_init(|| rustix::param::page_size() as u64);
+        let pages = (start + len).div_ceil(*page) - start / page;
+        return cached >= pages;
+    }
+    let mut probe = BytesMut::with_capacity(1);
+    [start, start + len - 1].into_iter().all(|at| {
+        probe.clear();
+        matches!(read_resident(file, at, &mut probe, 1), Ok(Resident::All))
+    })
+}
+
+/// The same on every architecture (syscalls added since 5.x share one
+/// table); libc does not name it for all of them yet.
+const SYS_CACHESTAT: libc::c_long = 451;
+static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+/// Cleared at the first `ENOSYS`: this kernel has no `cachestat`.
+static CACHESTAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// `cachestat(2)`'s count of cached pages in the range, `None` when the
+/// kernel cannot say.
+fn cached_pages(file: &File, start: u64, len: u64) -> Option<u64> {
+    use std::sync::atomic::Ordering;
+    #[repr(C)]
+    struct Range {
+        off: u64,
+        len: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    struct Stat {
+        nr_cache: u64,
+        nr_dirty: u64,
+        nr_writeback: u64,
+        nr_evicted: u64,
+        nr_recently_evicted: u64,
+    }
+    if !CACHESTAT.load(Ordering::Relaxed) {
+        return None;
+    }
+    let range = Range { off: start, len };
+    let mut stat = Stat::default();
+    // SAFETY: cachestat reads `range` and writes one `Stat`, both live
+    // locals laid out as the kernel's structs; flags must be 0.
+    let r = unsafe {
+        libc::syscall(
+            SYS_CACHESTAT,
+            file.as_raw_fd(),
+            &range as *const Range,
+            &mut stat as *mut Stat,
+            0u32,
+        )
+    };
+    if r == 0 {
+        return Some(stat.nr_cache);
+    }
+    if io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        CACHESTAT.store(false, Ordering::Relaxed);
+    }
+    None
+}
+
 /// Fills `buf` to `want` bytes, read from offset `start`, with what is in
 /// the page cache, without waiting for the disk.
 fn read_resident(file: &File, start: u64, buf: &mut BytesMut, want: usize) -> io::Result<Resident> {
@@ -264,6 +334,23 @@ mod tests {
         let mut reader = ChunkReader::new(Arc::new(File::open(f.path()).unwrap()));
         let got = std::future::poll_fn(|cx| reader.poll_read(cx, 0, 2000)).await;
         assert_eq!(got.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn residency_is_known_per_range() {
+        let (f, _) = disk_file(4 * CHUNK, false);
+        let file = File::open(f.path()).unwrap();
+        assert!(resident(&file, 0, 4 * CHUNK as u64), "just written");
+        assert!(resident(&file, 5, 0));
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let mut probe = BytesMut::with_capacity(1);
+        if read_resident(&file, 0, &mut probe, 1).unwrap() == Resident::Partly {
+            assert!(!resident(&file, 0, 4 * CHUNK as u64), "dropped from memory");
+            read_range(&file, 0, CHUNK as u64).unwrap();
+            assert!(resident(&file, 0, CHUNK as u64 / 2));
+        } else {
+            eprintln!("the file system keeps the pages resident: nothing to see");
+        }
     }
 
     #[test]

@@ -1,89 +1,36 @@
-//! One client connection: who it is (the unix socket's handshake), hyper's
-//! HTTP/1.1 with keep-alive and pipelining, and parking.
+//! One client connection: who it is (the unix socket's handshake), and its
+//! requests, answered in order by our own HTTP/1.1 loop (`head` parses,
+//! `respond` sends; see ARCHITECTURE.md for why not hyper's server): keep-alive,
+//! pipelining with the requests queued behind the current one read ahead,
+//! CONNECT handed to the tunnel or the interception.
 //!
-//! hyper holds about 16 KiB per connection (its read and write buffers)
-//! for as long as the connection lives, idle or not. So a connection only
-//! gets hyper once its socket has something to read, and a connection with
-//! nothing to answer, nothing half-read and no byte for [`PARK_AFTER`]
-//! gives hyper back: hyper closes its side (with nothing in progress this
-//! sends nothing), returns the socket and any bytes it read but did not
-//! use, and the connection waits for its next request with only its socket
-//! and a few hundred bytes of state. Keep-alive runs on the same clock as
-//! before: `NetworkTimeout` without a request closes the connection.
+//! A connection waiting for its next request holds its socket and a few
+//! hundred bytes of state, no buffer ("parked"): memory for a request is
+//! taken when its first bytes arrive. `NetworkTimeout` bounds every wait: no
+//! request on a kept-alive connection, a head not complete that long after
+//! its first byte (408), a client that takes no byte of its answer.
 
-use std::convert::Infallible;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::{Frame, SizeHint};
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::{TcpStream, UnixStream};
-use tokio::sync::OwnedSemaphorePermit;
+use bytes::{Bytes, BytesMut};
+use http::{Method, StatusCode, Version};
+use tokio::io::AsyncReadExt;
+use tokio::net::UnixStream;
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
+use super::head::{self, BodyLength};
+use super::respond::{self, Exchange};
+use super::wire::{Prefixed, Wire};
 use super::{Accepted, Phase, Shared};
 use crate::body::ResponseBody;
 use crate::log::ConnLog;
-use crate::readahead::{self, Activity, Busy, ReadAhead};
-use crate::service::{self, Client, Handoff};
+use crate::service::{self, Ahead, Client, Handoff};
 use crate::tunnel;
-
-/// How long a connection with nothing to do keeps its hyper state.
-const PARK_AFTER: Duration = Duration::from_secs(1);
-
-/// Bytes read from a parked connection in one go, before hyper takes it.
-const FIRST_READ: usize = 2048;
-
-/// A client socket, which can be waited on without a buffer.
-pub trait Socket: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// Ready when a read may succeed (or may not: then `try_read` says
-    /// `WouldBlock` and clears it).
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize>;
-}
-
-impl Socket for TcpStream {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        TcpStream::readable(self)
-    }
-
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        TcpStream::try_read(self, buf)
-    }
-}
-
-impl Socket for UnixStream {
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        UnixStream::readable(self)
-    }
-
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        UnixStream::try_read(self, buf)
-    }
-}
-
-/// The first bytes of the next request, read without any buffer held while
-/// waiting; `None` when the client closed.
-async fn first_bytes<S: Socket>(socket: &S) -> io::Result<Option<Bytes>> {
-    loop {
-        socket.readable().await?;
-        let mut buf = [0u8; FIRST_READ];
-        match socket.try_read(&mut buf) {
-            Ok(0) => return Ok(None),
-            Ok(n) => return Ok(Some(Bytes::copy_from_slice(&buf[..n]))),
-            // Readiness can be stale (a new socket reports it at once).
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
 
 /// Names the client of a new connection, then serves it.
 pub async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSemaphorePermit>) {
@@ -122,125 +69,291 @@ pub async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSema
 
 /// Serves one connection until it ends or the daemon stops.
 /// `prefix`: what was read of it already.
-async fn serve<S: Socket>(
-    stream: S,
+async fn serve<W: Wire>(
+    wire: W,
     prefix: Bytes,
     client: Client,
     shared: Arc<Shared>,
     _permit: Option<OwnedSemaphorePermit>,
 ) {
     let client = Arc::new(client);
-    let activity = Arc::new(Activity::new());
-    let (ahead_tx, mut ahead_rx) = tokio::sync::mpsc::channel(readahead::QUEUE);
-    let mut io = ReadAhead::new(stream, prefix, ahead_tx, Arc::clone(&activity));
-    let (ahead_state, ahead_client) = (shared.state.clone(), Arc::clone(&client));
-    tokio::spawn(async move {
-        while let Some(ahead) = ahead_rx.recv().await {
-            // Boxed: the waiting task stays small on connections that never
-            // pipeline.
-            Box::pin(service::prefetch(&ahead_state, &ahead_client, &ahead)).await;
-        }
-    });
-    let state = shared.state.clone();
-    let (handler_client, handler_activity) = (Arc::clone(&client), Arc::clone(&activity));
-    // Boxed, so that hyper can hand the connection back (`poll_without_shutdown`
-    // wants an `Unpin` future).
-    let service = hyper::service::service_fn(move |req| {
-        let state = state.clone();
-        let client = Arc::clone(&handler_client);
-        let busy = handler_activity.begin();
-        Box::pin(async move {
-            let response = service::handle(&state, &client, req).await;
-            Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: busy }))
-        }) as Pin<Box<dyn Future<Output = _> + Send>>
-    });
-    let keep_alive = shared.state.config.listen.network_timeout;
-    let mut phase = shared.phase.clone();
-    loop {
-        // Parked (or new): only the socket, until a byte of the next request.
-        if !io.has_buffered() {
-            let deadline = activity.last() + keep_alive;
-            tokio::select! {
-                read = tokio::time::timeout_at(deadline, first_bytes(io.get_ref())) => match read {
-                    Ok(Ok(Some(bytes))) => io.feed(bytes),
-                    Ok(Ok(None)) => return,
-                    Ok(Err(e)) => return tracing::debug!(client = client.log.client(), "connection ended: {e}"),
-                    Err(_) => return,
-                },
-                // An idle connection just closes when the daemon stops.
-                _ = phase.wait_for(|p| *p != Phase::Serving) => return,
-            }
-        }
-        let mut conn = shared.http.serve_connection(TokioIo::new(io), service.clone());
-        if *phase.borrow() != Phase::Serving {
-            Pin::new(&mut conn).graceful_shutdown();
-        }
-        let mut parking = false;
-        let mut check = Instant::now() + PARK_AFTER;
-        let result = loop {
-            tokio::select! {
-                result = poll_fn(|cx| conn.poll_without_shutdown(cx)) => break result,
-                changed = phase.changed() => match (changed, *phase.borrow()) {
-                    (Ok(()), Phase::Draining) => Pin::new(&mut conn).graceful_shutdown(),
-                    (Ok(()), Phase::Serving) => {}
-                    (_, Phase::Closing) | (Err(_), _) => return,
-                },
-                _ = tokio::time::sleep_until(check), if !parking => {
-                    let now = Instant::now();
-                    if activity.idle_since(now - PARK_AFTER) {
-                        // Nothing in progress: hyper closes at once.
-                        parking = true;
-                        Pin::new(&mut conn).graceful_shutdown();
-                    } else {
-                        check = (activity.last() + PARK_AFTER).max(now + PARK_AFTER);
-                    }
-                }
-            }
-        };
-        match result {
-            // A CONNECT was answered 200: the connection is the tunnel's now,
-            // with whatever the client sent after its request.
-            Ok(()) if client.has_handoff() => {
-                let Some(handoff) = client.take_handoff() else {
-                    return;
-                };
-                let parts = conn.into_parts();
-                let mut io = parts.io.into_inner();
-                io.rewind(parts.read_buf);
-                let closing = async move {
-                    let _ = phase.wait_for(|p| *p == Phase::Closing).await;
-                };
-                let idle = shared.state.config.listen.network_timeout;
-                return match handoff {
-                    Handoff::Tunnel(tunnel) => tunnel::run(io, tunnel, idle, closing, &client.log).await,
-                    Handoff::Intercept { authority, tls } => {
-                        intercepted(io, &authority, tls, client, &shared, closing).await
-                    }
-                };
-            }
-            Ok(()) if parking && *phase.borrow() == Phase::Serving => {
-                let parts = conn.into_parts();
-                io = parts.io.into_inner();
-                io.rewind(parts.read_buf);
-                tracing::debug!(client = client.log.client(), "connection parked");
-            }
-            // The client closed, or the daemon is stopping.
-            Ok(()) => return,
-            // hyper answered an unparsable request with 400 and closed.
-            Err(e) if e.is_parse() || e.is_parse_too_large() => {
-                return tracing::info!(client = client.log.client(), "malformed request: {e}");
-            }
-            // Idle timeouts and clients that went away mid-response.
-            Err(e) => return tracing::debug!(client = client.log.client(), "connection ended: {e}"),
+    // Boxed: a connection waiting for its next request keeps only this
+    // future's small state, not that of a request being answered.
+    let ended = Box::pin(requests(wire, BytesMut::from(&prefix[..]), &client, &shared, None)).await;
+    let Some((wire, rest, handoff)) = ended else {
+        return;
+    };
+    // A CONNECT was answered 200: the connection is the tunnel's now, with
+    // whatever the client sent after its request.
+    let io = Prefixed::new(rest, wire);
+    let idle = shared.state.config.listen.network_timeout;
+    let closing = closing(&shared);
+    match handoff {
+        Handoff::Tunnel(tunnel) => tunnel::run(io, tunnel, idle, closing, &client.log).await,
+        Handoff::Intercept { authority, tls } => {
+            Box::pin(intercepted(io, &authority, tls, client, &shared, closing)).await
         }
     }
 }
 
+/// Resolves when the daemon cuts its remaining connections.
+fn closing(shared: &Shared) -> impl Future<Output = ()> + Send + 'static {
+    let mut phase = shared.phase.clone();
+    async move {
+        let _ = phase.wait_for(|p| *p == Phase::Closing).await;
+    }
+}
+
+/// The requests of a connection, answered in order, until it closes, the
+/// daemon stops, or a CONNECT hands it over (returned with the bytes read
+/// after that request). `base`: the origin requests are for, on an
+/// intercepted connection.
+async fn requests<W: Wire>(
+    mut wire: W,
+    mut buf: BytesMut,
+    client: &Arc<Client>,
+    shared: &Shared,
+    base: Option<&str>,
+) -> Option<(W, Bytes, Handoff)> {
+    let timeout = shared.state.config.listen.network_timeout;
+    let mut phase = shared.phase.clone();
+    let mut ahead = ReadAhead::default();
+    let mut answered = false;
+    let mut head_began = Instant::now();
+    loop {
+        // A whole head, read with the connection's buffer held only while
+        // some bytes of it are there.
+        let (head, len) = loop {
+            match head::parse(&buf) {
+                Ok(Some(found)) => break found,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::info!(client = client.log.client(), "{e}");
+                    return refuse(&mut wire, e.status(), &e.to_string(), timeout).await;
+                }
+            }
+            if buf.is_empty() {
+                if answered {
+                    tracing::debug!(client = client.log.client(), "connection parked");
+                }
+                // The buffer of the last request goes back while waiting.
+                drop(std::mem::take(&mut buf));
+                let bytes = tokio::select! {
+                    read = tokio::time::timeout(timeout, wire.first_bytes()) => match read {
+                        Ok(Ok(Some(bytes))) => bytes,
+                        Ok(Ok(None)) | Err(_) => return None,
+                        Ok(Err(e)) => return ended(client, &e),
+                    },
+                    // An idle connection just closes when the daemon stops.
+                    _ = phase.wait_for(|p| *p != Phase::Serving) => return None,
+                };
+                buf = bytes;
+                head_began = Instant::now();
+                continue;
+            }
+            buf.reserve(READ);
+            let read = tokio::select! {
+                read = tokio::time::timeout_at(head_began + timeout, wire.read_buf(&mut buf)) => read,
+                _ = phase.wait_for(|p| *p == Phase::Closing) => return None,
+            };
+            match read {
+                Ok(Ok(0)) => return None,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return ended(client, &e),
+                Err(_) => {
+                    tracing::info!(
+                        client = client.log.client(),
+                        "request head not complete in {}s",
+                        timeout.as_secs()
+                    );
+                    return refuse(&mut wire, StatusCode::REQUEST_TIMEOUT, "request head too slow", timeout).await;
+                }
+            }
+        };
+        ahead.look(&buf, len, client, shared);
+        let _ = buf.split_to(len);
+        ahead.consumed(len);
+        // Bodies are never used (the one POST served is answered without
+        // it): skipped when small and sent, else the connection ends after
+        // the answer.
+        let mut reusable = true;
+        match head.body {
+            BodyLength::None => {}
+            BodyLength::Bytes(n) if !head.expect_continue && n <= MAX_SKIPPED as u64 => {
+                if skip(&mut wire, &mut buf, n as usize, head_began + timeout).await.is_err() {
+                    return None;
+                }
+                ahead.consumed(n as usize);
+            }
+            BodyLength::Bytes(_) | BodyLength::Chunked => reusable = false,
+        }
+        let mut request = head.request;
+        if let Some(base) = base {
+            for_origin(&mut request, base);
+        }
+        let exchange = Exchange {
+            head_only: request.method() == Method::HEAD,
+            version: request.version(),
+            keep_alive: head.keep_alive && reusable && serving(&phase),
+            timeout,
+        };
+        let answer = async {
+            let response = Box::pin(service::handle(&shared.state, client, request)).await;
+            respond::send(&mut wire, response, exchange).await
+        };
+        let sent = tokio::select! {
+            sent = answer => sent,
+            _ = phase.wait_for(|p| *p == Phase::Closing) => return None,
+        };
+        answered = true;
+        if let Some(handoff) = client.take_handoff() {
+            return match sent {
+                Ok(_) if base.is_none() => Some((wire, buf.freeze(), handoff)),
+                _ => None,
+            };
+        }
+        match sent {
+            Ok(true) if serving(&phase) => {}
+            Ok(_) => return None,
+            Err(e) => return ended(client, &e),
+        }
+        if buf.is_empty() {
+            // Back to the idle clock of a kept-alive connection.
+            head_began = Instant::now();
+        }
+    }
+}
+
+fn serving(phase: &watch::Receiver<Phase>) -> bool {
+    *phase.borrow() == Phase::Serving
+}
+
+/// Bytes read from a connection in one go while a head is incomplete.
+const READ: usize = 4096;
+/// Largest request body skipped to keep the connection.
+const MAX_SKIPPED: usize = 64 * 1024;
+
+fn ended<T>(client: &Client, e: &io::Error) -> Option<T> {
+    tracing::debug!(client = client.log.client(), "connection ended: {e}");
+    None
+}
+
+/// Answers a request that cannot be served with `status`, then closes.
+async fn refuse<W: Wire, T>(wire: &mut W, status: StatusCode, why: &str, timeout: Duration) -> Option<T> {
+    let response = http::Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(ResponseBody::full(format!("{why}\n")))
+        .ok()?;
+    let exchange = Exchange {
+        head_only: false,
+        version: Version::HTTP_11,
+        keep_alive: false,
+        timeout,
+    };
+    let _ = respond::send(wire, response, exchange).await;
+    None
+}
+
+/// Drops the next `n` bytes of the connection, those in `buf` first.
+async fn skip<W: Wire>(wire: &mut W, buf: &mut BytesMut, n: usize, deadline: Instant) -> io::Result<()> {
+    let mut left = n;
+    loop {
+        let here = left.min(buf.len());
+        let _ = buf.split_to(here);
+        left -= here;
+        if left == 0 {
+            return Ok(());
+        }
+        buf.reserve(READ.min(left));
+        match tokio::time::timeout_at(deadline, wire.read_buf(buf)).await {
+            Ok(Ok(0)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
+
+/// An origin-form target on an intercepted connection is a request for
+/// `https://authority` (so it is cached like an `HTTPS///` one, and never a
+/// local page).
+fn for_origin(request: &mut http::Request<()>, base: &str) {
+    if request.uri().scheme().is_none() {
+        let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        if let Ok(uri) = format!("{base}{target}").parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+}
+
+/// Requests queued behind the one being answered, handed to a task that
+/// starts their downloads at once (started with the first such request:
+/// most connections never pipeline). Responses still go out in order; they
+/// just find their downloads under way.
+#[derive(Default)]
+struct ReadAhead {
+    tx: Option<mpsc::Sender<Box<Ahead>>>,
+    /// Bytes of the buffer already looked at.
+    seen: usize,
+    /// Something in the stream cannot be followed (a body, garbage): no
+    /// more looking on this connection.
+    stopped: bool,
+}
+
+impl ReadAhead {
+    /// Looks at the heads in `buf` after the first `first` bytes (the head
+    /// being answered).
+    fn look(&mut self, buf: &[u8], first: usize, client: &Arc<Client>, shared: &Shared) {
+        let mut at = self.seen.max(first);
+        while !self.stopped && at < buf.len() {
+            match head::parse(&buf[at..]) {
+                Ok(Some((head, len))) if head.body == BodyLength::None => {
+                    at += len;
+                    let request = head.request;
+                    let ahead = Ahead {
+                        method: request.method().clone(),
+                        target: request.uri().to_string(),
+                        cache_control: request
+                            .headers()
+                            .get(http::header::CACHE_CONTROL)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string),
+                    };
+                    // A full queue means the reader is far behind: the rest
+                    // is served without reading ahead.
+                    let _ = self.sender(client, shared).try_send(Box::new(ahead));
+                }
+                Ok(None) => break,
+                _ => self.stopped = true,
+            }
+        }
+        self.seen = at;
+    }
+
+    /// `n` bytes left the front of the buffer.
+    fn consumed(&mut self, n: usize) {
+        self.seen = self.seen.saturating_sub(n);
+    }
+
+    fn sender(&mut self, client: &Arc<Client>, shared: &Shared) -> &mpsc::Sender<Box<Ahead>> {
+        self.tx.get_or_insert_with(|| {
+            let (tx, mut rx) = mpsc::channel::<Box<Ahead>>(service::AHEAD_QUEUE);
+            let (state, client) = (shared.state.clone(), Arc::clone(client));
+            tokio::spawn(async move {
+                while let Some(ahead) = rx.recv().await {
+                    Box::pin(service::prefetch(&state, &client, &ahead)).await;
+                }
+            });
+            tx
+        })
+    }
+}
+
 /// A CONNECT to an intercepted host: TLS answered here, then HTTP/1.1
-/// inside it, each request taken as one for `https://authority` (so it is
-/// cached like an `HTTPS///` one, and never a local page).
-async fn intercepted<S: Socket>(
-    io: ReadAhead<S>,
+/// inside it, each request taken as one for `https://authority`.
+async fn intercepted<W: Wire>(
+    io: Prefixed<W>,
     authority: &str,
     tls: Arc<rustls::ServerConfig>,
     client: Arc<Client>,
@@ -264,51 +377,10 @@ async fn intercepted<S: Socket>(
             )
         }
     };
-    let state = shared.state.clone();
     let base = format!("https://{authority}");
-    let service = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-        let (state, client) = (state.clone(), Arc::clone(&client));
-        let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        if req.uri().scheme().is_none() {
-            if let Ok(uri) = format!("{base}{target}").parse() {
-                *req.uri_mut() = uri;
-            }
-        }
-        async move { Ok::<_, Infallible>(service::handle(&state, &client, req).await) }
-    });
-    let conn = shared.http.serve_connection(TokioIo::new(stream), service);
     tokio::select! {
-        result = conn => if let Err(e) = result {
-            tracing::debug!("intercepted connection to {authority} ended: {e}");
-        },
+        _ = requests(stream, BytesMut::new(), &client, shared, Some(&base)) => {}
         () = closing => {}
-    }
-}
-
-/// A response body, counted as a request in progress until hyper is done
-/// with it.
-struct Tracked {
-    body: ResponseBody,
-    _busy: Busy,
-}
-
-impl http_body::Body for Tracked {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 
@@ -369,8 +441,7 @@ mod tests {
             .unwrap();
         let (name, stream, rest) = identify(b).await.unwrap().unwrap();
         assert_eq!(name, "192.0.2.9");
-        let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let mut served = ReadAhead::new(stream, rest, tx, Arc::default());
+        let mut served = Prefixed::new(rest, stream);
         let mut next = [0u8; 10];
         served.read_exact(&mut next).await.unwrap();
         assert_eq!(&next, b"GET /next ");

@@ -1,7 +1,7 @@
 //! Listening and connections: a socket for every `BindAddress` at `Port`
 //! (every address, IPv4 and IPv6, by default), the `SocketPath` socket with
-//! its identification handshake (spec §2.1), one task per connection served
-//! by hyper's HTTP/1.1 with keep-alive and pipelining, and the shutdown
+//! its identification handshake (spec §2.1), one task per connection serving
+//! HTTP/1.1 with keep-alive and pipelining (`connection`), and the shutdown
 //! protocol:
 //!
 //! 1. the `shutdown` future resolves: accept loops stop, listeners close;
@@ -13,6 +13,9 @@
 //! kernel's accept queue waits); accept errors never end a loop.
 
 mod connection;
+mod head;
+mod respond;
+mod wire;
 
 use std::future::Future;
 use std::io;
@@ -22,8 +25,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioTimer;
 use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
@@ -255,7 +256,6 @@ enum Phase {
 /// What every connection task needs.
 struct Shared {
     state: AppState,
-    http: http1::Builder,
     limit: Option<Arc<Semaphore>>,
     phase: watch::Receiver<Phase>,
 }
@@ -266,7 +266,6 @@ pub async fn run(listeners: Listeners, state: AppState, shutdown: impl Future<Ou
     let drain = listen.drain_timeout;
     let (phase_tx, phase_rx) = watch::channel(Phase::Serving);
     let shared = Arc::new(Shared {
-        http: http_builder(listen.network_timeout),
         limit: listen.max_connections.map(|n| Arc::new(Semaphore::new(n))),
         state,
         phase: phase_rx,
@@ -291,17 +290,6 @@ pub async fn run(listeners: Listeners, state: AppState, shutdown: impl Future<Ou
         let _ = phase_tx.send(Phase::Closing);
         phase_tx.closed().await;
     }
-}
-
-fn http_builder(network_timeout: Duration) -> http1::Builder {
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .keep_alive(true)
-        // Also the idle timeout of a kept-alive connection: the clock starts
-        // when hyper waits for the next request.
-        .header_read_timeout(network_timeout)
-        .max_buf_size(64 * 1024);
-    http
 }
 
 /// A listening socket of either kind.

@@ -104,7 +104,7 @@ impl Client {
     /// Keeps the flight a download read ahead joined, for its request.
     fn keep_flight(&self, key: &CacheKey, joined: Joined) {
         let mut map = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() < crate::readahead::QUEUE * 2 {
+        if map.len() < AHEAD_QUEUE * 2 {
             map.insert(key.clone(), joined);
         }
     }
@@ -117,10 +117,24 @@ impl Client {
     }
 }
 
+/// Requests read ahead in a pipeline that may wait for a look; more are
+/// simply answered in their turn.
+pub const AHEAD_QUEUE: usize = 32;
+
+/// A request seen behind the one being answered, in a pipeline: apt sends
+/// up to ten before the first answer, and answers go out in order, so
+/// without a look ahead cold downloads would run one after the other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ahead {
+    pub method: Method,
+    pub target: String,
+    pub cache_control: Option<String>,
+}
+
 /// Starts the download of a request read ahead in a pipeline, when it is a
 /// GET of a file that must be downloaded.
-pub async fn prefetch(state: &AppState, client: &Client, ahead: &crate::readahead::Ahead) {
-    if ahead.method != "GET" {
+pub async fn prefetch(state: &AppState, client: &Client, ahead: &Ahead) {
+    if ahead.method != Method::GET {
         return;
     }
     let line = RequestLine {
