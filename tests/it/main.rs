@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod connections;
 mod download;
+mod framing;
 mod freshness;
 mod fuzz;
 mod https;

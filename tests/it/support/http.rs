@@ -55,7 +55,34 @@ impl Conn {
 
     /// Reads one response; HEAD responses have no body whatever they say.
     pub fn read(&mut self, head_only: bool) -> std::io::Result<Response> {
-        let mut response = self.read_head()?;
+        let response = self.read_head()?;
+        self.read_rest(response, head_only)
+    }
+
+    /// Reads the final response, passing over interim ones (`100 Continue`).
+    pub fn read_final(&mut self, head_only: bool) -> std::io::Result<Response> {
+        loop {
+            let response = self.read_head()?;
+            if !(100..200).contains(&response.status) {
+                return self.read_rest(response, head_only);
+            }
+        }
+    }
+
+    /// Whether the server closes the connection, or resets it, with nothing
+    /// more to send; `false` if a byte comes or nothing does within the read
+    /// timeout. A daemon whose `NetworkTimeout` is under those 30 s closes
+    /// an idle connection within them too.
+    pub fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        match self.reader.read(&mut byte) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+
+    /// The body of a response whose head was read.
+    fn read_rest(&mut self, mut response: Response, head_only: bool) -> std::io::Result<Response> {
         if head_only || response.status == 304 || response.status == 204 {
             return Ok(response);
         }
