@@ -154,7 +154,11 @@ pub enum Piece {
     Bytes(Bytes),
     /// Bytes `[start, end)` of a file, for the connection to send from the
     /// file itself (`sendfile`).
-    File { file: Arc<File>, start: u64, end: u64 },
+    File {
+        file: Arc<File>,
+        start: u64,
+        end: u64,
+    },
 }
 
 impl ResponseBody {
@@ -246,7 +250,8 @@ impl http_body::Body for ResponseBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.exact_len().map_or_else(SizeHint::default, SizeHint::with_exact)
+        self.exact_len()
+            .map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }
 

@@ -119,7 +119,11 @@ impl Follow {
                     self.body = Arc::clone(body);
                     self.reader = ChunkReader::new(Arc::clone(&body.file));
                 }
-                _ => return Some(Some(Err(io::Error::other("the download restarted from the beginning")))),
+                _ => {
+                    return Some(Some(Err(io::Error::other(
+                        "the download restarted from the beginning",
+                    ))))
+                }
             }
         }
         match progress.state {
@@ -129,7 +133,9 @@ impl Follow {
             State::Failed(f) => {
                 // An fstat of the open file: its inode is in memory.
                 let written = self.body.file.metadata().map_or(0, |m| m.len());
-                Some(Some(self.span_to(written, max).ok_or_else(|| io::Error::other(f))))
+                Some(Some(
+                    self.span_to(written, max).ok_or_else(|| io::Error::other(f)),
+                ))
             }
             State::Connecting | State::Unchanged => None,
             State::Streaming { committed, done, .. } => {

@@ -79,7 +79,14 @@ async fn serve<W: Wire>(
     let client = Arc::new(client);
     // Boxed: a connection waiting for its next request keeps only this
     // future's small state, not that of a request being answered.
-    let ended = Box::pin(requests(wire, BytesMut::from(&prefix[..]), &client, &shared, None)).await;
+    let ended = Box::pin(requests(
+        wire,
+        BytesMut::from(&prefix[..]),
+        &client,
+        &shared,
+        None,
+    ))
+    .await;
     let Some((wire, rest, handoff)) = ended else {
         return;
     };
@@ -166,7 +173,13 @@ async fn requests<W: Wire>(
                         "request head not complete in {}s",
                         timeout.as_secs()
                     );
-                    return refuse(&mut wire, StatusCode::REQUEST_TIMEOUT, "request head too slow", timeout).await;
+                    return refuse(
+                        &mut wire,
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request head too slow",
+                        timeout,
+                    )
+                    .await;
                 }
             }
         };
@@ -179,8 +192,14 @@ async fn requests<W: Wire>(
         let mut reusable = true;
         match head.body {
             BodyLength::None => {}
-            BodyLength::Bytes(n) if !head.expect_continue && n <= MAX_SKIPPED as u64 => {
-                if skip(&mut wire, &mut buf, n as usize, head_began + timeout).await.is_err() {
+            // Sent at once despite the `Expect` (or without one): skipped.
+            BodyLength::Bytes(n)
+                if n <= MAX_SKIPPED as u64 && (!head.expect_continue || buf.len() as u64 >= n) =>
+            {
+                if skip(&mut wire, &mut buf, n as usize, head_began + timeout)
+                    .await
+                    .is_err()
+                {
                     return None;
                 }
                 ahead.consumed(n as usize);
@@ -243,7 +262,11 @@ async fn refuse<W: Wire, T>(wire: &mut W, status: StatusCode, why: &str, timeout
     let response = http::Response::builder()
         .status(status)
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(ResponseBody::full(format!("{why}\n")))
+        .body(ResponseBody::full(format!(
+            "{} {}: {why}\n",
+            status.as_str(),
+            status.canonical_reason().unwrap_or_default()
+        )))
         .ok()?;
     let exchange = Exchange {
         head_only: false,

@@ -62,7 +62,10 @@ impl std::fmt::Display for HeadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HeadError::Malformed(why) => write!(f, "malformed request: {why}"),
-            HeadError::TooLarge => write!(f, "request head larger than {MAX_HEAD} bytes or {MAX_FIELDS} fields"),
+            HeadError::TooLarge => write!(
+                f,
+                "request head larger than {MAX_HEAD} bytes or {MAX_FIELDS} fields"
+            ),
             HeadError::TargetTooLong => write!(f, "request target longer than {MAX_TARGET} bytes"),
             HeadError::Version => f.write_str("HTTP version not supported"),
             HeadError::UnknownCoding => f.write_str("request body with an unsupported transfer coding"),
@@ -254,7 +257,9 @@ mod tests {
         assert!(!whole("GET / HTTP/1.0\r\n\r\n").keep_alive);
         assert!(whole("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").keep_alive);
         assert!(whole("GET / HTTP/1.1\r\nConnection: te, keep-alive\r\n\r\n").keep_alive);
-        assert!(whole("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n").expect_continue);
+        assert!(
+            whole("POST / HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n").expect_continue
+        );
     }
 
     #[test]
@@ -264,7 +269,10 @@ mod tests {
         assert_eq!(len("Content-Length: 5, 5"), Ok(BodyLength::Bytes(5)));
         assert_eq!(len("Content-Length: 0"), Ok(BodyLength::None));
         assert_eq!(len("Transfer-Encoding: chunked"), Ok(BodyLength::Chunked));
-        assert_eq!(len("Transfer-Encoding: gzip, chunked"), Err(HeadError::UnknownCoding));
+        assert_eq!(
+            len("Transfer-Encoding: gzip, chunked"),
+            Err(HeadError::UnknownCoding)
+        );
         for bad in [
             "Content-Length: 5\r\nContent-Length: 6",
             "Content-Length: +5",
@@ -299,7 +307,11 @@ mod tests {
 
     #[test]
     fn other_versions_are_505() {
-        for line in ["GET / HTTP/2.0\r\n\r\n", "GET / HTTP/3.0\r\n\r\n", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"] {
+        for line in [
+            "GET / HTTP/2.0\r\n\r\n",
+            "GET / HTTP/3.0\r\n\r\n",
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        ] {
             assert_eq!(try_head(line).unwrap_err(), HeadError::Version, "{line:?}");
         }
     }
@@ -314,14 +326,22 @@ mod tests {
         let big = format!("GET / HTTP/1.1\r\nX: {}\r\n", "v".repeat(MAX_HEAD));
         assert_eq!(try_head(&big).unwrap_err(), HeadError::TooLarge);
         let many: String = (0..=MAX_FIELDS).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert_eq!(try_head(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(), HeadError::TooLarge);
+        assert_eq!(
+            try_head(&format!("GET / HTTP/1.1\r\n{many}\r\n")).unwrap_err(),
+            HeadError::TooLarge
+        );
         let fine: String = (0..MAX_FIELDS).map(|i| format!("X-{i}: v\r\n")).collect();
-        assert!(try_head(&format!("GET / HTTP/1.1\r\n{fine}\r\n")).unwrap().is_some());
+        assert!(try_head(&format!("GET / HTTP/1.1\r\n{fine}\r\n"))
+            .unwrap()
+            .is_some());
     }
 
     #[test]
     fn connect_targets_are_authorities() {
         let h = whole("CONNECT deb.debian.org:443 HTTP/1.1\r\n\r\n");
-        assert_eq!(h.request.uri().authority().unwrap().as_str(), "deb.debian.org:443");
+        assert_eq!(
+            h.request.uri().authority().unwrap().as_str(),
+            "deb.debian.org:443"
+        );
     }
 }

@@ -90,14 +90,18 @@ pub async fn send<W: Wire>(wire: &mut W, response: Response<ResponseBody>, ex: E
     let keep_alive =
         ex.keep_alive && framing != Framing::Close && !has_token(&parts.headers, header::CONNECTION, "close");
     if !keep_alive {
-        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     } else if ex.version == Version::HTTP_10 {
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
     }
     let reason = parts.extensions.get::<hyper::ext::ReasonPhrase>();
-    let reason = reason.map_or(status.canonical_reason().unwrap_or("").as_bytes(), |r| r.as_bytes());
+    let reason = reason.map_or(status.canonical_reason().unwrap_or("").as_bytes(), |r| {
+        r.as_bytes()
+    });
     let head = encode_head(status, reason, &parts.headers);
     if framing == Framing::None {
         write_all(wire, &mut [IoSlice::new(&head)], ex.timeout).await?;
@@ -188,7 +192,11 @@ impl Out {
         }
         match piece {
             Piece::Bytes(bytes) => {
-                let trailer: &[u8] = if self.framing == Framing::Chunked { b"\r\n" } else { b"" };
+                let trailer: &[u8] = if self.framing == Framing::Chunked {
+                    b"\r\n"
+                } else {
+                    b""
+                };
                 let mut slices = [
                     IoSlice::new(&head),
                     IoSlice::new(size.as_bytes()),
@@ -198,7 +206,9 @@ impl Out {
                 write_all(wire, &mut slices, self.timeout).await
             }
             Piece::File { file, start, end } => {
-                let socket = wire.socket().ok_or_else(|| io::Error::other("a file span for a TLS stream"))?;
+                let socket = wire
+                    .socket()
+                    .ok_or_else(|| io::Error::other("a file span for a TLS stream"))?;
                 let mut before = head;
                 before.extend_from_slice(size.as_bytes());
                 send_more(socket, &before, self.timeout).await?;
@@ -216,7 +226,11 @@ impl Out {
             return Err(io::Error::other("body shorter than its Content-Length"));
         }
         let head = self.head.take().unwrap_or_default();
-        let last: &[u8] = if self.framing == Framing::Chunked { b"0\r\n\r\n" } else { b"" };
+        let last: &[u8] = if self.framing == Framing::Chunked {
+            b"0\r\n\r\n"
+        } else {
+            b""
+        };
         if head.is_empty() && last.is_empty() {
             return Ok(());
         }
@@ -256,7 +270,9 @@ struct Clock {
 impl Clock {
     fn now(&mut self) -> &str {
         let now = SystemTime::now();
-        let second = now.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let second = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         if second != self.second || self.text.is_empty() {
             self.second = second;
             self.text = httpdate::fmt_http_date(now);
@@ -275,12 +291,19 @@ thread_local! {
 async fn timed<T>(timeout: Duration, fut: impl Future<Output = io::Result<T>>) -> io::Result<T> {
     match tokio::time::timeout(timeout, fut).await {
         Ok(result) => result,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading")),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the client stopped reading",
+        )),
     }
 }
 
 /// All of `slices`, each write given `timeout` to make progress.
-async fn write_all<W: Wire>(wire: &mut W, mut slices: &mut [IoSlice<'_>], timeout: Duration) -> io::Result<()> {
+async fn write_all<W: Wire>(
+    wire: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+    timeout: Duration,
+) -> io::Result<()> {
     IoSlice::advance_slices(&mut slices, 0);
     while !slices.is_empty() {
         let n = timed(timeout, wire.write_vectored(slices)).await?;
@@ -305,7 +328,13 @@ async fn send_more(socket: Socket<'_>, mut bytes: &[u8], timeout: Duration) -> i
 
 /// `[start, end)` of `file` by `sendfile`: on the worker while the pages
 /// are in memory, on the blocking pool when the disk must be read.
-async fn send_span(socket: Socket<'_>, file: &Arc<File>, mut pos: u64, end: u64, timeout: Duration) -> io::Result<()> {
+async fn send_span(
+    socket: Socket<'_>,
+    file: &Arc<File>,
+    mut pos: u64,
+    end: u64,
+    timeout: Duration,
+) -> io::Result<()> {
     while pos < end {
         let len = (end - pos).min(SENDFILE_STEP as u64) as usize;
         let sent = if read::resident(file, pos, len as u64) {
@@ -365,29 +394,50 @@ mod tests {
 
     #[tokio::test]
     async fn lengths_are_announced_and_unknown_ones_chunked() {
-        let (kept, text) = answer(Response::new(ResponseBody::full("hello")), exchange(Version::HTTP_11)).await;
+        let (kept, text) = answer(
+            Response::new(ResponseBody::full("hello")),
+            exchange(Version::HTTP_11),
+        )
+        .await;
         assert!(kept);
         assert!(text.starts_with("HTTP/1.1 200 OK\r\ndate: "), "{text}");
-        assert!(text.contains("\r\ncontent-length: 5\r\n") && text.ends_with("\r\n\r\nhello"), "{text}");
+        assert!(
+            text.contains("\r\ncontent-length: 5\r\n") && text.ends_with("\r\n\r\nhello"),
+            "{text}"
+        );
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         tokio::spawn(async move {
             for p in ["ab", "cde"] {
                 tx.send(Bytes::from(p)).await.unwrap();
             }
         });
-        let (kept, text) = answer(Response::new(ResponseBody::stream(rx)), exchange(Version::HTTP_11)).await;
+        let (kept, text) = answer(
+            Response::new(ResponseBody::stream(rx)),
+            exchange(Version::HTTP_11),
+        )
+        .await;
         assert!(kept);
         assert!(text.contains("transfer-encoding: chunked\r\n"), "{text}");
-        assert!(text.ends_with("\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
     async fn http_1_0_gets_a_closed_connection_for_an_unknown_length() {
         let (_tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
         drop(_tx);
-        let (kept, text) = answer(Response::new(ResponseBody::stream(rx)), exchange(Version::HTTP_10)).await;
+        let (kept, text) = answer(
+            Response::new(ResponseBody::stream(rx)),
+            exchange(Version::HTTP_10),
+        )
+        .await;
         assert!(!kept);
-        assert!(text.contains("connection: close\r\n") && !text.contains("chunked"), "{text}");
+        assert!(
+            text.contains("connection: close\r\n") && !text.contains("chunked"),
+            "{text}"
+        );
         let (kept, text) = answer(Response::new(ResponseBody::full("x")), exchange(Version::HTTP_10)).await;
         assert!(kept && text.contains("connection: keep-alive\r\n"), "{text}");
     }
@@ -407,7 +457,10 @@ mod tests {
             .body(ResponseBody::empty())
             .unwrap();
         let (_, text) = answer(response, exchange(Version::HTTP_11)).await;
-        assert!(!text.contains("content-length") && text.ends_with("\r\n\r\n"), "{text}");
+        assert!(
+            !text.contains("content-length") && text.ends_with("\r\n\r\n"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
@@ -425,7 +478,9 @@ mod tests {
         // Announced longer than the file is: an error, never a clean end.
         let (mut server, _client) = pair().await;
         let body = ResponseBody::file(file, 0, data.len() as u64 + 10);
-        assert!(send(&mut server, Response::new(body), exchange(Version::HTTP_11)).await.is_err());
+        assert!(send(&mut server, Response::new(body), exchange(Version::HTTP_11))
+            .await
+            .is_err());
     }
 
     #[tokio::test]
@@ -442,7 +497,10 @@ mod tests {
     #[test]
     fn reasons_and_dates_are_in_the_head() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::DATE, HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
+        headers.insert(
+            header::DATE,
+            HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"),
+        );
         let head = encode_head(StatusCode::SERVICE_UNAVAILABLE, b"Connection refused", &headers);
         assert_eq!(
             head,

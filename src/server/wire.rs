@@ -107,7 +107,13 @@ impl Socket<'_> {
     /// Sends up to `len` bytes of `file` from `offset` as soon as the socket
     /// takes some; how many it took. The file's pages must be in memory
     /// (else the worker waits for the disk: see [`send_blocking`]).
-    pub fn poll_sendfile(&self, cx: &mut Context<'_>, file: &File, offset: u64, len: usize) -> Poll<io::Result<usize>> {
+    pub fn poll_sendfile(
+        &self,
+        cx: &mut Context<'_>,
+        file: &File,
+        offset: u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
         let send = || {
             let mut at = offset;
             rustix::fs::sendfile(self.fd(), file, Some(&mut at), len).map_err(io::Error::from)
@@ -135,7 +141,8 @@ impl Socket<'_> {
     /// that more follows at once (`MSG_MORE`: a head and the file after it
     /// leave in full segments, not a small one first).
     pub async fn send_more(&self, buf: &[u8]) -> io::Result<usize> {
-        let send = || rustix::net::send(self.fd(), buf, rustix::net::SendFlags::MORE).map_err(io::Error::from);
+        let send =
+            || rustix::net::send(self.fd(), buf, rustix::net::SendFlags::MORE).map_err(io::Error::from);
         loop {
             let sent = match self {
                 Socket::Tcp(s) => s.async_io(Interest::WRITABLE, send).await,
@@ -181,7 +188,11 @@ impl<S> Prefixed<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         if self.prefix.is_empty() {
             return Pin::new(&mut self.inner).poll_read(cx, buf);
         }

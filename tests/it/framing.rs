@@ -116,7 +116,6 @@ fn a_request_head_over_64_kib_is_431_and_closed() {
 }
 
 #[test]
-#[ignore = "needs debcache's own HTTP/1.1 server (issue 11)"]
 fn a_request_line_over_16_kib_is_414_and_closed() {
     let daemon = Daemon::start(PATIENT);
     // A server that stops reading a line at 16 KiB cannot find the next
@@ -307,7 +306,6 @@ fn daemon_end_state(daemon: SocketAddr, client: SocketAddr) -> Option<u8> {
 const TCP_ESTABLISHED: u8 = 1;
 
 #[test]
-#[ignore = "needs debcache's own HTTP/1.1 server (issue 11)"]
 fn a_client_that_stops_reading_a_body_is_cut_after_the_network_timeout() {
     let (_origin, daemon, file) = big_file_cached();
     let stalled = stalled_client(&daemon);
@@ -370,7 +368,6 @@ fn a_transfer_coding_that_does_not_end_in_chunked_is_400_and_closed() {
 }
 
 #[test]
-#[ignore = "needs debcache's own HTTP/1.1 server (issue 11)"]
 fn an_unknown_transfer_coding_is_501() {
     let daemon = Daemon::start(PATIENT);
     // RFC 9112 §6.1: a coding the server does not understand is 501; the
@@ -437,7 +434,6 @@ fn other_major_versions_are_refused_at_once() {
 }
 
 #[test]
-#[ignore = "needs debcache's own HTTP/1.1 server (issue 11)"]
 fn the_http_2_preface_is_refused_with_a_status() {
     let daemon = Daemon::start(PATIENT);
     let (mut c, r) = answer_to(&daemon, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
