@@ -37,6 +37,22 @@ pub fn open(base: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedF
     }
 }
 
+/// [`open`] from what the kernel has in memory only: `WouldBlock` when
+/// resolving `rel` would need the disk (`RESOLVE_CACHED`, Linux 5.12; a
+/// rename racing the lookup says the same), and the caller then calls
+/// [`open`] where waiting is fine. Kernels without it open as [`open`] does.
+pub fn open_cached(base: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
+    let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let resolve =
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED;
+    match openat2(base, rel, flags, Mode::empty(), resolve) {
+        Err(Errno::AGAIN) => Err(io::ErrorKind::WouldBlock.into()),
+        // No RESOLVE_CACHED (EINVAL) or no openat2 at all.
+        Err(Errno::INVAL | Errno::NOSYS) => open(base, rel, flags),
+        other => other.map_err(io::Error::from),
+    }
+}
+
 /// The same guarantee without openat2 (Linux before 5.6): one component at a
 /// time, none of them a symlink.
 fn walk(base: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {

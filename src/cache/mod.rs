@@ -38,6 +38,7 @@ use fresh::Freshness;
 pub use key::{CacheKey, KeyError};
 pub use meta::Head;
 pub use storage::{CacheLock, LockError, Storage};
+use storage::Disk;
 
 /// Entries kept in the metadata table (a few hundred bytes each).
 const META_CAPACITY: usize = 16 * 1024;
@@ -258,9 +259,29 @@ impl Cache {
         }
     }
 
-    /// Looks a key up. Only I/O errors other than "not there" are errors.
+    /// Looks a key up without holding up a runtime worker: from what the
+    /// kernel has in memory (the common case: a hot file costs an open and
+    /// an fstat), else on the blocking pool.
+    pub async fn find(self: &Arc<Self>, key: &CacheKey) -> io::Result<Lookup> {
+        match self.lookup_with(key, Disk::Cached) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let (cache, key) = (Arc::clone(self), key.clone());
+                tokio::task::spawn_blocking(move || cache.lookup(&key))
+                    .await
+                    .map_err(io::Error::other)?
+            }
+            found => found,
+        }
+    }
+
+    /// Looks a key up, waiting for the disk if need be. Only I/O errors
+    /// other than "not there" are errors.
     pub fn lookup(&self, key: &CacheKey) -> io::Result<Lookup> {
-        let file = match self.storage.open_data(key) {
+        self.lookup_with(key, Disk::Wait)
+    }
+
+    fn lookup_with(&self, key: &CacheKey, disk: Disk) -> io::Result<Lookup> {
+        let file = match self.storage.open_data(key, disk) {
             Ok(file) => file,
             // A symlink where a file or directory of the key should be:
             // debcache never makes one, and neither follows nor replaces it.
@@ -284,7 +305,7 @@ impl Cache {
                 meta,
             }));
         }
-        let head = match self.storage.read_head(key) {
+        let head = match self.storage.read_head(key, disk) {
             Ok(bytes) => Head::parse(&bytes).ok(),
             Err(e) if is_absent(&e) => None,
             Err(e) => return Err(e),

@@ -44,6 +44,21 @@ pub fn read_range(file: &File, start: u64, end: u64) -> io::Result<Bytes> {
     Ok(buf.freeze())
 }
 
+/// Exactly the first `len` bytes of `file` from the page cache, or
+/// `WouldBlock` when some need the disk (a file system without
+/// `RWF_NOWAIT` is read as it comes).
+pub fn read_cached(file: &File, len: usize) -> io::Result<Bytes> {
+    let mut buf = BytesMut::with_capacity(len);
+    match read_resident(file, 0, &mut buf, len)? {
+        Resident::All => Ok(buf.freeze()),
+        Resident::Partly => Err(io::ErrorKind::WouldBlock.into()),
+        Resident::Unsupported => {
+            read_rest(file, 0, &mut buf, len)?;
+            Ok(buf.freeze())
+        }
+    }
+}
+
 /// Chunks of one file for one transfer, read as [`read_range`] does but
 /// never blocking: a read that needs the disk runs on the blocking pool and
 /// its future is kept here until it is done. One chunk in flight at most.

@@ -40,6 +40,14 @@ use super::scan::Walk;
 /// debcache's own directory inside the cache.
 pub const OWN_DIR: &str = "_debcache";
 
+/// Whether an access may wait for the disk (off the runtime's workers), or
+/// must be answered from memory (on them) or fail with `WouldBlock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disk {
+    Wait,
+    Cached,
+}
+
 /// The cache directory, opened.
 #[derive(Debug)]
 pub struct Storage {
@@ -182,17 +190,24 @@ impl Storage {
 
     /// Opens a cached file's data for reading and appending (resuming).
     pub fn open_data_rw(&self, key: &CacheKey) -> io::Result<File> {
-        self.open_beneath(key.as_str(), OFlags::RDWR).map(File::from)
+        self.open_beneath(key.as_str(), OFlags::RDWR, Disk::Wait).map(File::from)
     }
 
-    /// Opens a cached file's data for reading.
-    pub fn open_data(&self, key: &CacheKey) -> io::Result<File> {
-        self.open_beneath(key.as_str(), OFlags::RDONLY).map(File::from)
+    /// Opens a cached file's data for reading; with [`Disk::Cached`],
+    /// `WouldBlock` when that needs the disk.
+    pub fn open_data(&self, key: &CacheKey, disk: Disk) -> io::Result<File> {
+        self.open_beneath(key.as_str(), OFlags::RDONLY, disk).map(File::from)
     }
 
-    /// Reads a cached file's `.head`, at most [`MAX_HEAD_SIZE`] + 1 bytes.
-    pub fn read_head(&self, key: &CacheKey) -> io::Result<Vec<u8>> {
-        let file = File::from(self.open_beneath(&key.head_path(), OFlags::RDONLY)?);
+    /// Reads a cached file's `.head`, at most [`MAX_HEAD_SIZE`] + 1 bytes;
+    /// with [`Disk::Cached`], `WouldBlock` when that needs the disk.
+    pub fn read_head(&self, key: &CacheKey, disk: Disk) -> io::Result<Vec<u8>> {
+        let file = File::from(self.open_beneath(&key.head_path(), OFlags::RDONLY, disk)?);
+        if disk == Disk::Cached {
+            // An fstat of an open file needs no disk.
+            let len = file.metadata()?.len().min(MAX_HEAD_SIZE as u64 + 1);
+            return super::read::read_cached(&file, len as usize).map(|b| b.to_vec());
+        }
         let mut bytes = Vec::with_capacity(512);
         file.take(MAX_HEAD_SIZE as u64 + 1).read_to_end(&mut bytes)?;
         Ok(bytes)
@@ -215,7 +230,7 @@ impl Storage {
             return self.root_dir();
         }
         let flags = OFlags::RDONLY | OFlags::DIRECTORY;
-        match self.open_beneath(rel, flags) {
+        match self.open_beneath(rel, flags, Disk::Wait) {
             Ok(fd) => Ok(Dir {
                 fd,
                 rel: rel.to_string(),
@@ -231,7 +246,7 @@ impl Storage {
                     Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                     Err(e) => return Err(e.into()),
                 }
-                let fd = self.open_beneath(rel, flags)?;
+                let fd = self.open_beneath(rel, flags, Disk::Wait)?;
                 Ok(Dir {
                     fd,
                     rel: rel.to_string(),
@@ -315,7 +330,7 @@ impl Storage {
         Ok(removed)
     }
 
-    fn open_beneath(&self, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
+    fn open_beneath(&self, rel: &str, flags: OFlags, disk: Disk) -> io::Result<OwnedFd> {
         let (base, rel) = self.base(rel);
         if rel.is_empty() {
             // A linked repository itself: only ever opened as a directory.
@@ -324,7 +339,10 @@ impl Storage {
             }
             return base.try_clone_to_owned();
         }
-        crate::beneath::open(base, rel, flags)
+        match disk {
+            Disk::Wait => crate::beneath::open(base, rel, flags),
+            Disk::Cached => crate::beneath::open_cached(base, rel, flags),
+        }
     }
 
     /// The directory `rel` is resolved beneath, and `rel` relative to it:
@@ -419,9 +437,9 @@ mod tests {
         std::os::unix::fs::symlink(dir.path().join("secret"), storage.path().join("h/d/link.deb")).unwrap();
         std::os::unix::fs::symlink(dir.path(), storage.path().join("h/escape")).unwrap();
         let key = CacheKey::parse("h/d/link.deb").unwrap();
-        assert!(storage.open_data(&key).is_err());
+        assert!(storage.open_data(&key, Disk::Wait).is_err());
         let through_dir = CacheKey::parse("h/escape/secret").unwrap();
-        assert!(storage.open_data(&through_dir).is_err());
+        assert!(storage.open_data(&through_dir, Disk::Wait).is_err());
     }
 
     #[test]
@@ -443,7 +461,7 @@ mod tests {
         let open = |path: &str| {
             let mut text = String::new();
             storage
-                .open_data(&CacheKey::parse(path).unwrap())
+                .open_data(&CacheKey::parse(path).unwrap(), Disk::Wait)
                 .and_then(|mut f| f.read_to_string(&mut text))
                 .map(|_| text)
         };
@@ -476,12 +494,12 @@ mod tests {
         let key = CacheKey::parse("h/d/a.deb").unwrap();
         let mut text = String::new();
         storage
-            .open_data(&key)
+            .open_data(&key, Disk::Wait)
             .unwrap()
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "data");
-        assert_eq!(storage.read_head(&key).unwrap(), b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(storage.read_head(&key, Disk::Wait).unwrap(), b"HTTP/1.1 200 OK\r\n\r\n");
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
     let head_only = req.method() == Method::HEAD;
     let lookup = state
         .cache
-        .lookup(&key)
+        .find(&key)
+        .await
         .map_err(|e| fail(ServeError::Storage(e)))?;
     if let Lookup::Conflict = lookup {
         return Err(fail(ServeError::LayoutConflict));
@@ -158,7 +159,7 @@ pub async fn prefetch(state: &AppState, client: &Client, file: &FileRequest) {
     // The cheap test first: the lookup costs an open and a stat.
     if miss(state, file, &resolved) != Miss::Download
         || !matches!(
-            state.cache.lookup(&key),
+            state.cache.find(&key).await,
             Ok(Lookup::Missing | Lookup::Incomplete { .. })
         )
     {
@@ -233,7 +234,7 @@ async fn through_flight<B>(
                 streamed,
             ));
         }
-        State::Unchanged => match state.cache.lookup(key).map_err(ServeError::Storage) {
+        State::Unchanged => match state.cache.find(key).await.map_err(ServeError::Storage) {
             Ok(Lookup::Complete(hit)) => {
                 serve_hit(client, req, key, hit, confirmed).map_err(ServeError::Storage)
             }
