@@ -43,8 +43,10 @@ pub fn open(base: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedF
 /// [`open`] where waiting is fine. Kernels without it open as [`open`] does.
 pub fn open_cached(base: BorrowedFd<'_>, rel: &str, flags: OFlags) -> io::Result<OwnedFd> {
     let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    let resolve =
-        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS | ResolveFlags::CACHED;
+    let resolve = ResolveFlags::BENEATH
+        | ResolveFlags::NO_SYMLINKS
+        | ResolveFlags::NO_MAGICLINKS
+        | ResolveFlags::CACHED;
     match openat2(base, rel, flags, Mode::empty(), resolve) {
         Err(Errno::AGAIN) => Err(io::ErrorKind::WouldBlock.into()),
         // No RESOLVE_CACHED (EINVAL) or no openat2 at all.

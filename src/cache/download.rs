@@ -274,7 +274,7 @@ impl Task<'_> {
                 Attempt::BackendFailed(Err(e)) => return Err(Spent::Backend(Failure::Upstream(Arc::new(e)))),
                 Attempt::Failed(e) => return Err(Spent::Download(Failure::Upstream(Arc::new(e)))),
             };
-            match self.accept(fetched, &plan).map_err(Spent::Download)? {
+            match self.accept(fetched, &plan).await.map_err(Spent::Download)? {
                 Accepted::NotModified => return Ok(Done::Unchanged),
                 Accepted::Restart => {
                     why = Unusable::WrongRange;
@@ -413,7 +413,7 @@ impl Task<'_> {
     }
 
     /// Judges a response: where its body goes, or why there is none.
-    fn accept(&mut self, fetched: Fetched, plan: &Plan) -> Result<Accepted, Failure> {
+    async fn accept(&mut self, fetched: Fetched, plan: &Plan) -> Result<Accepted, Failure> {
         let Fetched {
             response,
             url,
@@ -435,9 +435,12 @@ impl Task<'_> {
                 };
                 if self.writer.is_none() {
                     let head = head_for(&response, &url, Some(total));
-                    let writer =
-                        EntryWriter::resume_solid(&self.cache.storage, &self.job.key, head.clone(), *offset)
-                            .map_err(disk_failure)?;
+                    let offset = *offset;
+                    let writer = self
+                        .on_disk(head.clone(), move |storage, key, head| {
+                            EntryWriter::resume_solid(storage, key, head, offset)
+                        })
+                        .await?;
                     self.publish_new(&writer, head, Some(total));
                     self.writer = Some(writer);
                 }
@@ -478,19 +481,36 @@ impl Task<'_> {
             // before any client can have a byte of it.
             self.cache.fresh.invalidate_suite(&self.job.key);
         }
-        let writer = match self.job.kind {
-            FileKind::Solid => EntryWriter::start_solid(&self.cache.storage, &self.job.key, head.clone()),
-            FileKind::Volatile => {
-                EntryWriter::start_volatile(&self.cache.storage, &self.job.key, head.clone())
-            }
-        }
-        .map_err(disk_failure)?;
-        if let Some(total) = total {
-            writer.reserve(total).map_err(disk_failure)?;
-        }
+        let kind = self.job.kind;
+        let writer = self
+            .on_disk(head.clone(), move |storage, key, head| {
+                let writer = match kind {
+                    FileKind::Solid => EntryWriter::start_solid(storage, key, head),
+                    FileKind::Volatile => EntryWriter::start_volatile(storage, key, head),
+                }?;
+                if let Some(total) = total {
+                    writer.reserve(total)?;
+                }
+                Ok(writer)
+            })
+            .await?;
         self.publish_new(&writer, head, total);
         self.writer = Some(writer);
         Ok(Accepted::Body(response))
+    }
+
+    /// Makes the entry's writer on the blocking pool: directories, the
+    /// `.head`, the data file and its space may all wait for the disk.
+    async fn on_disk(
+        &self,
+        head: Head,
+        make: impl FnOnce(&super::Storage, &CacheKey, Head) -> std::io::Result<EntryWriter> + Send + 'static,
+    ) -> Result<EntryWriter, Failure> {
+        let (cache, key) = (Arc::clone(self.cache), self.job.key.clone());
+        tokio::task::spawn_blocking(move || make(&cache.storage, &key, head))
+            .await
+            .map_err(|e| disk_failure(std::io::Error::other(e)))?
+            .map_err(disk_failure)
     }
 
     fn is_captive_portal(&self, response: &Response<Incoming>) -> bool {

@@ -37,8 +37,8 @@ pub use flight::{Failure, Progress, State};
 use fresh::Freshness;
 pub use key::{CacheKey, KeyError};
 pub use meta::Head;
-pub use storage::{CacheLock, LockError, Storage};
 use storage::Disk;
+pub use storage::{CacheLock, LockError, Storage};
 
 /// Entries kept in the metadata table (a few hundred bytes each).
 const META_CAPACITY: usize = 16 * 1024;

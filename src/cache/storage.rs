@@ -190,13 +190,15 @@ impl Storage {
 
     /// Opens a cached file's data for reading and appending (resuming).
     pub fn open_data_rw(&self, key: &CacheKey) -> io::Result<File> {
-        self.open_beneath(key.as_str(), OFlags::RDWR, Disk::Wait).map(File::from)
+        self.open_beneath(key.as_str(), OFlags::RDWR, Disk::Wait)
+            .map(File::from)
     }
 
     /// Opens a cached file's data for reading; with [`Disk::Cached`],
     /// `WouldBlock` when that needs the disk.
     pub fn open_data(&self, key: &CacheKey, disk: Disk) -> io::Result<File> {
-        self.open_beneath(key.as_str(), OFlags::RDONLY, disk).map(File::from)
+        self.open_beneath(key.as_str(), OFlags::RDONLY, disk)
+            .map(File::from)
     }
 
     /// Reads a cached file's `.head`, at most [`MAX_HEAD_SIZE`] + 1 bytes;
@@ -499,7 +501,10 @@ mod tests {
             .read_to_string(&mut text)
             .unwrap();
         assert_eq!(text, "data");
-        assert_eq!(storage.read_head(&key, Disk::Wait).unwrap(), b"HTTP/1.1 200 OK\r\n\r\n");
+        assert_eq!(
+            storage.read_head(&key, Disk::Wait).unwrap(),
+            b"HTTP/1.1 200 OK\r\n\r\n"
+        );
     }
 
     #[test]
