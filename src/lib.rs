@@ -18,7 +18,7 @@
 //! - `log`: the transfer log, `apt-cacher.log`.
 //! - `remap`: which repository a URL is cached in, and its backends.
 //! - `request`: what a client request is for (a `Target`), pure.
-//! - `server`: listeners, connections, draining.
+//! - `server`: listeners, connections and their HTTP/1.1 (sendfile), draining.
 //! - `service`: the per-request handler; failures become responses here.
 //! - `shutdown`: signals.
 //! - `state`: the shared handle every connection gets.
