@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 use super::head::{self, BodyLength};
 use super::respond::{self, Exchange};
-use super::wire::{Prefixed, Wire};
+use super::wire::{Prefixed, Socket, Wire};
 use super::{Accepted, Phase, Shared};
 use crate::body::ResponseBody;
 use crate::log::ConnLog;
@@ -69,7 +69,7 @@ pub async fn start(conn: Accepted, shared: Arc<Shared>, permit: Option<OwnedSema
 
 /// Serves one connection until it ends or the daemon stops.
 /// `prefix`: what was read of it already.
-async fn serve<W: Wire>(
+async fn serve<W: Wire + 'static>(
     wire: W,
     prefix: Bytes,
     client: Client,
@@ -216,13 +216,29 @@ async fn requests<W: Wire>(
             keep_alive: head.keep_alive && reusable && serving(&phase),
             timeout,
         };
-        let answer = async {
-            let response = Box::pin(service::handle(&shared.state, client, request)).await;
-            respond::send(&mut wire, response, exchange).await
-        };
-        let sent = tokio::select! {
-            sent = answer => sent,
-            _ = phase.wait_for(|p| *p == Phase::Closing) => return None,
+        let sent = match wire.socket() {
+            // While this request is answered, the ones the client sends
+            // behind it are read and their downloads started.
+            Some(socket) if exchange.keep_alive => {
+                let answer = async {
+                    let response = Box::pin(service::handle(&shared.state, client, request)).await;
+                    respond::send(&mut { socket }, response, exchange).await
+                };
+                tokio::select! {
+                    sent = reading_ahead(answer, socket, &mut buf, &mut ahead, client, shared) => sent,
+                    _ = phase.wait_for(|p| *p == Phase::Closing) => return None,
+                }
+            }
+            _ => {
+                let answer = async {
+                    let response = Box::pin(service::handle(&shared.state, client, request)).await;
+                    respond::send(&mut wire, response, exchange).await
+                };
+                tokio::select! {
+                    sent = answer => sent,
+                    _ = phase.wait_for(|p| *p == Phase::Closing) => return None,
+                }
+            }
         };
         answered = true;
         if let Some(handoff) = client.take_handoff() {
@@ -239,6 +255,41 @@ async fn requests<W: Wire>(
         if buf.is_empty() {
             // Back to the idle clock of a kept-alive connection.
             head_began = Instant::now();
+        }
+    }
+}
+
+/// `answer`, and meanwhile what the client sends behind its request read
+/// (up to a head's worth) and looked at for requests to start early. The
+/// bytes stay in `buf` for the loop to serve in their turn.
+async fn reading_ahead<T>(
+    answer: impl Future<Output = T>,
+    socket: Socket<'_>,
+    buf: &mut BytesMut,
+    ahead: &mut ReadAhead,
+    client: &Arc<Client>,
+    shared: &Shared,
+) -> T {
+    tokio::pin!(answer);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            done = &mut answer => return done,
+            ready = socket.readable(), if open && !ahead.stopped && buf.len() < head::MAX_HEAD => {
+                if ready.is_err() {
+                    open = false;
+                    continue;
+                }
+                buf.reserve(READ);
+                match socket.try_read_buf(buf) {
+                    Ok(0) => open = false,
+                    Ok(_) => ahead.look(buf, 0, client, shared),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    // The loop's next read meets the error too.
+                    Err(_) => open = false,
+                }
+            }
         }
     }
 }
@@ -375,7 +426,7 @@ impl ReadAhead {
 
 /// A CONNECT to an intercepted host: TLS answered here, then HTTP/1.1
 /// inside it, each request taken as one for `https://authority`.
-async fn intercepted<W: Wire>(
+async fn intercepted<W: Wire + 'static>(
     io: Prefixed<W>,
     authority: &str,
     tls: Arc<rustls::ServerConfig>,

@@ -19,7 +19,7 @@ use tokio::net::{TcpStream, UnixStream};
 const FIRST_READ: usize = 4096;
 
 /// A stream a connection is served on.
-pub trait Wire: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+pub trait Wire: AsyncRead + AsyncWrite + Unpin + Send {
     /// The first bytes of the next request, `None` when the client closed.
     /// Sockets wait for them without a buffer.
     fn first_bytes(&mut self) -> impl Future<Output = io::Result<Option<BytesMut>>> + Send {
@@ -65,6 +65,84 @@ impl Wire for UnixStream {
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Wire for tokio_rustls::server::TlsStream<S> {}
 
+/// A socket shared by the two halves of a connection: the response being
+/// written, and the requests read ahead meanwhile.
+impl Wire for Socket<'_> {
+    async fn first_bytes(&mut self) -> io::Result<Option<BytesMut>> {
+        first_bytes(*self).await
+    }
+
+    fn socket(&self) -> Option<Socket<'_>> {
+        Some(*self)
+    }
+}
+
+impl AsyncRead for Socket<'_> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let read = match *self {
+                Socket::Tcp(s) => {
+                    ready!(s.poll_read_ready(cx))?;
+                    s.try_read(buf.initialize_unfilled())
+                }
+                Socket::Unix(s) => {
+                    ready!(s.poll_read_ready(cx))?;
+                    s.try_read(buf.initialize_unfilled())
+                }
+            };
+            match read {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Socket<'_> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let written = match *self {
+                Socket::Tcp(s) => {
+                    ready!(s.poll_write_ready(cx))?;
+                    s.try_write_vectored(bufs)
+                }
+                Socket::Unix(s) => {
+                    ready!(s.poll_write_ready(cx))?;
+                    s.try_write_vectored(bufs)
+                }
+            };
+            match written {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(rustix::net::shutdown(self.fd(), rustix::net::Shutdown::Write).map_err(io::Error::from))
+    }
+}
+
 /// Waits for the socket to have bytes, and only then takes memory for them.
 async fn first_bytes(socket: Socket<'_>) -> io::Result<Option<BytesMut>> {
     loop {
@@ -92,6 +170,22 @@ impl Socket<'_> {
         match self {
             Socket::Tcp(s) => s.as_fd(),
             Socket::Unix(s) => s.as_fd(),
+        }
+    }
+
+    /// Ready when the socket may have bytes to read.
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.readable().await,
+            Socket::Unix(s) => s.readable().await,
+        }
+    }
+
+    /// What the socket has now, appended to `buf` (`WouldBlock` if nothing).
+    pub fn try_read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.try_read_buf(buf),
+            Socket::Unix(s) => s.try_read_buf(buf),
         }
     }
 
