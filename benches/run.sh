@@ -101,8 +101,13 @@ cell() {
       printf "%s", (lo == hi ? m : m " (" lo "–" hi ")")}'
 }
 med() { [ -n "${R[$1]:-}" ] || return 0; local v; read -r -a v <<<"${R[$1]}"; median "${v[@]}"; }
-# runs KEY: the values as "a/b/c" (origin requests, where every run counts).
-runs() { [ -n "${R[$1]:-}" ] && echo "${R[$1]}" | xargs | tr ' ' / || printf -- '-'; }
+# runs KEY: every run's value (counts), once when they are all the same.
+runs() {
+  [ -n "${R[$1]:-}" ] || { printf -- '-'; return; }
+  # shellcheck disable=SC2086  # the values are words
+  printf '%s\n' ${R[$1]} | awk '{v[NR] = $1; if ($1 != v[1]) d = 1} END {
+    if (!d) {printf "%s", v[1]; exit} for (i = 1; i <= NR; i++) printf "%s%s", (i > 1 ? ", " : ""), v[i]}'
+}
 REPORT=$WORK/report.md
 md() { printf '%s\n' "$*" >> "$REPORT"; }
 md_notes() { [ -s "$WORK/notes" ] && { md; sed 's/^/- /' "$WORK/notes" >> "$REPORT"; }; : > "$WORK/notes"; }
@@ -234,26 +239,21 @@ fi
 
 # ---------------------------------------------------------------------------
 # b. Coalescing.
-# swarm URL: CLIENTS curls at once; prints "first-byte-spread total failed".
+# swarm URL: CLIENTS transfers of URL at once, from one curl (--parallel:
+# every connection opened at the same moment, no process start-up between
+# them); prints "first-byte-spread total failed".
 swarm() {
-  local out=$WORK/swarm i
-  rm -rf "$out"; mkdir -p "$out"
-  for i in $(seq "$CLIENTS"); do
-    (
-      start=$EPOCHREALTIME
-      exec taskset -c "$CLIENT_CPU" curl -s -o /dev/null \
-        -w "$start %{time_starttransfer} %{time_total} %{http_code} %{size_download}\n" "$1" > "$out/$i"
-    ) &
-  done
-  wait  # called in $(...): its only children are the curls
-  cat "$out"/* | awk -v want="$(stat -c %s "$REPO/$BLOBS/coal.deb")" '
-    { first = $1 + $2; done_ = $1 + $3
-      if ($4 != 200 || $5 != want) bad++
-      if (n++ == 0 || $1 < t0) t0 = $1
-      if (n == 1 || first < fmin) fmin = first
-      if (n == 1 || first > fmax) fmax = first
-      if (n == 1 || done_ > dmax) dmax = done_ }
-    END { printf "%.3f %.3f %d\n", fmax - fmin, dmax - t0, bad + 0 }'
+  local args=() t0 t1
+  for _ in $(seq "$CLIENTS"); do args+=(-o /dev/null "$1"); done
+  t0=$(now)
+  taskset -c "$CLIENT_CPU" curl -s --parallel --parallel-immediate --parallel-max "$CLIENTS" \
+    -w '%{time_starttransfer} %{http_code} %{size_download}\n' "${args[@]}" > "$WORK/swarm" || true
+  t1=$(now)
+  awk -v want="$(stat -c %s "$REPO/$BLOBS/coal.deb")" -v total="$(calc "$t1 - $t0")" '
+    { if ($2 != 200 || $3 != want) bad++
+      if (NR == 1 || $1 < fmin) fmin = $1
+      if (NR == 1 || $1 > fmax) fmax = $1 }
+    END { printf "%.3f %.3f %d\n", fmax - fmin, total, bad + 0 + ('"$CLIENTS"' - NR) }' "$WORK/swarm"
 }
 if has b; then
   progress "b. coalescing: $CLIENTS clients on one ${COAL_MB} MB file, $RUNS run(s) each: $(labels static "${SERVERS[@]}")"
@@ -276,7 +276,7 @@ if has b; then
   md
   md "## b. $CLIENTS clients at once on one uncached ${COAL_MB} MB file"
   md
-  md "All clients start together (curl -o /dev/null) on an empty cache. Origin requests: per run;" \
+  md "All clients start together (one curl --parallel, -o /dev/null) on an empty cache. Origin requests: per run;" \
     "first-byte spread: the last client's first byte minus the first client's; total: until the last" \
     "client has the whole file; failed: clients with a status other than 200 or a wrong size, per run."
   md
