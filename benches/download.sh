@@ -50,59 +50,13 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-stop() {  # stop PID: SIGTERM, SIGKILL after 3 s
-  kill "$1" 2>/dev/null || return 0
-  for _ in $(seq 60); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
-  kill -9 "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
-now() { date +%s.%N; }
-calc() { echo "$1" | bc -l; }
-ratio() { if [ -n "$1" ] && [ -n "$2" ]; then printf '%.2f' "$(calc "$1 / $2")"; else printf -- '-'; fi; }
-vmhwm() { awk '/^VmHWM:/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }  # MB
-
 # ---------------------------------------------------------------------------
 # The origin's files: a synthetic repository (50 packages built with dpkg-deb,
 # deterministic content, no dependencies) and a few large blobs.
 ORIGIN=$WORK/origin
 REPO=$ORIGIN/debian
-mkdir -p "$REPO/pool/main/b/blobs" "$REPO/dists/synth/main/binary-amd64" "$REPO/dists/synth/main/binary-all"
-PKGS=()
-python3 - "$WORK/pkgsrc" <<'PY'
-import os, random, sys
-root = sys.argv[1]
-for i in range(1, 51):
-    name = "bench-pkg-%02d" % i
-    d = os.path.join(root, name)
-    os.makedirs(os.path.join(d, "DEBIAN"))
-    os.makedirs(os.path.join(d, "usr/share", name))
-    size = 20000 + (i - 1) * 180000 // 49          # 20 KB .. 200 KB, incompressible
-    with open(os.path.join(d, "usr/share", name, "data"), "wb") as f:
-        f.write(random.Random(i).randbytes(size))
-    with open(os.path.join(d, "DEBIAN/control"), "w") as f:
-        f.write("Package: %s\nVersion: 1.0\nArchitecture: all\n"
-                "Maintainer: debcache bench <bench@example.org>\n"
-                "Section: misc\nPriority: optional\n"
-                "Description: synthetic package %d for benches/download.sh\n" % (name, i))
-PY
-for i in $(seq -w 1 50); do
-  PKGS+=("bench-pkg-$i")
-  find "$WORK/pkgsrc/bench-pkg-$i" -exec touch -h -d @1700000000 {} +
-  SOURCE_DATE_EPOCH=1700000000 dpkg-deb --root-owner-group -Zgzip -z1 -b \
-    "$WORK/pkgsrc/bench-pkg-$i" "$REPO/pool/main/b/bench-pkg-${i}_1.0_all.deb" >/dev/null
-done
-(
-  cd "$REPO"
-  apt-ftparchive packages pool/main/b > dists/synth/main/binary-amd64/Packages
-  cp dists/synth/main/binary-amd64/Packages dists/synth/main/binary-all/Packages
-  for a in amd64 all; do gzip -9nk "dists/synth/main/binary-$a/Packages"; done
-  apt-ftparchive -o APT::FTPArchive::Release::Origin=debcache-bench \
-    -o APT::FTPArchive::Release::Suite=synth -o APT::FTPArchive::Release::Codename=synth \
-    -o "APT::FTPArchive::Release::Architectures=amd64 all" \
-    -o APT::FTPArchive::Release::Components=main release dists/synth > "$WORK/Release"
-  mv "$WORK/Release" dists/synth/Release
-)
-PKG_BYTES=$(cat "$REPO"/pool/main/b/bench-pkg-*.deb | wc -c)
+make_repo "$REPO" 50
+mkdir -p "$REPO/pool/main/b/blobs"
 head -c 102400 /dev/urandom > "$REPO/pool/main/b/blobs/f100k.deb"
 head -c 10485760 /dev/urandom > "$REPO/pool/main/b/blobs/f10m.deb"
 head -c 52428800 /dev/urandom > "$REPO/pool/main/b/blobs/f50m.deb"
@@ -123,152 +77,16 @@ wait_port "$ORIGIN_PORT" "$NGINX_PID" "$WORK/nginx/stderr" nginx
 wait_port "$DIRECT_PORT" "$NGINX_PID" "$WORK/nginx/stderr" nginx
 ACCESS_LOG=$WORK/nginx/access.log
 
-# The slow origin (section 4): a static server on the same tree that answers
-# each .deb request DELAY_MS after the request arrived; pipelined requests
-# are read as they come and answered in order, so they overlap like requests
-# over a link with that latency. Logs "METHOD PATH STATUS BYTES" per request.
-cat > "$WORK/slow_origin.py" <<'PY'
-import asyncio, email.utils, os, sys, time, urllib.parse
-
-port, root, delay, log_path = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]) / 1000, sys.argv[4]
-log = open(log_path, "a", buffering=1)
-
-async def respond(writer, method, path, headers, keep):
-    fs = os.path.normpath(os.path.join(root, urllib.parse.unquote(path).lstrip("/")))
-    if not fs.startswith(root + "/") or not os.path.isfile(fs):
-        writer.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n%s\r\n"
-                     % (b"" if keep else b"Connection: close\r\n"))
-        log.write("%s %s 404 0\n" % (method, path))
-        return
-    st = os.stat(fs)
-    start, end, status = 0, st.st_size - 1, "200 OK"
-    rng = headers.get("range", "")
-    if rng.startswith("bytes=") and "," not in rng:
-        a, _, b = rng[6:].partition("-")
-        if a.isdigit() and int(a) < st.st_size:
-            start, end, status = int(a), min(int(b), end) if b.isdigit() else end, "206 Partial Content"
-    length = end - start + 1
-    head = ["HTTP/1.1 " + status, "Content-Length: %d" % length,
-            "Content-Type: application/octet-stream",
-            "Date: " + email.utils.formatdate(usegmt=True),
-            "Last-Modified: " + email.utils.formatdate(st.st_mtime, usegmt=True)]
-    if status.startswith("206"):
-        head.append("Content-Range: bytes %d-%d/%d" % (start, end, st.st_size))
-    if not keep:
-        head.append("Connection: close")
-    writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
-    if method != "HEAD":
-        with open(fs, "rb") as f:
-            f.seek(start)
-            left = length
-            while left:
-                chunk = f.read(min(left, 1 << 20))
-                writer.write(chunk)
-                left -= len(chunk)
-                await writer.drain()
-    log.write("%s %s %s %d\n" % (method, path, status[:3], 0 if method == "HEAD" else length))
-
-async def handle(reader, writer):
-    queue = asyncio.Queue()
-
-    async def read_requests():
-        try:
-            while True:
-                raw = await reader.readuntil(b"\r\n\r\n")
-                arrived = time.monotonic()
-                lines = raw.decode("latin-1").split("\r\n")
-                method, target, version = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if ":" in line:
-                        k, v = line.split(":", 1)
-                        headers[k.strip().lower()] = v.strip()
-                path = urllib.parse.urlsplit(target).path or "/"
-                conn = headers.get("connection", "").lower()
-                keep = "close" not in conn if version == "HTTP/1.1" else "keep-alive" in conn
-                await queue.put((arrived, method, path, headers, keep))
-                if not keep:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        await queue.put(None)
-
-    reading = asyncio.create_task(read_requests())
-    try:
-        while (item := await queue.get()) is not None:
-            arrived, method, path, headers, keep = item
-            if path.endswith(".deb"):
-                await asyncio.sleep(max(0.0, arrived + delay - time.monotonic()))
-            await respond(writer, method, path, headers, keep)
-            await writer.drain()
-            if not keep:
-                break
-    except ConnectionError:
-        pass
-    finally:
-        reading.cancel()
-        writer.close()
-
-async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=1024)
-    async with server:
-        await server.serve_forever()
-
-asyncio.run(main())
-PY
+# The slow origin (section 4): answers each .deb request DELAY_MS late.
 SLOW_PORT=$(free_port)
-taskset -c "$SERVER_CPU" python3 "$WORK/slow_origin.py" "$SLOW_PORT" "$ORIGIN" "$DELAY_MS" "$WORK/slow.log" \
+taskset -c "$SERVER_CPU" python3 benches/slow_origin.py "$SLOW_PORT" "$ORIGIN" "$DELAY_MS" "$WORK/slow.log" \
   2>"$WORK/slow.stderr" &
 PIDS+=($!)
 wait_port "$SLOW_PORT" "$!" "$WORK/slow.stderr" "slow origin"
 touch "$WORK/slow.log"
 
 # ---------------------------------------------------------------------------
-# Caches. start_cache KIND ORIGIN_URL: a fresh instance on an empty cache
-# directory; sets CACHE_PORT, CACHE_PID, CACHE_DIR.
-N_CACHE=0
-start_cache() {
-  N_CACHE=$((N_CACHE + 1))
-  local dir=$WORK/$1.$N_CACHE
-  CACHE_DIR=$dir
-  CACHE_PORT=$(free_port)
-  mkdir -p "$dir/conf" "$dir/cache" "$dir/log"
-  if [ "$1" = debcache ]; then
-    printf 'CacheDir: %s\nLogDir: %s\nRemap-synth: /synth ; %s\n' \
-      "$dir/cache" "$dir/log" "$2" > "$dir/conf/acng.conf"
-    RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" -c "$dir/conf" "BindAddress=127.0.0.1:$CACHE_PORT" \
-      2>"$dir/stderr" &
-    CACHE_PID=$!
-    PIDS+=("$CACHE_PID")
-    for _ in $(seq 200); do
-      grep -q "debcache: listening on" "$dir/stderr" && return 0
-      kill -0 "$CACHE_PID" 2>/dev/null || break
-      sleep 0.05
-    done
-    echo "debcache did not start; its stderr:" >&2; cat "$dir/stderr" >&2; exit 1
-  else
-    printf 'CacheDir: %s\nLogDir: %s\nPort: %s\nBindAddress: 127.0.0.1\nForeGround: 1\nRemap-synth: /synth ; %s\n' \
-      "$dir/cache" "$dir/log" "$CACHE_PORT" "$2" > "$dir/conf/acng.conf"
-    taskset -c "$SERVER_CPU" apt-cacher-ng -c "$dir/conf" SocketPath="$dir/sock" >"$dir/stderr" 2>&1 &
-    CACHE_PID=$!
-    PIDS+=("$CACHE_PID")
-    wait_port "$CACHE_PORT" "$CACHE_PID" "$dir/stderr" apt-cacher-ng
-  fi
-}
-# stop_cache KIND PID DIR: stops it and notes what it logged as errors (its
-# stderr, and apt-cacher-ng's apt-cacher.err).
-stop_cache() {
-  stop "$2"
-  local msgs
-  msgs=$( { grep -v "debcache: listening on" "$3/stderr" || true
-            [ "$1" = debcache ] || sed 's/^[^|]*|//' "$3/log/apt-cacher.err" 2>/dev/null || true; } |
-          sed -E "s|$3/cache/||g; s/[0-9]{6,}/N/g" | cut -c1-150 | sort | uniq -c | sort -rn | head -3 |
-          sed 's/^ *\([0-9]*\) /\1 x /')
-  [ -z "$msgs" ] || note "$1 logged: $(echo "$msgs" | paste -sd ';' | sed 's/;/; /g')"
-}
-# Remarks for the current table, printed after it; a file, so subshells can add.
-note() { echo "$*" >> "$WORK/notes"; }
-flush_notes() { [ -s "$WORK/notes" ] && sed 's/^/  * /' "$WORK/notes"; : > "$WORK/notes"; }
+# Caches: start_cache and stop_cache (common.sh).
 : > "$WORK/notes"
 CACHES=(debcache)
 [ -n "$HAVE_ACNG" ] && CACHES+=(apt-cacher-ng)
@@ -403,6 +221,7 @@ STORE_AT=$WORK/stored.deb
 read -r st sb scode <<<"$(taskset -c "$SERVER_CPU" curl -s -o "$STORE_AT" \
   -w '%{time_total} %{size_download} %{http_code}\n' "$DIRECT_URL/$F1G" || true)"
 rm -f "$STORE_AT"
+[ "$sb $scode" = "$SIZE_1G 200" ] || note "curl -o file: got $sb bytes with status $scode"
 printf '%-14s %8.2f %8s %8.0f %11s %9s %13s %13s
 ' "curl -o file" "$st" "$(ratio "$st" "$nt")" \
   "$(calc "$sb / 1048576 / $st")" - - - -
@@ -428,41 +247,6 @@ flush_notes
 echo
 printf '== 4. Cold apt-get update && apt-get install --download-only, %d packages (%.1f MB), median of %d ==\n' \
   "${#PKGS[@]}" "$(calc "$PKG_BYTES / 1048576")" "$APT_RUNS"
-N_APT=0
-# apt_run BASE_URL: one cold run with a private apt state; prints its seconds.
-apt_run() {
-  N_APT=$((N_APT + 1))
-  local d=$WORK/apt.$N_APT t0 t1 n
-  mkdir -p "$d/state/lists/partial" "$d/cache/archives/partial" "$d/empty"
-  : > "$d/status"
-  echo "deb [trusted=yes] $1 synth main" > "$d/sources.list"
-  cat > "$d/apt.conf" <<CONF
-Dir::State "$d/state";
-Dir::State::status "$d/status";
-Dir::Cache "$d/cache";
-Dir::Etc::sourcelist "$d/sources.list";
-Dir::Etc::sourceparts "$d/empty";
-Dir::Etc::parts "$d/empty";
-Dir::Etc::preferencesparts "$d/empty";
-Dir::Etc::trustedparts "$d/empty";
-Acquire::Languages "none";
-Debug::NoLocking "true";
-APT::Architectures { "amd64"; };
-Acquire::http::Pipeline-Depth "10";
-CONF
-  [ "$(id -u)" != 0 ] || echo 'APT::Sandbox::User "root";' >> "$d/apt.conf"
-  t0=$(now)
-  APT_CONFIG=$d/apt.conf taskset -c "$CLIENT_CPU" \
-    sh -c 'apt-get -q update && apt-get -q install --download-only -y "$@"' apt "${PKGS[@]}" > "$d/out" 2>&1 ||
-    note "apt-get failed against $1: $(grep -E '^(E|W):' "$d/out" | head -3 | paste -sd ' ')"
-  t1=$(now)
-  n=$(find "$d/cache/archives" -maxdepth 1 -name '*.deb' | wc -l)
-  [ "$n" = "${#PKGS[@]}" ] || note "apt-get downloaded $n of ${#PKGS[@]} packages against $1"
-  grep -E '^(W|E):' "$d/out" | head -3 | sed "s|^|apt-get against $1: |" >> "$WORK/notes" || true
-  rm -rf "$d"
-  calc "$t1 - $t0"
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 # apt_cache KIND ORIGIN_URL LOG: APT_RUNS runs, each on a fresh cache; sets
 # T (median seconds) and REQS (origin requests of each run).
 apt_cache() {

@@ -41,8 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-calc() { echo "$1" | bc -l; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+median_in() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # The CA and the origin's certificate (for 127.0.0.1).
 TLS=$WORK/tls
@@ -78,8 +77,8 @@ SERVER_CPU=$CLIENT_CPU start_nginx "
 wait_port "$PLAIN" "$NGINX_PID" "$WORK/nginx/stderr" nginx
 wait_port "$SECURE" "$NGINX_PID" "$WORK/nginx/stderr" nginx
 
-# start_cache: a debcache on an empty cache; sets CACHE (its port), CACHE_PID.
-start_cache() {
+# start_debcache: a debcache on an empty cache; sets CACHE (its port), CACHE_PID.
+start_debcache() {
   rm -rf "$WORK/cache" "$WORK/conf"
   mkdir -p "$WORK/cache" "$WORK/conf"
   CACHE=$(free_port)
@@ -90,7 +89,7 @@ start_cache() {
   PIDS+=("$CACHE_PID")
   wait_port "$CACHE" "$CACHE_PID" "$WORK/cache.err" debcache
 }
-stop_cache() { kill "$CACHE_PID"; wait "$CACHE_PID" 2>/dev/null || true; }
+stop_debcache() { kill "$CACHE_PID"; wait "$CACHE_PID" 2>/dev/null || true; }
 # cpu_ms: CPU time (user + system) the cache has used so far.
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d\n", ($14 + $15) * 1000 / hz}' "/proc/$CACHE_PID/stat"; }
 
@@ -106,24 +105,24 @@ BIG=debian/pool/main/b/blobs/big.deb
 echo "debcache $(git describe --always --dirty 2>/dev/null || echo '?'), $RUNS runs each, medians"
 echo
 echo "1. a 100 MB miss (curl -o /dev/null)"
-direct=$(for _ in $(seq "$RUNS"); do seconds "https://127.0.0.1:$SECURE/$BIG" --cacert "$TLS/ca.pem"; done | median)
+direct=$(for _ in $(seq "$RUNS"); do seconds "https://127.0.0.1:$SECURE/$BIG" --cacert "$TLS/ca.pem"; done | median_in)
 # miss PATH: "seconds cpu-ms" of one miss of http://cache/PATH on an empty cache.
 miss() {
-  start_cache
+  start_debcache
   local before t
   before=$(cpu_ms)
   t=$(seconds "http://127.0.0.1:$CACHE/$1")
   echo "$t $(( $(cpu_ms) - before ))"
-  stop_cache
+  stop_debcache
   cmp -s "$(find "$WORK/cache" -name big.deb -type f)" "$ORIGIN/big.deb" \
     || { echo "the cached copy differs" >&2; exit 1; }
 }
 for _ in $(seq "$RUNS"); do miss "HTTPS///127.0.0.1:$SECURE/$BIG"; done >"$WORK/tls.runs"
 for _ in $(seq "$RUNS"); do miss "127.0.0.1:$PLAIN/$BIG"; done >"$WORK/plain.runs"
-tls=$(awk '{print $1}' "$WORK/tls.runs" | median)
-plain=$(awk '{print $1}' "$WORK/plain.runs" | median)
-tls_cpu=$(awk '{print $2}' "$WORK/tls.runs" | median)
-plain_cpu=$(awk '{print $2}' "$WORK/plain.runs" | median)
+tls=$(awk '{print $1}' "$WORK/tls.runs" | median_in)
+plain=$(awk '{print $1}' "$WORK/plain.runs" | median_in)
+tls_cpu=$(awk '{print $2}' "$WORK/tls.runs" | median_in)
+plain_cpu=$(awk '{print $2}' "$WORK/plain.runs" | median_in)
 printf '   curl from the TLS origin        %6.3f s\n' "$direct"
 printf '   debcache, HTTPS/// (TLS)         %6.3f s   x%.2f of curl direct; debcache CPU %d ms\n' \
   "$tls" "$(calc "$tls / $direct")" "$tls_cpu"
@@ -133,7 +132,7 @@ printf '   TLS miss / plain miss            x%.2f in time (target <= 1.2), x%.2f
 
 echo
 echo "2. hits of a 100 KB file, wrk -c16 -d${DURATION}s"
-start_cache
+start_debcache
 SMALL=debian/pool/main/b/blobs/small.deb
 hits() {
   curl -sf -o /dev/null "http://127.0.0.1:$CACHE/$1"
@@ -156,4 +155,4 @@ connections=$(awk '{print $1}' "$WORK/nginx/access.log" | sort -u | wc -l)
 resumed=$(awk '$2 == "r"' "$WORK/nginx/access.log" | awk '{print $1}' | sort -u | wc -l)
 printf '   %d requests upstream over %d TLS connection(s) (%d of them resumed a session), %s\n' \
   "$requests" "$connections" "$resumed" "$(awk '{print $3, $4}' "$WORK/nginx/access.log" | sort -u | head -1)"
-stop_cache
+stop_debcache
