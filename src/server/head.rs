@@ -336,6 +336,25 @@ mod tests {
             .is_some());
     }
 
+    proptest::proptest! {
+        /// Any bytes: an answer, never a panic; a head found lies within
+        /// them, and so do the limits.
+        #[test]
+        fn any_bytes_get_an_answer(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+                                   prefix in "(GET|HEAD|POST|CONNECT) [ -~]{0,40} HTTP/1\\.[01]\r\n([A-Za-z-]{1,12}: [ -~]{0,20}\r\n){0,4}") {
+            for input in [bytes.clone(), [prefix.as_bytes(), &bytes].concat(), [prefix.as_bytes(), b"\r\n"].concat()] {
+                match parse(&input) {
+                    Ok(Some((head, len))) => {
+                        proptest::prop_assert!(len <= input.len() && len <= MAX_HEAD + 64);
+                        proptest::prop_assert!(head.request.uri().to_string().len() <= MAX_TARGET + 8);
+                    }
+                    Ok(None) => proptest::prop_assert!(input.len() <= MAX_HEAD),
+                    Err(e) => proptest::prop_assert!(e.status().is_client_error() || e.status().is_server_error()),
+                }
+            }
+        }
+    }
+
     #[test]
     fn connect_targets_are_authorities() {
         let h = whole("CONNECT deb.debian.org:443 HTTP/1.1\r\n\r\n");
