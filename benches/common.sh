@@ -1,6 +1,23 @@
 # shellcheck shell=bash disable=SC2034  # sets variables for the scripts that source it
 # Shared by the benchmark scripts (sourced, not run).
 
+# scratch: a temporary directory $WORK (readable by nginx's workers, which
+# run as nobody) and the list $PIDS of processes the script starts; both
+# are cleaned up when the script ends or is interrupted.
+scratch() {
+  WORK=$(mktemp -d)
+  chmod 755 "$WORK"
+  PIDS=()
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+
 # A free loopback port below 32768: apt-cacher-ng 3.7.4 cannot use higher ones.
 free_port() {
   python3 - <<'PY'

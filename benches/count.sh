@@ -31,11 +31,7 @@ fi
 # shellcheck source=benches/common.sh
 source benches/common.sh  # the working directory is the repository
 BIN=$(debcache_bin)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch
 
 kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }  # a /proc/PID/status size in KiB
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }

@@ -39,16 +39,7 @@ command -v apt-cacher-ng >/dev/null && HAVE_ACNG=1
 # shellcheck source=benches/common.sh
 source benches/common.sh  # the working directory is the repository
 BIN=$(debcache_bin)
-WORK=$(mktemp -d)
-chmod 755 "$WORK"  # nginx workers run as nobody
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch
 
 # ---------------------------------------------------------------------------
 # The origin's files: a synthetic repository (50 packages built with dpkg-deb,

@@ -20,11 +20,7 @@ done
 # shellcheck source=benches/common.sh
 source benches/common.sh  # the working directory is the repository
 BIN=$(debcache_bin)
-WORK=$(mktemp -d)
-chmod 755 "$WORK"  # nginx workers run as nobody
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
+scratch
 
 wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
 

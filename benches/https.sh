@@ -31,16 +31,7 @@ done
 # shellcheck source=benches/common.sh
 source benches/common.sh
 BIN=$(debcache_bin)
-WORK=$(mktemp -d)
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch
 median_in() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # The CA and the origin's certificate (for 127.0.0.1).

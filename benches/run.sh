@@ -70,16 +70,7 @@ unset http_proxy HTTP_PROXY https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy
 # shellcheck source=benches/common.sh
 source benches/common.sh  # the working directory is the repository
 BIN=$(debcache_bin)
-WORK=$(mktemp -d)
-chmod 755 "$WORK"  # nginx workers run as nobody
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+scratch
 : > "$WORK/notes"
 STARTED=$(date +%s)
 HZ=$(getconf CLK_TCK)

@@ -216,29 +216,21 @@ async fn requests<W: Wire>(
             keep_alive: head.keep_alive && reusable && serving(&phase),
             timeout,
         };
-        let sent = match wire.socket() {
-            // While this request is answered, the ones the client sends
-            // behind it are read and their downloads started.
-            Some(socket) if exchange.keep_alive => {
-                let answer = async {
-                    let response = Box::pin(service::handle(&shared.state, client, request)).await;
-                    respond::send(&mut { socket }, response, exchange).await
-                };
-                tokio::select! {
-                    sent = reading_ahead(answer, socket, &mut buf, &mut ahead, client, shared) => sent,
-                    _ = phase.wait_for(|p| *p == Phase::Closing) => return None,
+        let answering = async {
+            match wire.socket() {
+                // While this request is answered, the ones the client sends
+                // behind it are read and their downloads started.
+                Some(socket) if exchange.keep_alive => {
+                    let mut out = socket;
+                    let answer = answer(&mut out, request, exchange, client, shared);
+                    reading_ahead(answer, socket, &mut buf, &mut ahead, client, shared).await
                 }
+                _ => answer(&mut wire, request, exchange, client, shared).await,
             }
-            _ => {
-                let answer = async {
-                    let response = Box::pin(service::handle(&shared.state, client, request)).await;
-                    respond::send(&mut wire, response, exchange).await
-                };
-                tokio::select! {
-                    sent = answer => sent,
-                    _ = phase.wait_for(|p| *p == Phase::Closing) => return None,
-                }
-            }
+        };
+        let sent = tokio::select! {
+            sent = answering => sent,
+            _ = phase.wait_for(|p| *p == Phase::Closing) => return None,
         };
         answered = true;
         if let Some(handoff) = client.take_handoff() {
@@ -257,6 +249,18 @@ async fn requests<W: Wire>(
             head_began = Instant::now();
         }
     }
+}
+
+/// Answers `request` on `out`; whether the connection may carry another.
+async fn answer<V: Wire>(
+    out: &mut V,
+    request: http::Request<()>,
+    exchange: Exchange,
+    client: &Client,
+    shared: &Shared,
+) -> io::Result<bool> {
+    let response = Box::pin(service::handle(&shared.state, client, request)).await;
+    respond::send(out, response, exchange).await
 }
 
 /// `answer`, and meanwhile what the client sends behind its request read

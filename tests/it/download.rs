@@ -9,23 +9,11 @@ use std::time::Duration;
 
 use crate::support::http::{sha256_hex, Conn};
 use crate::support::origin::{etag_of, Fault, Origin};
-use crate::support::{wait_for, Daemon, Setup};
+use crate::support::{data, wait_for, Daemon, Setup};
 
 const MB: usize = 1 << 20;
 const PATH: &str = "/debian/pool/main/b/big/big_1.0_all.deb";
 const URL: &str = "/m/pool/main/b/big/big_1.0_all.deb";
-
-fn data(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
 
 fn remap(origin: &Origin) -> String {
     format!("Remap-m: /m ; {}\n", origin.url("/debian"))

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::http::{self, sha256_hex, Conn, Response};
 use crate::support::origin::{Fault, Origin};
-use crate::support::{acng_head, put, wait_for, Daemon};
+use crate::support::{acng_head, data, put, wait_for, Daemon};
 
 /// The smallest `NetworkTimeout` debcache takes (it raises 2 to 5).
 const TIMEOUT: &str = "NetworkTimeout: 5\n";
@@ -119,9 +119,8 @@ fn a_request_head_over_64_kib_is_431_and_closed() {
 fn a_request_line_over_16_kib_is_414_and_closed() {
     let daemon = Daemon::start(PATIENT);
     // A server that stops reading a line at 16 KiB cannot find the next
-    // request. (Today debcache answers its own 414, for a path too long to
-    // cache, and keeps the connection: serving.rs's 60,000-byte target
-    // relies on that and changes with the new server.)
+    // request. (A path merely too long to cache gets debcache's own 414 and
+    // keeps the connection: serving.rs.)
     let target = format!("/h.example/{}a.deb", "d/".repeat(9000));
     refused(&daemon, http::request("GET", &target, &[]).as_bytes(), 414);
 }
@@ -242,19 +241,6 @@ fn an_http_1_0_connection_ends_after_its_response_unless_kept_alive() {
         );
         assert_eq!(r.header("content-length"), Some("16"));
     }
-}
-
-/// Stable bytes of any length (a xorshift stream).
-fn data(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 const BIG_PATH: &str = "/debian/pool/main/b/big/big_1.0_all.deb";

@@ -36,6 +36,20 @@ pub fn fixture_sums() -> Vec<(String, String)> {
 
 /// Polls `ready` until it holds, for what the daemon finishes after the
 /// response (an index file's rename, a `.head`'s commit). Panics after 30 s.
+/// Stable bytes of any length (a xorshift stream): file bodies whose every
+/// offset differs.
+pub fn data(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 pub fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     for _ in 0..6000 {
         if ready() {
