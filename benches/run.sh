@@ -160,19 +160,20 @@ md "debcache $(git describe --always --dirty 2>/dev/null || echo '?'), nginx $(n
 
 # ---------------------------------------------------------------------------
 # a. Hits.
-# wrk_run CONNS URL PID: "requests/s CPU-µs-per-request errors" of one run,
-# the CPU that of PID and its children.
+# wrk_run CONNS URL PID: "requests/s CPU-µs-per-request core-µs-per-request
+# errors" of one run, the CPU that of PID and its children, the core's all
+# that CPU $SERVER_CPU did.
 wrk_run() {
-  local out t0 t1 reqs rps errs
-  t0=$(cpu_ticks "$3")
+  local out t0 t1 c0 c1 reqs rps errs
+  t0=$(cpu_ticks "$3") c0=$(core_ticks)
   out=$(taskset -c "$CLIENT_CPU" wrk -t1 -c"$1" -d"${DURATION}s" --timeout 30s "$2")
-  t1=$(cpu_ticks "$3")
+  t1=$(cpu_ticks "$3") c1=$(core_ticks)
   reqs=$(awk '/requests in/ {print $1}' <<<"$out")
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
   errs=$(awk '/Non-2xx/ {e = $NF " responses not 2xx"}
     /Socket errors/ {s = $0; sub(/^ *Socket errors: /, "", s); if (s != "connect 0, read 0, write 0, timeout 0") e = e (e ? "; " : "") "socket errors: " s}
     END {print e}' <<<"$out")
-  echo "${rps:-0} $(calc "($t1 - $t0) * 1000000 / $HZ / ${reqs:-1}") ${errs}"
+  echo "${rps:-0} $(calc "($t1 - $t0) * 1000000 / $HZ / ${reqs:-1}") $(calc "($c1 - $c0) * 1000000 / $HZ / ${reqs:-1}") ${errs}"
 }
 if has a; then
   HIT_FILES=(f2k f100k f10m)
@@ -194,9 +195,10 @@ if has a; then
       for _ in $(seq "$RUNS"); do
         for s in static "${SERVERS[@]}"; do
           if [ "$s" = static ]; then url=$STATIC_URL/$BLOBS/$f.deb; else url=http://127.0.0.1:${PORT[$s]}/synth/$BLOBS/$f.deb; fi
-          read -r rps us errs <<<"$(wrk_run "$c" "$url" "${PID[$s]}")"
+          read -r rps us core errs <<<"$(wrk_run "$c" "$url" "${PID[$s]}")"
           add "a|$s|$f|$c|rps" "$rps"
           add "a|$s|$f|$c|us" "$us"
+          add "a|$s|$f|$c|core" "$core"
           [ -z "$errs" ] || note "$(label "$s"), $f at $c connections: $errs"
         done
       done
@@ -210,17 +212,19 @@ if has a; then
   md "## a. Cache hits"
   md
   md "wrk -t1, ${DURATION} s per run, keep-alive connections. r/s: requests per second; ×: r/s against nginx" \
-    "serving the file directly; µs/req: the server's CPU time (user + system) per request."
+    "serving the file directly; µs/req: the server's CPU time (user + system) per request; core µs:" \
+    "all that the server's core did per request (the process, interrupts, softirq: on loopback the" \
+    "client's TCP receive work runs on whichever core sent the packet, so the two measures bracket the cost)."
   md
-  hdr="| file | conns | nginx static r/s | µs/req |"
-  sep="|---|---:|---:|---:|"
-  for s in "${SERVERS[@]}"; do hdr+=" $(label "$s") r/s | × | µs/req |"; sep+="---:|---:|---:|"; done
+  hdr="| file | conns | nginx static r/s | µs/req | core µs |"
+  sep="|---|---:|---:|---:|---:|"
+  for s in "${SERVERS[@]}"; do hdr+=" $(label "$s") r/s | × | µs/req | core µs |"; sep+="---:|---:|---:|---:|"; done
   md "$hdr"; md "$sep"
   for f in "${HIT_FILES[@]}"; do
     for c in 1 16 64; do
-      line="| ${f#f} | $c | $(cell "a|static|$f|$c|rps") | $(cell "a|static|$f|$c|us" %.1f) |"
+      line="| ${f#f} | $c | $(cell "a|static|$f|$c|rps") | $(cell "a|static|$f|$c|us" %.1f) | $(cell "a|static|$f|$c|core" %.0f) |"
       for s in "${SERVERS[@]}"; do
-        line+=" $(cell "a|$s|$f|$c|rps") | $(ratio "$(med "a|$s|$f|$c|rps")" "$(med "a|static|$f|$c|rps")") | $(cell "a|$s|$f|$c|us" %.1f) |"
+        line+=" $(cell "a|$s|$f|$c|rps") | $(ratio "$(med "a|$s|$f|$c|rps")" "$(med "a|static|$f|$c|rps")") | $(cell "a|$s|$f|$c|us" %.1f) | $(cell "a|$s|$f|$c|core" %.0f) |"
       done
       md "$line"
     done

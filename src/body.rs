@@ -21,8 +21,8 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::cache::follow::Follow;
-use crate::cache::read::{ChunkReader, CHUNK};
+use crate::cache::Follow;
+use crate::cache::{ChunkReader, CHUNK};
 use crate::log::Transfer;
 
 pub struct ResponseBody {

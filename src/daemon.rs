@@ -164,6 +164,13 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         maintenance: Arc::clone(&maintenance),
     };
     let cache = Arc::clone(&state.cache);
+    let quota = config.maintenance.size_limit.map(|limit| {
+        tokio::spawn(crate::maint::quota::keep_under(
+            Arc::clone(&cache),
+            Arc::clone(&config),
+            limit,
+        ))
+    });
     // The running task is cut when the stop begins: its viewers' pages end
     // with it, so they do not hold the drain.
     let tasks = Arc::clone(&maintenance);
@@ -188,6 +195,9 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     }
     flusher.abort();
     saver.abort();
+    if let Some(quota) = quota {
+        quota.abort();
+    }
     save_stats(Arc::clone(&stats), stats_path).await;
     for path in config.listen.pid_file.iter().chain(socket_path.iter()) {
         let _ = std::fs::remove_file(path);

@@ -16,6 +16,7 @@
 //! - `error`: error display shared by the layers.
 //! - `intercept`: the local CA that answers CONNECTs to `TlsInterceptDomains`.
 //! - `log`: the transfer log, `apt-cacher.log`.
+//! - `maint`: keeping the cache in shape: the size quota (more to come).
 //! - `remap`: which repository a URL is cached in, and its backends.
 //! - `request`: what a client request is for (a `Target`), pure.
 //! - `server`: listeners, connections and their HTTP/1.1 (sendfile), draining.
@@ -39,6 +40,7 @@ pub mod daemon;
 pub mod error;
 pub mod intercept;
 pub mod log;
+pub mod maint;
 pub mod remap;
 pub mod request;
 pub mod server;

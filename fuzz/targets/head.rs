@@ -8,8 +8,8 @@
 //! and writing it is then stable byte for byte; `is_complete` agrees with
 //! the stored `Content-Length` for every size.
 
-use debcache::cache::meta::{HeadError, MAX_HEAD_SIZE};
 use debcache::cache::Head;
+use debcache::cache::{HeadError, MAX_HEAD_SIZE};
 
 pub fn run(data: &[u8]) {
     let head = match Head::parse(data) {

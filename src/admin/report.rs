@@ -174,7 +174,7 @@ struct CountView {
 
 impl CountView {
     fn new(c: &CountSummary) -> CountView {
-        let files = |f: crate::cache::scan::Files| {
+        let files = |f: crate::cache::Files| {
             let s = if f.count == 1 { "" } else { "s" };
             format!("{} file{s} ({})", f.count, human_bytes(f.bytes))
         };
@@ -439,7 +439,7 @@ mod tests {
 
     #[test]
     fn the_page_tells_of_the_running_task_and_the_last_count() {
-        use crate::cache::scan::{Files, Tally};
+        use crate::cache::{Files, Tally};
         let stats = Stats::new([]);
         let tasks = Tasks {
             running: Some(("Count Objects", SystemTime::now())),

@@ -4,6 +4,7 @@
 //! disk publishing progress, resume on the same backend when the connection
 //! breaks, commit.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -609,9 +610,14 @@ impl Task<'_> {
     /// runtime workers.
     async fn write(&mut self, unwritten: &mut Unwritten) -> Result<(), BodyError> {
         let pieces = std::mem::take(&mut unwritten.pieces);
-        unwritten.len = 0;
+        let len = std::mem::take(&mut unwritten.len);
         match &mut self.writer {
-            Some(writer) if !pieces.is_empty() => writer.append(pieces).await.map_err(BodyError::Disk),
+            Some(writer) if !pieces.is_empty() => {
+                writer.append(pieces).await.map_err(BodyError::Disk)?;
+                self.cache.grown.fetch_add(len, Ordering::Relaxed);
+                self.cache.grew.notify_one();
+                Ok(())
+            }
             _ => Ok(()),
         }
     }

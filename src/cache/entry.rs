@@ -47,7 +47,7 @@ impl EntryWriter {
     /// which followers of an earlier download may still be reading).
     pub fn start_solid(storage: &Storage, key: &CacheKey, head: Head) -> io::Result<EntryWriter> {
         let dir = storage.parent_dir(key)?;
-        let name = file_name(key);
+        let name = key.file_name();
         storage.write_atomic(
             &dir,
             &format!("{name}.head"),
@@ -128,10 +128,6 @@ impl EntryWriter {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Appends `pieces` in order, on the blocking pool: a write may wait
     /// for the disk (dirty pages over the limit, a slow device), which on a
     /// runtime worker would stall every client of that worker.
@@ -155,7 +151,7 @@ impl EntryWriter {
     /// Makes the entry complete and durable; returns the final head.
     pub fn finish(mut self, storage: &Storage) -> io::Result<Head> {
         self.file.sync_data()?;
-        let name = file_name(&self.key).to_string();
+        let name = self.key.file_name().to_string();
         if let Place::Temp { dir, name: temp } = &self.place {
             match dir.rename(temp, &self.dir, &name) {
                 Err(e) if e.raw_os_error() == Some(libc::EXDEV) => self.copy_into_place(storage, &name)?,
@@ -211,12 +207,6 @@ fn incomplete(head: &Head) -> Head {
         expected_length: head.expected_length.or(head.content_length),
         ..head.clone()
     }
-}
-
-fn file_name(key: &CacheKey) -> &str {
-    key.as_str()
-        .rsplit_once('/')
-        .map_or(key.as_str(), |(_, name)| name)
 }
 
 #[cfg(test)]

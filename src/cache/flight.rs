@@ -43,6 +43,9 @@ pub enum State {
     /// A revalidation found the cached copy current: serve it from disk.
     Unchanged,
     Failed(Failure),
+    /// Maintenance is changing the key's files (a removal, an import): no
+    /// download. Clients wait for the claim to end, then look again.
+    Claimed,
 }
 
 /// The response a flight is downloading.
@@ -207,6 +210,35 @@ impl Flights {
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .map(watch::Sender::subscribe)
+            .filter(|rx| !matches!(rx.borrow().state, State::Claimed))
+    }
+
+    /// Claims `key` for maintenance: `None` while a download runs. Until
+    /// the claim is dropped no download of the key starts.
+    pub fn claim(self: &Arc<Self>, key: &CacheKey) -> Option<Claim> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.contains_key(key) {
+            return None;
+        }
+        let (tx, _) = watch::channel(Progress {
+            generation: 0,
+            state: State::Claimed,
+        });
+        map.insert(key.clone(), tx.clone());
+        Some(Claim {
+            flights: Arc::clone(self),
+            key: key.clone(),
+            tx,
+        })
+    }
+
+    /// The keys being downloaded now (not those claimed).
+    pub fn keys(&self) -> Vec<CacheKey> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .filter(|(_, tx)| !matches!(tx.borrow().state, State::Claimed))
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// No flight left (tests: every leader cleaned up after itself).
@@ -223,11 +255,22 @@ impl Flights {
     }
 }
 
-impl Leader {
-    pub fn key(&self) -> &CacheKey {
-        &self.key
-    }
+/// A key held by maintenance ([`Flights::claim`]); released on drop, which
+/// wakes the clients that waited.
+#[derive(Debug)]
+pub struct Claim {
+    flights: Arc<Flights>,
+    key: CacheKey,
+    tx: watch::Sender<Progress>,
+}
 
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.flights.remove(&self.key, &self.tx);
+    }
+}
+
+impl Leader {
     /// Starts a (new) response body: a new generation when one was already
     /// streaming.
     pub fn start_body(&self, body: Arc<Body>, committed: u64) -> u32 {

@@ -137,7 +137,7 @@ impl Follow {
                     self.span_to(written, max).ok_or_else(|| io::Error::other(f)),
                 ))
             }
-            State::Connecting | State::Unchanged => None,
+            State::Connecting | State::Unchanged | State::Claimed => None,
             State::Streaming { committed, done, .. } => {
                 if let Some(span) = self.span_to(committed, max) {
                     return Some(Some(Ok(span)));

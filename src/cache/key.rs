@@ -71,6 +71,11 @@ impl CacheKey {
         &self.0
     }
 
+    /// The last component: the file's name in its directory.
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit_once('/').map_or(&self.0, |(_, name)| name)
+    }
+
     /// The sidecar holding this file's response metadata.
     pub fn head_path(&self) -> String {
         format!("{}.head", self.0)

@@ -7,20 +7,22 @@
 //! truncation) changes that stamp, and writers in this process drop the entry
 //! when they replace a sidecar.
 
-pub mod download;
-pub mod entry;
-pub mod flight;
-pub mod follow;
-pub mod fresh;
-pub mod key;
-pub mod meta;
-pub mod read;
-pub mod scan;
-pub mod storage;
+mod download;
+mod entry;
+mod flight;
+mod follow;
+mod fresh;
+mod key;
+mod meta;
+mod read;
+mod scan;
+mod storage;
+mod upkeep;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,14 +33,18 @@ use crate::config::Caching;
 use crate::stats::Stats;
 use crate::tasks::Tasks;
 use crate::upstream::Upstream;
-pub use download::{Job, Origin, Revalidate};
+pub use download::{longest_wait, needs_tls, Job, Origin, Revalidate};
 use flight::Flights;
-pub use flight::{Failure, Progress, State};
+pub use flight::{Body, Failure, Progress, State, Unusable};
+pub use follow::Follow;
 use fresh::Freshness;
 pub use key::{CacheKey, KeyError};
-pub use meta::Head;
+pub use meta::{Head, HeadError, MAX_HEAD_SIZE};
+pub use read::{read_range, resident, ChunkReader, CHUNK};
+pub use scan::{Census, Files, Found, Problem, Tally, Walk};
 use storage::Disk;
 pub use storage::{CacheLock, LockError, Storage};
+pub use upkeep::Changed;
 
 /// Entries kept in the metadata table (a few hundred bytes each).
 const META_CAPACITY: usize = 16 * 1024;
@@ -133,6 +139,10 @@ pub struct Cache {
     disk_full_logged: Mutex<Option<Instant>>,
     /// Where downloads count their failures.
     stats: Arc<Stats>,
+    /// Bytes downloads wrote since start (the size quota's estimate), and
+    /// its waker.
+    grown: AtomicU64,
+    grew: tokio::sync::Notify,
 }
 
 /// A flight joined by [`Cache::fetch`].
@@ -158,6 +168,8 @@ impl Cache {
                 bad_redirect_mime: config.bad_redirect_mime.clone(),
             },
             disk_full_logged: Mutex::new(None),
+            grown: AtomicU64::new(0),
+            grew: tokio::sync::Notify::new(),
         }
     }
 
@@ -179,11 +191,6 @@ impl Cache {
     /// Bytes free and in all on the cache's file system.
     pub fn space(&self) -> io::Result<(u64, u64)> {
         self.storage.space()
-    }
-
-    /// Walks the cache's repositories (blocking: call it off the runtime).
-    pub fn walk(&self) -> io::Result<scan::Walk> {
-        self.storage.walk()
     }
 
     /// Downloads running now.
@@ -210,6 +217,8 @@ impl Cache {
                     started: true,
                 };
             }
+            // Maintenance holds the key: when it lets go, look again.
+            let claimed = matches!(rx.borrow().state, State::Claimed);
             let answered = match &rx.borrow().state {
                 // Every byte committed: clients already got the whole body.
                 State::Streaming {
@@ -217,14 +226,14 @@ impl Cache {
                     committed,
                     body,
                 } => *done || body.total.is_some_and(|t| *committed >= t),
-                State::Unchanged | State::Failed(_) => true,
+                State::Unchanged | State::Failed(_) | State::Claimed => true,
                 State::Connecting => false,
             };
             // A flight bringing an index over plain http cannot answer a
             // client that needs it over TLS: wait for it, then start one.
             let plain = job.needs_tls()
                 && matches!(&rx.borrow().state, State::Streaming { body, .. } if !body.meta.head.came_over_tls());
-            if (job.revalidate == Revalidate::Never || !answered) && !plain {
+            if (job.revalidate == Revalidate::Never || !answered) && !plain && !claimed {
                 return Joined {
                     progress: rx,
                     started: false,
@@ -366,6 +375,19 @@ mod tests {
     use super::*;
     use std::fs;
 
+    /// A cache on `dir` with the embedded configuration.
+    pub(super) fn cache_at(dir: &std::path::Path) -> Cache {
+        let config = crate::config::load(crate::config::ConfigDir::Embedded, &[])
+            .config
+            .unwrap();
+        Cache::new(
+            Storage::open(dir).unwrap(),
+            Upstream::new(&config.upstream, &config.remaps).unwrap(),
+            &config.caching,
+            Arc::new(Stats::new([])),
+        )
+    }
+
     fn cache_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Cache) {
         let dir = tempfile::tempdir().unwrap();
         for (path, bytes) in files {
@@ -373,15 +395,7 @@ mod tests {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(p, bytes).unwrap();
         }
-        let config = crate::config::load(crate::config::ConfigDir::Embedded, &[])
-            .config
-            .unwrap();
-        let cache = Cache::new(
-            Storage::open(dir.path()).unwrap(),
-            Upstream::new(&config.upstream, &config.remaps).unwrap(),
-            &config.caching,
-            Arc::new(Stats::new([])),
-        );
+        let cache = cache_at(dir.path());
         (dir, cache)
     }
 

@@ -27,6 +27,7 @@ use std::fmt;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{fstat, openat, statat, AtFlags, Dir, FileType, Mode, OFlags};
 
@@ -43,14 +44,40 @@ pub enum Found {
     /// A data file.
     Data {
         repo: Arc<str>,
+        /// Below the cache directory (the text of its cache key).
+        path: String,
         len: u64,
+        /// Bytes the file system holds for it and its `.head`
+        /// (preallocation included).
+        allocated: u64,
         /// Its `.head` says it is whole: it would be served as a hit.
         complete: bool,
+        /// Its data's access time (a hit reads it; `relatime` renews it
+        /// once a day at most).
+        accessed: SystemTime,
+        /// Its data's modification time.
+        modified: SystemTime,
     },
     /// A `.head` with no data file beside it.
     HeadAlone { repo: Arc<str> },
     /// A directory not counted; its path below the cache directory.
     Unreadable { path: String, problem: Problem },
+}
+
+#[cfg(test)]
+impl Found {
+    /// A data file as the walk would report it, for tests of its readers.
+    pub fn data(repo: &Arc<str>, len: u64, complete: bool) -> Found {
+        Found::Data {
+            repo: Arc::clone(repo),
+            path: format!("{repo}/f"),
+            len,
+            allocated: len,
+            complete,
+            accessed: UNIX_EPOCH,
+            modified: UNIX_EPOCH,
+        }
+    }
 }
 
 /// Why a directory was not counted.
@@ -231,13 +258,19 @@ impl Walk {
                 }
                 None => {
                     // Gone since it was listed: nothing to count.
-                    let len = statat(at, name, AtFlags::SYMLINK_NOFOLLOW).ok()?.st_size as u64;
-                    let complete = read_head(at, bytes, &mut self.head)
-                        .is_ok_and(|()| Head::parse(&self.head).is_ok_and(|head| head.is_complete(len)));
+                    let st = statat(at, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+                    let len = st.st_size as u64;
+                    let head = read_head(at, bytes, &mut self.head).ok();
+                    let complete =
+                        head.is_some() && Head::parse(&self.head).is_ok_and(|head| head.is_complete(len));
                     Some(Found::Data {
                         repo: Arc::clone(&self.repo),
+                        path: format!("{}/{}", self.path, String::from_utf8_lossy(bytes)),
                         len,
+                        allocated: (st.st_blocks as u64 + head.unwrap_or(0)) * 512,
                         complete,
+                        accessed: time(st.st_atime, st.st_atime_nsec),
+                        modified: time(st.st_mtime, st.st_mtime_nsec),
                     })
                 }
             },
@@ -295,23 +328,31 @@ fn open_dir(at: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<OwnedFd> {
     openat(at, name, flags, Mode::empty()).map_err(Into::into)
 }
 
+/// A file time from `stat`'s seconds and nanoseconds (before 1970: 1970).
+fn time(secs: i64, nanos: impl TryInto<u32>) -> SystemTime {
+    let nanos = nanos.try_into().unwrap_or(0).min(999_999_999);
+    u64::try_from(secs).map_or(UNIX_EPOCH, |secs| UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
 /// Reads `data.head` beside a data file into `buf`, at most one byte more
-/// than a head may have (`Head::parse` refuses that). Only a regular file
-/// is read: `O_NONBLOCK` keeps a FIFO planted there from stalling the walk.
-fn read_head(at: BorrowedFd<'_>, data: &[u8], buf: &mut Vec<u8>) -> io::Result<()> {
+/// than a head may have (`Head::parse` refuses that), and says how many
+/// 512-byte blocks it holds. Only a regular file is read: `O_NONBLOCK` keeps
+/// a FIFO planted there from stalling the walk.
+fn read_head(at: BorrowedFd<'_>, data: &[u8], buf: &mut Vec<u8>) -> io::Result<u64> {
     buf.clear();
     let mut name = Vec::with_capacity(data.len() + 5);
     name.extend_from_slice(data);
     name.extend_from_slice(b".head");
     let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
     let fd = openat(at, name.as_slice(), flags, Mode::empty())?;
-    if FileType::from_raw_mode(fstat(&fd)?.st_mode) != FileType::RegularFile {
+    let st = fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(io::ErrorKind::InvalidInput.into());
     }
     std::fs::File::from(fd)
         .take(MAX_HEAD_SIZE as u64 + 1)
         .read_to_end(buf)?;
-    Ok(())
+    Ok(st.st_blocks as u64)
 }
 
 /// Files and their bytes.
@@ -322,7 +363,7 @@ pub struct Files {
 }
 
 impl Files {
-    fn add(&mut self, len: u64) {
+    pub fn add(&mut self, len: u64) {
         self.count += 1;
         self.bytes = self.bytes.saturating_add(len);
     }
@@ -368,7 +409,9 @@ pub struct Census {
 impl Census {
     pub fn add(&mut self, found: &Found) {
         match found {
-            Found::Data { repo, len, complete } => {
+            Found::Data {
+                repo, len, complete, ..
+            } => {
                 let tally = self.tally(repo);
                 if *complete {
                     tally.complete.add(*len);

@@ -222,6 +222,20 @@ impl Storage {
         self.dir(rel)
     }
 
+    /// The directory holding `key` if it exists (nothing is created), none
+    /// of its components a symlink.
+    pub fn existing_parent(&self, key: &CacheKey) -> io::Result<Dir> {
+        let rel = key.as_str().rsplit_once('/').map_or("", |(dir, _)| dir);
+        if rel.is_empty() {
+            return self.root_dir();
+        }
+        let fd = self.open_beneath(rel, OFlags::RDONLY | OFlags::DIRECTORY, Disk::Wait)?;
+        Ok(Dir {
+            fd,
+            rel: rel.to_string(),
+        })
+    }
+
     /// `_debcache/tmp`, where volatile downloads grow before their rename.
     pub fn tmp_dir(&self) -> io::Result<Dir> {
         self.dir(&format!("{OWN_DIR}/tmp"))
@@ -411,6 +425,20 @@ impl Dir {
 
     pub fn remove(&self, name: &str) -> io::Result<()> {
         unlinkat(&self.fd, name, AtFlags::empty()).map_err(Into::into)
+    }
+
+    /// The regular file `name` here (never through a symlink): its bytes
+    /// on disk, `None` when there is none.
+    pub fn allocated(&self, name: &str) -> io::Result<Option<u64>> {
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st)
+                if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile =>
+            {
+                Ok(Some(st.st_blocks as u64 * 512))
+            }
+            Ok(_) | Err(rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Makes renames and creations in this directory durable.

@@ -270,6 +270,7 @@ directives! {
         ..d("AdminAuth", Credentials, "", InEffect)
     },
     DrainTimeout => d("DrainTimeout", int(0, 30), "15", InEffect),
+    CacheSizeLimit => d("CacheSizeLimit", Size, "0", InEffect),
     AllowedClients => d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
     TlsInterceptDomains => d("TlsInterceptDomains", Text, "", InEffect),
     TlsInterceptCaDir => d("TlsInterceptCaDir", Path, "", InEffect),

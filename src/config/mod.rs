@@ -202,6 +202,9 @@ pub struct Logging {
 #[derive(Debug)]
 pub struct Maintenance {
     pub expiration: Expiration,
+    /// `CacheSizeLimit`: the bytes the cached files may take; `None`: no
+    /// limit.
+    pub size_limit: Option<u64>,
     pub precache_for: Vec<String>,
     pub track_file_use: bool,
 }
@@ -508,6 +511,7 @@ fn maintenance(v: &Values) -> Maintenance {
         },
         precache_for: v.names(Key::PrecacheFor),
         track_file_use: v.bool(Key::TrackFileUse),
+        size_limit: u64::try_from(v.int(Key::CacheSizeLimit)).ok().filter(|&n| n > 0),
     }
 }
 

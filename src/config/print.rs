@@ -128,6 +128,15 @@ fn summary(out: &mut String, config: &Config) {
         count(backends, "backend"),
         count(lists.len(), "list file")
     );
+    // Only a limit that is set: a config that never heard of the key (an
+    // acng one) reads as before.
+    if let Some(limit) = config.maintenance.size_limit {
+        let _ = writeln!(
+            out,
+            "CacheSizeLimit: {limit} bytes ({:.1} GiB): past it, the least recently used files are removed",
+            limit as f64 / (1u64 << 30) as f64
+        );
+    }
 }
 
 /// `1 URL`, `505 URLs`.

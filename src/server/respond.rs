@@ -28,7 +28,7 @@ use tokio::io::AsyncWriteExt;
 use super::head::has_token;
 use super::wire::{self, Socket, Wire};
 use crate::body::{Piece, ResponseBody};
-use crate::cache::read;
+use crate::cache::resident;
 
 /// Largest `sendfile` asked for at once: the range whose residency is
 /// checked before it (a larger one would send more than the socket takes
@@ -337,7 +337,7 @@ async fn send_span(
 ) -> io::Result<()> {
     while pos < end {
         let len = (end - pos).min(SENDFILE_STEP as u64) as usize;
-        let sent = if read::resident(file, pos, len as u64) {
+        let sent = if resident(file, pos, len as u64) {
             timed(timeout, poll_fn(|cx| socket.poll_sendfile(cx, file, pos, len))).await?
         } else {
             timed(timeout, socket.writable()).await?;

@@ -9,7 +9,7 @@ use http::{Method, Request, Response, StatusCode};
 
 use super::conditional::{self, Selection};
 use crate::body::ResponseBody;
-use crate::cache::read::read_range;
+use crate::cache::read_range;
 use crate::cache::Meta;
 
 /// Files up to this size are read at once and sent with their headers in

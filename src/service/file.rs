@@ -24,9 +24,9 @@ use http::{Method, Request, Response};
 use super::answer::{complete_file_body, file_answer, OCTETS};
 use super::{account, failure, Client, Outcome, ServeError};
 use crate::body::ResponseBody;
-use crate::cache::flight::Body;
-use crate::cache::follow::Follow;
-use crate::cache::{download, CacheKey, Hit, Job, Lookup, Origin, Progress, Revalidate, State};
+use crate::cache::Body;
+use crate::cache::Follow;
+use crate::cache::{needs_tls, CacheKey, Hit, Job, Lookup, Origin, Progress, Revalidate, State};
 use crate::remap::Resolved;
 use crate::request::{self, FileKind, FileRequest, Reject};
 use crate::state::AppState;
@@ -57,7 +57,7 @@ pub async fn serve<B>(state: &AppState, client: &Client, req: &Request<B>, file:
         // An index the client asked for over https never comes from a copy
         // that came over plain http, not even when offline.
         let untrusted = file.kind == FileKind::Volatile
-            && download::needs_tls(&resolved.backends)
+            && needs_tls(&resolved.backends)
             && !hit.meta.head.came_over_tls();
         if untrusted {
             return through_flight(state, client, req, file, &resolved, &key, Cached::Untrusted).await;
@@ -252,7 +252,7 @@ async fn through_flight<B>(
             }
             _ => Err(ServeError::Download(failure)),
         },
-        State::Connecting => Err(ServeError::Download(crate::cache::Failure::Abandoned)),
+        State::Connecting | State::Claimed => Err(ServeError::Download(crate::cache::Failure::Abandoned)),
     };
     Ok(outcome.unwrap_or_else(|err| failure(client, &err, key.to_string())))
 }

@@ -564,7 +564,7 @@ fn given_up(daemon: &Daemon) -> usize {
 
 /// The bound of the README, with a margin for a busy machine.
 fn bound(network_timeout: u64, dl_max_retries: u32) -> Duration {
-    debcache::cache::download::longest_wait(Duration::from_secs(network_timeout), dl_max_retries, 1)
+    debcache::cache::longest_wait(Duration::from_secs(network_timeout), dl_max_retries, 1)
         + Duration::from_secs(10)
 }
 

@@ -18,6 +18,7 @@ mod local_dirs;
 mod maintenance;
 mod observability;
 mod origin_selftest;
+mod quota;
 mod report;
 mod serving;
 mod support;

@@ -22,8 +22,8 @@ use super::output::{utc_minute, Kind};
 use super::task::Ctx;
 use crate::admin::health::human_bytes;
 use crate::admin::help::escape;
-use crate::cache::scan::{Census, Files, Found, Tally};
 use crate::cache::Cache;
+use crate::cache::{Census, Files, Found, Tally};
 use crate::stats::{self, LogWindow};
 
 /// The query of the report page's button, and of the Cancel link.
@@ -255,16 +255,8 @@ mod tests {
         let mut census = Census::default();
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("<a>"), Arc::from("b"));
         for found in [
-            Found::Data {
-                repo: Arc::clone(&a),
-                len: 2048,
-                complete: true,
-            },
-            Found::Data {
-                repo: Arc::clone(&a),
-                len: 10,
-                complete: false,
-            },
+            Found::data(&a, 2048, true),
+            Found::data(&a, 10, false),
             Found::HeadAlone { repo: Arc::clone(&b) },
         ] {
             census.add(&found);

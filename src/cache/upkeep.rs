@@ -1,0 +1,201 @@
+//! What maintenance may do to the store, and nothing more: walk it, see
+//! the downloads, remove an entry, empty a damaged one. Each change holds
+//! the key's claim ([`Flights::claim`](super::flight::Flights::claim)): it
+//! is refused while a download of the key runs, and no download starts
+//! until it is done (clients asking meanwhile wait, then look again). A
+//! client already sending the file keeps its open descriptor and finishes.
+//!
+//! All of it waits for the disk: call it off the runtime's workers.
+
+use std::io;
+use std::sync::atomic::Ordering;
+
+use super::key::CacheKey;
+use super::scan::Walk;
+use super::{is_absent, Cache};
+
+/// What a change did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Changed {
+    /// Done; the bytes the file system gave back.
+    Done { freed: u64 },
+    /// A download of the key is running: nothing was touched.
+    Busy,
+    /// Neither the data nor its `.head` is there.
+    Absent,
+}
+
+impl Cache {
+    /// Walks the cache's repositories.
+    pub fn walk(&self) -> io::Result<Walk> {
+        self.storage.walk()
+    }
+
+    /// Bytes downloads have written since start, for estimates between
+    /// walks.
+    pub fn grown(&self) -> u64 {
+        self.grown.load(Ordering::Relaxed)
+    }
+
+    /// Returns when downloads wrote more (at once if they did since the
+    /// last call).
+    pub async fn grew(&self) {
+        self.grew.notified().await;
+    }
+
+    /// The keys being downloaded now.
+    pub fn downloading(&self) -> Vec<CacheKey> {
+        self.flights.keys()
+    }
+
+    /// Removes a file and its `.head`.
+    pub fn remove(&self, key: &CacheKey) -> io::Result<Changed> {
+        let Some(_claim) = self.flights.claim(key) else {
+            return Ok(Changed::Busy);
+        };
+        let dir = match self.storage.existing_parent(key) {
+            Err(e) if is_absent(&e) => return Ok(Changed::Absent),
+            dir => dir?,
+        };
+        let (name, head) = (key.file_name(), format!("{}.head", key.file_name()));
+        let mut freed = None;
+        for name in [name, head.as_str()] {
+            if let Some(bytes) = dir.allocated(name)? {
+                match dir.remove(name) {
+                    Err(e) if is_absent(&e) => {}
+                    removed => {
+                        removed?;
+                        *freed.get_or_insert(0) += bytes;
+                    }
+                }
+            }
+        }
+        self.forget(key);
+        Ok(freed.map_or(Changed::Absent, |freed| Changed::Done { freed }))
+    }
+
+    /// Empties a damaged file and keeps its `.head` (acng's "truncate"):
+    /// an empty new inode replaces the data, so nothing reading the old one
+    /// sees it shrink, and the next request downloads it again.
+    pub fn truncate(&self, key: &CacheKey) -> io::Result<Changed> {
+        let Some(_claim) = self.flights.claim(key) else {
+            return Ok(Changed::Busy);
+        };
+        let dir = match self.storage.existing_parent(key) {
+            Err(e) if is_absent(&e) => return Ok(Changed::Absent),
+            dir => dir?,
+        };
+        let Some(freed) = dir.allocated(key.file_name())? else {
+            return Ok(Changed::Absent);
+        };
+        let (file, temp) = self.storage.create_temp(&dir)?;
+        drop(file);
+        if let Err(e) = dir.rename(&temp, &dir, key.file_name()) {
+            let _ = dir.remove(&temp);
+            return Err(e);
+        }
+        self.forget(key);
+        Ok(Changed::Done { freed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cache::{Lookup, State};
+
+    const HEAD5: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+
+    fn cache() -> (tempfile::TempDir, Arc<Cache>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, bytes) in [("h/p/a.deb", &b"12345"[..]), ("h/p/a.deb.head", HEAD5)] {
+            let p = dir.path().join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, bytes).unwrap();
+        }
+        let cache = super::super::tests::cache_at(dir.path());
+        (dir, Arc::new(cache))
+    }
+
+    fn key(path: &str) -> CacheKey {
+        CacheKey::parse(path).unwrap()
+    }
+
+    #[test]
+    fn remove_takes_the_pair_and_what_was_remembered() {
+        let (dir, cache) = cache();
+        assert!(matches!(
+            cache.lookup(&key("h/p/a.deb")).unwrap(),
+            Lookup::Complete(_)
+        ));
+        assert!(matches!(cache.remove(&key("h/p/a.deb")).unwrap(), Changed::Done { freed } if freed > 0));
+        assert!(!dir.path().join("h/p/a.deb").exists());
+        assert!(!dir.path().join("h/p/a.deb.head").exists());
+        assert!(matches!(
+            cache.lookup(&key("h/p/a.deb")).unwrap(),
+            Lookup::Missing
+        ));
+        assert_eq!(cache.remove(&key("h/p/a.deb")).unwrap(), Changed::Absent);
+        assert_eq!(cache.remove(&key("h/none/x.deb")).unwrap(), Changed::Absent);
+    }
+
+    #[test]
+    fn nothing_is_touched_while_a_download_runs() {
+        let (dir, cache) = cache();
+        let (leader, _rx) = cache.flights.join(&key("h/p/a.deb"));
+        assert_eq!(cache.downloading(), vec![key("h/p/a.deb")]);
+        assert_eq!(cache.remove(&key("h/p/a.deb")).unwrap(), Changed::Busy);
+        assert_eq!(cache.truncate(&key("h/p/a.deb")).unwrap(), Changed::Busy);
+        assert_eq!(fs::read(dir.path().join("h/p/a.deb")).unwrap(), b"12345");
+        drop(leader);
+        assert!(cache.downloading().is_empty());
+    }
+
+    #[test]
+    fn a_claim_holds_off_downloads_and_hides_from_the_list() {
+        let (_dir, cache) = cache();
+        let claim = cache.flights.claim(&key("h/p/a.deb")).unwrap();
+        assert!(cache.downloading().is_empty(), "a claim is not a download");
+        assert!(cache.in_flight(&key("h/p/a.deb")).is_none());
+        let (leader, rx) = cache.flights.join(&key("h/p/a.deb"));
+        assert!(leader.is_none(), "no download starts while it is claimed");
+        assert!(matches!(rx.borrow().state, State::Claimed));
+        assert!(cache.flights.claim(&key("h/p/a.deb")).is_none());
+        drop(claim);
+        let (leader, _rx) = cache.flights.join(&key("h/p/a.deb"));
+        assert!(leader.is_some(), "released: the next request downloads");
+    }
+
+    #[test]
+    fn truncate_keeps_the_head_and_spares_readers_of_the_old_inode() {
+        let (dir, cache) = cache();
+        let reader = fs::File::open(dir.path().join("h/p/a.deb")).unwrap();
+        assert!(matches!(
+            cache.truncate(&key("h/p/a.deb")).unwrap(),
+            Changed::Done { .. }
+        ));
+        assert_eq!(fs::read(dir.path().join("h/p/a.deb")).unwrap(), b"");
+        assert_eq!(fs::read(dir.path().join("h/p/a.deb.head")).unwrap(), HEAD5);
+        assert_eq!(reader.metadata().unwrap().len(), 5);
+        assert!(matches!(
+            cache.lookup(&key("h/p/a.deb")).unwrap(),
+            Lookup::Incomplete { len: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn symlinks_and_directories_are_never_removed() {
+        let (dir, cache) = cache();
+        fs::create_dir_all(dir.path().join("h/p/d.deb")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("h/p/a.deb"), dir.path().join("h/p/l.deb")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("h/p"), dir.path().join("h/up")).unwrap();
+        for path in ["h/p/d.deb", "h/p/l.deb", "h/up/a.deb"] {
+            assert_eq!(cache.remove(&key(path)).unwrap(), Changed::Absent, "{path}");
+        }
+        assert!(dir.path().join("h/p/a.deb").exists());
+        assert!(dir.path().join("h/p/d.deb").is_dir());
+    }
+}
