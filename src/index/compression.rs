@@ -83,24 +83,24 @@ pub fn decompress<'a>(path: &str, input: impl Read + 'a) -> Result<Box<dyn BufRe
         Some((suffix, None)) => return Err(IndexError::whole(Problem::UnsupportedCompression { suffix })),
     };
     let mut input = BufReader::with_capacity(BUFFER, input);
-    if compression == Compression::Plain {
-        return Ok(Box::new(input));
-    }
-    let empty = input
-        .fill_buf()
-        .map_err(|e| IndexError::whole(Problem::Read(e)))?
-        .is_empty();
-    if empty {
-        return Err(IndexError::at(
-            1,
-            Problem::Corrupt {
-                compression,
-                source: io::Error::new(io::ErrorKind::UnexpectedEof, "empty file"),
-            },
-        ));
+    if compression != Compression::Plain {
+        let empty = input
+            .fill_buf()
+            .map_err(|e| IndexError::whole(Problem::Read(e)))?
+            .is_empty();
+        if empty {
+            return Err(IndexError::at(
+                1,
+                Problem::Corrupt {
+                    compression,
+                    source: io::Error::new(io::ErrorKind::UnexpectedEof, "empty file"),
+                },
+            ));
+        }
     }
     let decoder: Box<dyn Read + 'a> = match compression {
-        Compression::Plain | Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Plain => return Ok(Box::new(input)),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
         Compression::Xz => Box::new(xz2::bufread::XzDecoder::new_stream(
             input,
