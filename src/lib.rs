@@ -14,6 +14,7 @@
 //! - `config`: acng.conf-compatible loading into one validated `Config`.
 //! - `daemon`: start-up and shutdown of the running daemon.
 //! - `error`: error display shared by the layers.
+//! - `index`: the files a repository's indexes name, parsed from their text.
 //! - `intercept`: the local CA that answers CONNECTs to `TlsInterceptDomains`.
 //! - `log`: the transfer log, `apt-cacher.log`.
 //! - `maint`: keeping the cache in shape: the size quota (more to come).
@@ -38,6 +39,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod index;
 pub mod intercept;
 pub mod log;
 pub mod maint;

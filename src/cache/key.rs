@@ -83,17 +83,27 @@ impl CacheKey {
 }
 
 fn validate(path: &str) -> Result<(), KeyError> {
-    if path.is_empty() {
-        return Err(KeyError::Empty);
-    }
-    if path.len() > MAX_LEN {
-        return Err(KeyError::TooLong);
-    }
     if path.starts_with('_') {
         return Err(KeyError::Reserved);
     }
     if path.ends_with(".head") {
         return Err(KeyError::Sidecar);
+    }
+    check_relative(path)
+}
+
+/// Checks a path meant to be joined below some directory of the cache (an
+/// index's `pool/main/h/hello/hello_2.10-3_amd64.deb`) by the rules of a
+/// key's components: not empty, no longer than a key, no `.`, `..` or empty
+/// component (so nothing absolute), no NUL, no name over `NAME_MAX`. The
+/// rules of a whole key (reserved first names, `.head`) are the caller's
+/// once it has joined the path.
+pub fn check_relative(path: &str) -> Result<(), KeyError> {
+    if path.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if path.len() > MAX_LEN {
+        return Err(KeyError::TooLong);
     }
     for component in path.split('/') {
         if component.is_empty() || component == "." || component == ".." || component.contains('\0') {

@@ -38,7 +38,7 @@ use flight::Flights;
 pub use flight::{Body, Failure, Progress, State, Unusable};
 pub use follow::Follow;
 use fresh::Freshness;
-pub use key::{CacheKey, KeyError};
+pub use key::{check_relative, CacheKey, KeyError};
 pub use meta::{Head, HeadError, MAX_HEAD_SIZE};
 pub use read::{read_range, resident, ChunkReader, CHUNK};
 pub use scan::{Census, Files, Found, Problem, Tally, Walk};

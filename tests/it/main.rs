@@ -12,6 +12,7 @@ mod framing;
 mod freshness;
 mod fuzz;
 mod https;
+mod index;
 mod layout;
 mod lifecycle;
 mod local_dirs;

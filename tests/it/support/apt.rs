@@ -101,6 +101,23 @@ pub fn packages(n: usize, min: u64, max: u64) -> Vec<Package> {
         .collect()
 }
 
+/// Builds each package's `.deb` at its pool path below `root`, as
+/// [`Repo::build`] does, but writes no index: for tests that index the
+/// pool with other tools. Stages in `staging` (removed afterwards);
+/// returns the pool paths, relative to `root`.
+pub fn build_pool(root: &Path, staging: &Path, packages: &[Package]) -> Vec<String> {
+    let paths = packages
+        .iter()
+        .map(|package| {
+            let pool_path = pool_path(package);
+            build_deb(package, staging, &root.join(&pool_path[1..]));
+            pool_path[1..].to_string()
+        })
+        .collect();
+    std::fs::remove_dir_all(staging).unwrap();
+    paths
+}
+
 /// `/pool/main/<first letter>/<name>/<name>_<version>_all.deb`.
 fn pool_path(package: &Package) -> String {
     let first = &package.name[..1];
