@@ -124,6 +124,39 @@ impl RemapTable {
         }
     }
 
+    /// Where a file already in the cache, `repo/rel`, comes from again
+    /// (maintenance refreshing it): its repository's backends; for a
+    /// repository without backends or a host directory, the URL its `.head`
+    /// says it came from (`original`), else `http://repo/rel`.
+    pub fn for_cached(&self, repo: &str, rel: &str, original: Option<&HttpUrl>) -> Option<Resolved> {
+        let url = || match original {
+            Some(url) => Some(url.clone()),
+            None => HttpUrl::parse(&format!("http://{repo}/{rel}")).ok(),
+        };
+        let Some(index) = self.repo_named(repo) else {
+            return Some(Resolved {
+                repo: repo.to_string(),
+                rel_path: rel.to_string(),
+                backends: vec![url()?],
+                flags: Arc::clone(&self.unmatched_flags),
+                managed: false,
+            });
+        };
+        let r = &self.repos[index];
+        let backends = if r.backends.is_empty() {
+            vec![url()?]
+        } else {
+            r.backends.iter().map(|b| b.join_path(rel)).collect()
+        };
+        Some(Resolved {
+            repo: r.name.clone(),
+            rel_path: rel.to_string(),
+            backends,
+            flags: Arc::clone(&r.flags),
+            managed: !r.backends.is_empty(),
+        })
+    }
+
     fn in_repo(&self, index: usize, url: &HttpUrl, rest: &str) -> Resolved {
         let repo = &self.repos[index];
         let backends = if repo.backends.is_empty() {
@@ -161,6 +194,28 @@ mod tests {
 
     fn r(repo: &str, rel: &str, backend: &str) -> (String, String, String) {
         (repo.into(), rel.into(), backend.into())
+    }
+
+    #[test]
+    fn a_cached_file_is_fetched_again_from_its_repositorys_backends_or_its_source() {
+        let t = fixture_table();
+        let r = t.for_cached("debrep", "dists/bookworm/InRelease", None).unwrap();
+        assert_eq!(
+            r.backends[0].to_string(),
+            "http://ftp.debian.org/debian/dists/bookworm/InRelease"
+        );
+        let source = HttpUrl::parse("https://mirror.example:8443/x/dists/s/InRelease").unwrap();
+        let r = t
+            .for_cached("mirror.example", "x/dists/s/InRelease", Some(&source))
+            .unwrap();
+        assert_eq!(r.backends, vec![source]);
+        let r = t
+            .for_cached("mirror.example", "x/dists/s/InRelease", None)
+            .unwrap();
+        assert_eq!(
+            r.backends[0].to_string(),
+            "http://mirror.example/x/dists/s/InRelease"
+        );
     }
 
     #[test]

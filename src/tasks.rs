@@ -70,6 +70,29 @@ impl Tasks {
     }
 }
 
+/// Runs `job` on a thread of its own at the lowest CPU priority (nice 19),
+/// so that maintenance walking a large cache never takes the CPU from the
+/// clients' requests; the thread ends with the job. Its result comes
+/// through the returned channel (closed if the job panics).
+pub fn low_priority<T: Send + 'static>(
+    name: &str,
+    job: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<T>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(move || {
+            // The nice value is a thread's own on Linux. Failing to lower it
+            // costs only the clients' share of the CPU: the job still runs.
+            let tid = rustix::thread::gettid();
+            if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
+                tracing::debug!("cannot lower the priority of a maintenance thread: {e}");
+            }
+            let _ = tx.send(job());
+        })?;
+    Ok(rx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,9 @@ pub struct Tasks {
     pub running: Option<(&'static str, SystemTime)>,
     /// What the last count that ran to its end found.
     pub last_count: Option<CountSummary>,
+    /// `ExAbortOnProblems`: the expiration form's "stop on errors" box is
+    /// ticked.
+    pub abort_on_problems: bool,
 }
 
 /// Renders the HTML page.
@@ -85,6 +88,7 @@ pub fn html(
         repos,
         failures,
         last_count: tasks.last_count.as_ref().map(CountView::new),
+        abort_on_problems: tasks.abort_on_problems,
     }
     .render()
 }
@@ -207,6 +211,7 @@ struct ReportPage<'a> {
     repos: Vec<Row>,
     failures: Vec<(&'static str, u64)>,
     last_count: Option<CountView>,
+    abort_on_problems: bool,
 }
 
 /// One line of a statistics table, formatted.
@@ -456,12 +461,16 @@ mod tests {
                 repositories: 2,
                 unreadable: 0,
             }),
+            abort_on_problems: true,
         };
         let page = html(&stats.snapshot(), &status(), "cache", None, &tasks).unwrap();
         for expected in [
             "Maintenance task Count Objects running (for 0 s).",
             "3 files (3.0 MiB) complete, 1 file (10 bytes) partial, 2 .head files without data, in 2 repositories.",
             "<button type=\"submit\" name=\"doCount\" value=\"Count Objects\">Count Objects</button>",
+            "<input type=\"checkbox\" name=\"abortOnErrors\" value=\"aOe\" checked>",
+            "<button type=\"submit\" name=\"doExpire\" value=\"Start Expiration\">",
+            "<button type=\"submit\" name=\"justShow\" value=\"Show unreferenced\">",
         ] {
             assert!(page.contains(expected), "{expected} missing in\n{page}");
         }

@@ -44,7 +44,7 @@ pub use read::{read_range, resident, ChunkReader, CHUNK};
 pub use scan::{Census, Files, Found, Problem, Tally, Walk};
 use storage::Disk;
 pub use storage::{CacheLock, LockError, Storage};
-pub use upkeep::Changed;
+pub use upkeep::{Changed, Reserved};
 
 /// Entries kept in the metadata table (a few hundred bytes each).
 const META_CAPACITY: usize = 16 * 1024;

@@ -37,6 +37,10 @@ use super::key::TEMP_PREFIX;
 use super::meta::MAX_HEAD_SIZE;
 use super::scan::Walk;
 
+/// The most a maintenance file at the top of the cache may hold (an orphan
+/// list of a million files is about 100 MB; acng's are far smaller).
+pub const MAX_OWN_FILE: u64 = 256 << 20;
+
 /// debcache's own directory inside the cache.
 pub const OWN_DIR: &str = "_debcache";
 
@@ -220,6 +224,36 @@ impl Storage {
     pub fn parent_dir(&self, key: &CacheKey) -> io::Result<Dir> {
         let rel = key.as_str().rsplit_once('/').map_or("", |(dir, _)| dir);
         self.dir(rel)
+    }
+
+    /// Reads one of maintenance's own files at the top of the cache
+    /// directory (`_expending_dat`, …), never through a symlink, at most
+    /// [`MAX_OWN_FILE`] bytes.
+    pub fn read_root_file(&self, name: &str) -> io::Result<Vec<u8>> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let file = File::from(openat(&self.root, name, flags, Mode::empty())?);
+        let mut bytes = Vec::new();
+        file.take(MAX_OWN_FILE + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_OWN_FILE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{name} is larger than {MAX_OWN_FILE} bytes"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Replaces such a file atomically and durably; `None` removes it.
+    pub fn write_root_file(&self, name: &str, bytes: Option<&[u8]>) -> io::Result<()> {
+        let root = self.root_dir()?;
+        match bytes {
+            Some(bytes) => self.write_atomic(&root, name, bytes, true)?,
+            None => match root.remove(name) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                removed => removed?,
+            },
+        }
+        root.sync()
     }
 
     /// The directory holding `key` if it exists (nothing is created), none

@@ -10,9 +10,40 @@
 use std::io;
 use std::sync::atomic::Ordering;
 
+use std::sync::Arc;
+
+use super::download::Job;
+use super::flight::{Failure, State};
 use super::key::CacheKey;
+use super::meta::Head;
 use super::scan::Walk;
+use super::storage::Disk;
 use super::{is_absent, Cache};
+
+/// Maintenance's own files in the cache directory, named as apt-cacher-ng
+/// names them (spec §6.4), so an acng-written cache keeps its history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reserved {
+    /// `_expending_dat`: files no index references, since when.
+    Orphans,
+    /// `_expending_damaged`: files the last expiration found damaged.
+    Damaged,
+    /// `_exfail_cnt`: one line per failed expiration run.
+    Failures,
+    /// debcache's: when the last expiration ran to its end.
+    LastExpiration,
+}
+
+impl Reserved {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reserved::Orphans => "_expending_dat",
+            Reserved::Damaged => "_expending_damaged",
+            Reserved::Failures => "_exfail_cnt",
+            Reserved::LastExpiration => "_debcache/last-expiration",
+        }
+    }
+}
 
 /// What a change did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +77,43 @@ impl Cache {
     /// The keys being downloaded now.
     pub fn downloading(&self) -> Vec<CacheKey> {
         self.flights.keys()
+    }
+
+    /// Brings a cached file up to date as a client's request would, joining
+    /// a download of it that already runs, and waits for its end.
+    pub async fn refresh(self: &Arc<Self>, job: Job) -> Result<(), Failure> {
+        let mut rx = self.fetch(job).await.progress;
+        while rx.changed().await.is_ok() {}
+        let state = rx.borrow().state.clone();
+        match state {
+            State::Streaming { done: true, .. } | State::Unchanged => Ok(()),
+            State::Failed(failure) => Err(failure),
+            State::Streaming { .. } | State::Connecting | State::Claimed => Err(Failure::Abandoned),
+        }
+    }
+
+    /// The cache's `.head` of `key`, whatever the state of its data.
+    pub fn head_of(&self, key: &CacheKey) -> io::Result<Option<Head>> {
+        match self.storage.read_head(key, Disk::Wait) {
+            Ok(bytes) => Ok(Head::parse(&bytes).ok()),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads one of maintenance's own files in the cache directory (`None`
+    /// when there is none).
+    pub fn read_reserved(&self, file: Reserved) -> io::Result<Option<Vec<u8>>> {
+        match self.storage.read_root_file(file.name()) {
+            Err(e) if is_absent(&e) => Ok(None),
+            read => read.map(Some),
+        }
+    }
+
+    /// Replaces one of maintenance's own files, atomically and durably;
+    /// `None` removes it.
+    pub fn write_reserved(&self, file: Reserved, bytes: Option<&[u8]>) -> io::Result<()> {
+        self.storage.write_root_file(file.name(), bytes)
     }
 
     /// Removes a file and its `.head`.
@@ -102,10 +170,9 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use std::fs;
-    use std::sync::Arc;
 
     use super::*;
-    use crate::cache::{Lookup, State};
+    use crate::cache::Lookup;
 
     const HEAD5: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
 
@@ -184,6 +251,36 @@ mod tests {
             cache.lookup(&key("h/p/a.deb")).unwrap(),
             Lookup::Incomplete { len: 0, .. }
         ));
+    }
+
+    #[test]
+    fn reserved_files_round_trip_and_are_never_followed() {
+        let (dir, cache) = cache();
+        assert_eq!(cache.read_reserved(Reserved::Orphans).unwrap(), None);
+        cache
+            .write_reserved(Reserved::Orphans, Some(b"1\th/p/\ta.deb\n"))
+            .unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("_expending_dat")).unwrap(),
+            b"1\th/p/\ta.deb\n"
+        );
+        assert_eq!(
+            cache.read_reserved(Reserved::Orphans).unwrap().as_deref(),
+            Some(&b"1\th/p/\ta.deb\n"[..])
+        );
+        cache.write_reserved(Reserved::Orphans, None).unwrap();
+        cache.write_reserved(Reserved::Orphans, None).unwrap();
+        assert!(!dir.path().join("_expending_dat").exists());
+        std::os::unix::fs::symlink(
+            dir.path().join("h/p/a.deb"),
+            dir.path().join("_expending_damaged"),
+        )
+        .unwrap();
+        assert_eq!(
+            cache.read_reserved(Reserved::Damaged).unwrap(),
+            None,
+            "not followed"
+        );
     }
 
     #[test]

@@ -209,7 +209,14 @@ pub async fn keep_under(cache: Arc<Cache>, config: Arc<Config>, limit: u64) {
     loop {
         let grown = cache.grown();
         let (c, cfg, stop) = (Arc::clone(&cache), Arc::clone(&config), Arc::clone(&cancel.0));
-        let bytes = match tokio::task::spawn_blocking(move || enforce(&c, &cfg, limit, &stop)).await {
+        let checked =
+            match crate::tasks::low_priority("debcache-quota", move || enforce(&c, &cfg, limit, &stop)) {
+                Ok(rx) => rx
+                    .await
+                    .map_err(|_| io::Error::other("the check ended without a word")),
+                Err(e) => Err(e),
+            };
+        let bytes = match checked {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => return,
             Ok(Err(e)) => {

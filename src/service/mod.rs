@@ -299,6 +299,25 @@ async fn report_page<B>(
                 .count(&state.cache, links, head_only)
                 .map_err(|e| ServeError::Page(e).into());
         }
+        auth::Action::Expire | auth::Action::ListOrphans | auth::Action::RemoveOrphans => {
+            let links = maintenance::Links {
+                authority: &authority(req, client),
+                report: &report_path,
+            };
+            let context = crate::maint::expire::Context {
+                cache: Arc::clone(&state.cache),
+                remap: Arc::clone(&state.remap),
+                config: Arc::clone(&state.config),
+                stats: Arc::clone(&state.stats),
+                runtime: tokio::runtime::Handle::current(),
+                now: std::time::SystemTime::now(),
+            };
+            let head_only = req.method() == Method::HEAD;
+            return state
+                .maintenance
+                .expire(action, context, query.unwrap_or_default(), links, head_only)
+                .map_err(|e| ServeError::Page(e).into());
+        }
         auth::Action::Abort => {
             let client_name = client.log.client();
             match query.and_then(maintenance::abort_id) {
@@ -317,6 +336,7 @@ async fn report_page<B>(
     let tasks = report::Tasks {
         running: state.maintenance.running(),
         last_count: state.maintenance.last_count(),
+        abort_on_problems: state.config.maintenance.expiration.abort_on_problems,
     };
     if query.is_some_and(|q| q.split('&').any(|p| p == "format=json")) {
         let text = report::json(&snapshot, &status, state.cache.downloads(), &tasks);

@@ -180,6 +180,15 @@ impl Stats {
         }
     }
 
+    /// Bytes downloads received since `since`, as far as the week's hours
+    /// go back (whole hours: the one `since` falls in counts).
+    pub fn fetched_since(&self, since: SystemTime) -> u64 {
+        let now = now_hour();
+        let from = since.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 3600);
+        let hours = now.saturating_sub(from).min(HOURS as u64 - 1) + 1;
+        self.hours.window(now, hours).bytes_fetched
+    }
+
     /// A download failed (counted once, however many clients waited).
     pub fn failed(&self, class: FailureClass) {
         let i = FailureClass::ALL.iter().position(|c| *c == class).unwrap_or(0);

@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod connections;
 mod download;
+mod expire;
 mod framing;
 mod freshness;
 mod fuzz;

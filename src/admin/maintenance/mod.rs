@@ -12,8 +12,9 @@
 //!   (when LogDir is set), a document of its own.
 //! - Errors are also acng's control lines ([`CONTROL_MARKER`]): cron mails
 //!   them.
-//! - The job runs on a blocking thread, never on the runtime's workers;
-//!   it asks [`task::Ctx::should_stop`] between steps. A client that goes
+//! - The job runs on a thread of its own at the lowest CPU priority
+//!   (`tasks::low_priority`), never on the runtime's workers, so clients'
+//!   requests come first; it asks [`task::Ctx::should_stop`] between steps. A client that goes
 //!   away stops only its own view; the task goes on.
 //! - At shutdown ([`Maintenance::shut`]) the running task is told to stop
 //!   and no other starts; the daemon waits for it ([`Maintenance::idle`]).
@@ -23,6 +24,7 @@
 //! report page at once.
 
 mod count;
+mod expire;
 mod output;
 mod task;
 
@@ -112,6 +114,38 @@ impl Maintenance {
         respond(joined, links)
     }
 
+    /// Expiration and the orphan list's actions (`doExpire`, `justShow`,
+    /// `justRemove`): starts the task, or joins the running one.
+    pub fn expire(
+        self: &Arc<Self>,
+        action: crate::admin::auth::Action,
+        context: crate::maint::expire::Context,
+        query: &str,
+        links: Links<'_>,
+        head_only: bool,
+    ) -> Result<Response<ResponseBody>, askama::Error> {
+        use crate::admin::auth::Action;
+        if head_only {
+            return Ok(answer(ResponseBody::empty()));
+        }
+        let (job, trigger): (Job, &'static str) = match action {
+            Action::ListOrphans => (
+                Box::new(expire::show(context, links.report.to_string())),
+                expire::SHOW,
+            ),
+            Action::RemoveOrphans => (Box::new(expire::remove(context)), expire::REMOVE),
+            _ => (
+                Box::new(expire::run(
+                    context,
+                    crate::maint::expire::Options::from_query(query),
+                )),
+                expire::EXPIRE,
+            ),
+        };
+        let joined = self.start(action.name(), trigger, job);
+        respond(joined, links)
+    }
+
     /// Stops the task `id` if it runs (its Cancel link); its name if so.
     pub fn cancel(&self, id: u64) -> Option<&'static str> {
         let slot = self.lock();
@@ -175,7 +209,13 @@ impl Maintenance {
         slot.running = Some(Arc::clone(&task));
         drop(slot);
         let (this, running) = (Arc::clone(self), Arc::clone(&task));
-        tokio::task::spawn_blocking(move || this.run(running, job));
+        if let Err(e) = crate::tasks::low_priority("debcache-maint", move || this.run(running, job)) {
+            // No thread: the slot is freed and the page says why.
+            self.lock().running = None;
+            let mut ctx = Ctx::open(Arc::clone(&task), None);
+            ctx.say(Kind::Error, &format!("Cannot start the task: {e}"));
+            ctx.finish();
+        }
         Joined::Started(task)
     }
 

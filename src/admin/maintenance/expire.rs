@@ -1,0 +1,109 @@
+//! Expiration and the orphan list as tasks of the report page: `doExpire`
+//! (the run, [`crate::maint::expire`]), `justShow` (the list, with a link
+//! that removes what it shows) and `justRemove` (removes it).
+
+use std::time::SystemTime;
+
+use super::output::{utc_minute, Kind};
+use super::task::Ctx;
+use crate::admin::health::human_bytes;
+use crate::admin::help::escape;
+use crate::maint::expire::{self, Context, Options};
+use crate::maint::{Level, Report};
+
+/// The queries of the tasks, and of their Cancel links.
+pub const EXPIRE: &str = "doExpire=Start+Expiration";
+pub const SHOW: &str = "justShow=Show+unreferenced";
+pub const REMOVE: &str = "justRemove=Delete+unreferenced";
+
+impl Report for Ctx {
+    fn say(&mut self, level: Level, text: &str) {
+        let kind = match level {
+            Level::Info => Kind::Plain,
+            Level::Good => Kind::Good,
+            Level::Warning => Kind::Warning,
+            Level::Error => Kind::Error,
+        };
+        Ctx::say(self, kind, text);
+    }
+
+    fn should_stop(&self) -> bool {
+        Ctx::should_stop(self)
+    }
+}
+
+/// `doExpire`: runs on a blocking thread.
+pub fn run(context: Context, options: Options) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| {
+        let context = Context {
+            now: SystemTime::now(),
+            ..context
+        };
+        expire::run(&context, options, ctx);
+    }
+}
+
+/// `justShow`: the orphan list's files, their sizes, and a link removing
+/// them.
+pub fn show(context: Context, report: String) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| {
+        let listed = match expire::orphans(&context.cache) {
+            Ok(listed) => listed,
+            Err(e) => {
+                ctx.say(Kind::Error, &format!("Cannot read the orphan list: {e}"));
+                return;
+            }
+        };
+        if listed.is_empty() {
+            ctx.say(
+                Kind::Plain,
+                "No unreferenced files are listed (an expiration lists them).",
+            );
+            return;
+        }
+        let mut html = String::from(
+            "<table class=\"count\">\n<thead><tr><th>File</th><th>Size</th><th>Unreferenced since</th></tr></thead>\n<tbody>\n",
+        );
+        let mut total = 0;
+        for file in &listed {
+            let since = file
+                .since
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let size = file.len.map_or_else(|| "(.head only)".to_string(), human_bytes);
+            total += file.len.unwrap_or(0);
+            html.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{} UTC</td></tr>\n",
+                escape(&file.path),
+                escape(&size),
+                utc_minute(since)
+            ));
+        }
+        html.push_str("</tbody>\n</table>\n");
+        ctx.html(html);
+        ctx.say(
+            Kind::Plain,
+            &format!("{} files, {}.", listed.len(), human_bytes(total)),
+        );
+        ctx.html(format!(
+            "<p><a href=\"{}?{REMOVE}\">Delete all listed files</a></p>\n",
+            escape(&report)
+        ));
+    }
+}
+
+/// `justRemove`: removes every listed orphan now.
+pub fn remove(context: Context) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| match expire::remove_orphans(&context.cache, ctx) {
+        Ok(removed) => {
+            let text = format!(
+                "Done: {} files ({}) removed.",
+                removed.count,
+                human_bytes(removed.bytes)
+            );
+            tracing::info!("orphans removed: {text}");
+            ctx.say(Kind::Good, &text);
+        }
+        Err(e) => ctx.say(Kind::Error, &format!("Cannot update the orphan list: {e}")),
+    }
+}

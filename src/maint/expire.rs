@@ -1,0 +1,814 @@
+//! Expiration (`doExpire`, spec §10.1), debcache's way:
+//!
+//! 1. **Gate.** Unless `ignoreTradeOff` or `ExStartTradeOff: 0`: when less
+//!    than `ExStartTradeOff` bytes were downloaded since the last run (as
+//!    far back as the week's statistics go), the run is suppressed, as
+//!    acng's is.
+//! 2. **Walk.** Index files (`index::classify`: Release, InRelease,
+//!    Packages, Sources, i18n and pdiff `Index`) are listed; every other
+//!    file is remembered as 64-bit hashes of its path and of its name, so
+//!    memory follows the number of files, not their names. A collision
+//!    could only keep a file.
+//! 3. **Refresh** (unless `skipIxUp` or `OfflineMode`). Every Release and
+//!    InRelease, then every index a current Release lists, is brought up to
+//!    date through the cache's own downloads ([`Cache::refresh`]): a client
+//!    asking for the same file meanwhile shares the transfer. A Release
+//!    upstream says is gone (404, 410) marks its suite gone when
+//!    `FollowIndexFileRemoval` is set. With `abortOnErrors` any failure
+//!    ends the run here ("Found errors during processing, aborting as
+//!    requested."), before anything changes.
+//! 4. **References.** Each current Release names its indexes, the other
+//!    files of its suite (`Translation-*`, `Contents-*`) and their by-hash
+//!    objects; each index not superseded (a Release of its suite that does
+//!    not list it) and not of a gone suite names its packages. As acng
+//!    does, a package file is referenced by its name in any directory (the
+//!    same `.deb` fetched through two mirror names), volatile files only at
+//!    their path; `byPath` asks for the path for all. An index that cannot
+//!    be read or parsed is an error, and then nothing is deleted in this
+//!    run.
+//! 5. **Orphans.** A file nothing names is an orphan: kept, with the time
+//!    it was first found so, in `_expending_dat` (acng's file and format);
+//!    removed once it has been one for `ExThreshold` days in every run
+//!    since (at once with `purgeNow`). Never removed: files being
+//!    downloaded, the signatures beside a current Release, and outside the
+//!    suites whose Release is in the cache (where nothing says what is
+//!    current) `WfilePattern` matches and volatile files.
+//! 6. **Summary**: files and bytes removed, kept as orphans, referenced;
+//!    errors. `_exfail_cnt` gets a line per failed run, and is removed by a
+//!    clean one.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{self, BufReader};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::orphans::Orphans;
+use super::{Level, Report};
+use crate::cache::{Cache, CacheKey, Changed, Failure, Files, Found, Job, Lookup, Reserved, Revalidate};
+use crate::config::Config;
+use crate::index::{self, IndexKind, Listed};
+use crate::remap::RemapTable;
+use crate::request::kind::classify as file_class;
+use crate::request::FileKind;
+use crate::stats::Stats;
+use crate::url::HttpUrl;
+
+/// The report page's switches for a run (acng's names, spec §8.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `abortOnErrors=aOe`: stop before changing anything when an index
+    /// could not be refreshed.
+    pub abort_on_errors: bool,
+    /// `ignoreTradeOff=iTO`.
+    pub ignore_trade_off: bool,
+    /// `skipIxUp=si`: use the indexes as they are.
+    pub skip_index_update: bool,
+    /// `purgeNow=pN`: remove orphans at once.
+    pub purge_now: bool,
+    /// `beVerbose=bV`: a line per orphan.
+    pub verbose: bool,
+    /// `byPath=bP`: a package file is referenced only at the path an index
+    /// names, not by its name in any directory.
+    pub by_path: bool,
+}
+
+impl Options {
+    pub fn from_query(query: &str) -> Options {
+        Options {
+            abort_on_errors: query.contains("abortOnErrors=aOe"),
+            ignore_trade_off: query.contains("ignoreTradeOff=iTO"),
+            skip_index_update: query.contains("skipIxUp=si"),
+            purge_now: query.contains("purgeNow=pN"),
+            verbose: query.contains("beVerbose=bV"),
+            by_path: query.contains("byPath=bP"),
+        }
+    }
+}
+
+/// What a run needs besides its options.
+#[derive(Clone)]
+pub struct Context {
+    pub cache: Arc<Cache>,
+    pub remap: Arc<RemapTable>,
+    pub config: Arc<Config>,
+    pub stats: Arc<Stats>,
+    /// The daemon's runtime, for the downloads (the run is on a blocking
+    /// thread).
+    pub runtime: tokio::runtime::Handle,
+    /// The clock (tests move it).
+    pub now: SystemTime,
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Ended {
+    #[default]
+    Done,
+    /// Too little was downloaded since the last run (`ExStartTradeOff`).
+    Suppressed,
+    /// An error, with `abortOnErrors`: nothing was changed.
+    Aborted,
+    Cancelled,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub ended: Ended,
+    pub removed: Files,
+    /// Orphans kept (tagged), not yet `ExThreshold` days old.
+    pub tagged: Files,
+    pub referenced: Files,
+    /// Files nothing needs to name to keep (see the module's list).
+    pub spared: Files,
+    pub errors: u64,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} files ({} bytes) removed, {} ({} bytes) kept as orphans, {} ({} bytes) referenced, {} kept otherwise; {} error(s)",
+            self.removed.count,
+            self.removed.bytes,
+            self.tagged.count,
+            self.tagged.bytes,
+            self.referenced.count,
+            self.referenced.bytes,
+            self.spared.count,
+            self.errors
+        )
+    }
+}
+
+/// Runs an expiration (blocking: on the maintenance task's thread).
+pub fn run(ctx: &Context, options: Options, out: &mut dyn Report) -> Outcome {
+    let mut run = Run {
+        ctx,
+        options,
+        out,
+        outcome: Outcome::default(),
+    };
+    match run.go() {
+        Ok(ended) => run.outcome.ended = ended,
+        Err(Stop::Cancelled) => run.outcome.ended = Ended::Cancelled,
+        Err(Stop::Io(e)) => {
+            run.error(&format!("The cache could not be walked: {e}"));
+            run.outcome.ended = Ended::Aborted;
+        }
+    }
+    run.account();
+    run.outcome
+}
+
+enum Stop {
+    Cancelled,
+    Io(io::Error),
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Stop {
+        Stop::Io(e)
+    }
+}
+
+/// What is known about a suite (a directory with a Release or InRelease).
+#[derive(Debug)]
+enum Suite {
+    /// Its Release is current: the paths (cache-relative) it lists.
+    Current(HashSet<String>),
+    /// Upstream says its Release is gone.
+    Gone,
+}
+
+struct Run<'a> {
+    ctx: &'a Context,
+    options: Options,
+    out: &'a mut dyn Report,
+    outcome: Outcome,
+}
+
+impl Run<'_> {
+    fn error(&mut self, text: &str) {
+        self.outcome.errors += 1;
+        self.out.say(Level::Error, text);
+    }
+
+    fn check(&self) -> Result<(), Stop> {
+        if self.out.should_stop() {
+            Err(Stop::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn go(&mut self) -> Result<Ended, Stop> {
+        if self.suppressed() {
+            return Ok(Ended::Suppressed);
+        }
+        let (indexes, solid) = self.scan()?;
+        let releases: Vec<&CacheKey> = indexes.iter().filter(|k| is_release(k)).collect();
+        let mut gone = HashSet::new();
+        if self.may_download() {
+            self.out.say(
+                Level::Info,
+                &format!("Refreshing {} Release files…", releases.len()),
+            );
+            for key in &releases {
+                self.check()?;
+                if let Err(Failure::Status { code: 404 | 410, .. }) = self.refresh(key) {
+                    gone.insert((*key).clone());
+                }
+            }
+        }
+        let follow_removal = self.ctx.config.maintenance.expiration.follow_index_removal;
+        let mut problems = false;
+        let mut suites: HashMap<String, Suite> = HashMap::new();
+        let mut referenced: HashSet<u64> = HashSet::new();
+        for key in &releases {
+            self.check()?;
+            let dir = parent(key.as_str()).to_string();
+            let listed = if follow_removal && gone.contains(*key) {
+                self.out.say(
+                    Level::Warning,
+                    &format!("{key} is gone upstream: its suite's files are no longer referenced"),
+                );
+                None
+            } else {
+                match self.release(key, &solid, &mut referenced) {
+                    Ok(listed) => listed,
+                    Err(()) => {
+                        problems = true;
+                        None
+                    }
+                }
+            };
+            // One current Release (InRelease or Release) makes its suite
+            // current.
+            match (suites.remove(&dir), listed) {
+                (Some(Suite::Current(mut all)), Some(listed)) => {
+                    all.extend(listed);
+                    suites.insert(dir, Suite::Current(all));
+                }
+                (_, Some(listed)) => {
+                    suites.insert(dir, Suite::Current(listed));
+                }
+                (Some(current @ Suite::Current(_)), None) => {
+                    suites.insert(dir, current);
+                }
+                (_, None) => {
+                    suites.insert(dir, Suite::Gone);
+                }
+            }
+        }
+        let current: Vec<&CacheKey> = indexes
+            .iter()
+            .filter(|k| !is_release(k) && index_is_current(&suites, k.as_str()))
+            .collect();
+        if self.may_download() {
+            self.out
+                .say(Level::Info, &format!("Refreshing {} index files…", current.len()));
+            for key in &current {
+                self.check()?;
+                let _ = self.refresh(key);
+            }
+        }
+        if self.outcome.errors > 0 && self.options.abort_on_errors {
+            self.error("Found errors during processing, aborting as requested.");
+            return Ok(Ended::Aborted);
+        }
+        for key in &current {
+            self.check()?;
+            if self.references(key, &solid, &mut referenced).is_err() {
+                problems = true;
+            }
+        }
+        if problems {
+            self.out.say(
+                Level::Warning,
+                "An index could not be read: nothing is removed in this run.",
+            );
+        }
+        self.sweep(&suites, &referenced, problems)?;
+        Ok(Ended::Done)
+    }
+
+    /// The trade-off gate: whether too little came in since the last run.
+    fn suppressed(&mut self) -> bool {
+        let threshold = self.ctx.config.maintenance.expiration.start_trade_off;
+        if self.options.ignore_trade_off || threshold == 0 {
+            return false;
+        }
+        let last = self
+            .ctx
+            .cache
+            .read_reserved(Reserved::LastExpiration)
+            .ok()
+            .flatten()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .map_or(UNIX_EPOCH, |secs| UNIX_EPOCH + Duration::from_secs(secs));
+        let fetched = self.ctx.stats.fetched_since(last);
+        if fetched >= threshold {
+            return false;
+        }
+        self.out.say(
+            Level::Warning,
+            &format!(
+                "Expiration suppressed due to costs-vs.-benefit considerations ({} vs. {} downloaded since the last run; ExStartTradeOff, or ignoreTradeOff to override this check now)",
+                human(fetched),
+                human(threshold)
+            ),
+        );
+        true
+    }
+
+    fn may_download(&mut self) -> bool {
+        if self.options.skip_index_update {
+            return false;
+        }
+        if self.ctx.config.caching.offline {
+            self.out.say(
+                Level::Warning,
+                "OfflineMode: the index files are used as they are.",
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Walk 1: the index files, and a hash of every other file's path.
+    fn scan(&mut self) -> Result<(Vec<CacheKey>, HashSet<u64>), Stop> {
+        let (mut indexes, mut solid) = (Vec::new(), HashSet::new());
+        for (n, found) in self.ctx.cache.walk()?.enumerate() {
+            if n % 1024 == 0 {
+                self.check()?;
+            }
+            match found {
+                Found::Data { path, .. } => match CacheKey::parse(&path) {
+                    Ok(key) if index::classify(key.as_str()).is_some() => indexes.push(key),
+                    _ => {
+                        solid.insert(by_path(&path));
+                        solid.insert(by_name(&path));
+                    }
+                },
+                Found::Unreadable { path, problem } => {
+                    self.error(&format!("Cannot read the directory {path}: {problem}"));
+                }
+                Found::HeadAlone { .. } => {}
+            }
+        }
+        indexes.sort();
+        self.out.say(
+            Level::Info,
+            &format!(
+                "Found {} index files and {} other files.",
+                indexes.len(),
+                solid.len() / 2
+            ),
+        );
+        Ok((indexes, solid))
+    }
+
+    /// Brings one index up to date; an error is said and counted.
+    fn refresh(&mut self, key: &CacheKey) -> Result<(), Failure> {
+        let Some(job) = self.job(key) else {
+            self.error(&format!("{key}: no mirror to refresh it from"));
+            return Err(Failure::Abandoned);
+        };
+        let cache = Arc::clone(&self.ctx.cache);
+        let refreshed = self.ctx.runtime.block_on(cache.refresh(job));
+        match &refreshed {
+            Ok(()) => {}
+            Err(Failure::Status { code: 404 | 410, .. }) if is_release(key) => {}
+            Err(e) => self.error(&format!("{key}: {e}")),
+        }
+        refreshed
+    }
+
+    fn job(&self, key: &CacheKey) -> Option<Job> {
+        let (repo, rel) = key.as_str().split_once('/')?;
+        let original = self
+            .ctx
+            .cache
+            .head_of(key)
+            .ok()
+            .flatten()
+            .and_then(|h| h.original_source)
+            .and_then(|s| HttpUrl::parse(&s).ok());
+        let resolved = self.ctx.remap.for_cached(repo, rel, original.as_ref())?;
+        Some(Job {
+            key: key.clone(),
+            kind: FileKind::Volatile,
+            backends: resolved.backends,
+            flags: resolved.flags,
+            // A Release is asked about whatever the freshness clock says:
+            // the run must see the mirror as it is now. A changed one makes
+            // its suite's indexes stale, so those follow.
+            revalidate: if is_release(key) {
+                Revalidate::Always
+            } else {
+                Revalidate::IfStale
+            },
+            forwarded_for: None,
+            origin: None,
+        })
+    }
+
+    /// The paths a Release lists (its by-hash objects among them, marked
+    /// referenced), with the Release files and signature beside it; `None`
+    /// when it is not in the cache (an error head), `Err` when it cannot be
+    /// read.
+    fn release(
+        &mut self,
+        key: &CacheKey,
+        solid: &HashSet<u64>,
+        referenced: &mut HashSet<u64>,
+    ) -> Result<Option<HashSet<String>>, ()> {
+        let dir = parent(key.as_str()).to_string();
+        let mut listed = HashSet::new();
+        let found = self.parse(key, IndexKind::Release, &dir, |path| {
+            mark(&path, solid, referenced);
+            listed.insert(path);
+        })?;
+        if !found {
+            return Ok(None);
+        }
+        for sig in ["Release.gpg", "InRelease", "Release"] {
+            listed.insert(format!("{dir}/{sig}"));
+        }
+        Ok(Some(listed))
+    }
+
+    /// Marks what a (non-Release) index names.
+    fn references(
+        &mut self,
+        key: &CacheKey,
+        solid: &HashSet<u64>,
+        referenced: &mut HashSet<u64>,
+    ) -> Result<(), ()> {
+        let Some(classified) = index::classify(key.as_str()) else {
+            return Ok(());
+        };
+        let base = classified.base.to_string();
+        self.parse(key, classified.kind, &base, |path| mark(&path, solid, referenced))
+            .map(|_| ())
+    }
+
+    /// Parses the cached index `key`, handing each path it names (relative
+    /// to the cache) to `each`. `Ok(false)`: the index is not there (or is
+    /// an error head: gone upstream).
+    fn parse(
+        &mut self,
+        key: &CacheKey,
+        kind: IndexKind,
+        base: &str,
+        mut each: impl FnMut(String),
+    ) -> Result<bool, ()> {
+        let file = match self.ctx.cache.lookup(key) {
+            Ok(Lookup::Complete(hit)) => hit.file,
+            Ok(_) => return Ok(false),
+            Err(e) => {
+                self.error(&format!("{key}: cannot read it: {e}"));
+                return Err(());
+            }
+        };
+        let text = match index::decompress(key.as_str(), BufReader::new(file)) {
+            Ok(text) => text,
+            Err(e) => {
+                self.error(&format!("{key}: {e}"));
+                return Err(());
+            }
+        };
+        let join = |rel: &str| {
+            if base.is_empty() {
+                rel.to_string()
+            } else {
+                format!("{base}/{rel}")
+            }
+        };
+        let parsed = index::parse(kind, text, |listed| match listed {
+            Listed::File(r) | Listed::ByHash(r) => each(join(&r.path)),
+        });
+        match parsed {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                self.error(&format!("{key}: {e}"));
+                Err(())
+            }
+        }
+    }
+
+    /// Walk 2: every file referenced, spared, tagged or removed.
+    fn sweep(
+        &mut self,
+        suites: &HashMap<String, Suite>,
+        referenced: &HashSet<u64>,
+        problems: bool,
+    ) -> Result<(), Stop> {
+        let cache = &self.ctx.cache;
+        let config = &self.ctx.config;
+        let threshold = Duration::from_secs(u64::from(config.maintenance.expiration.threshold_days) * 86_400);
+        let (old, bad) = match cache.read_reserved(Reserved::Orphans)? {
+            Some(bytes) => Orphans::parse(&bytes),
+            None => (Orphans::default(), 0),
+        };
+        if bad > 0 {
+            self.out.say(
+                Level::Warning,
+                &format!("{bad} damaged lines of _expending_dat were dropped"),
+            );
+        }
+        let downloading: HashSet<CacheKey> = cache.downloading().into_iter().collect();
+        let mut orphans = Orphans::default();
+        let may_remove = !problems;
+        for (n, found) in cache.walk()?.enumerate() {
+            if n % 1024 == 0 {
+                self.check()?;
+            }
+            let Found::Data { path, allocated, .. } = found else {
+                continue;
+            };
+            let Ok(key) = CacheKey::parse(&path) else {
+                continue;
+            };
+            match verdict(&key, suites, referenced, config, self.options.by_path) {
+                Verdict::Referenced => {
+                    self.outcome.referenced.add(allocated);
+                    continue;
+                }
+                Verdict::Spared => {
+                    self.outcome.spared.add(allocated);
+                    continue;
+                }
+                Verdict::Orphan if downloading.contains(&key) => {
+                    self.outcome.spared.add(allocated);
+                    continue;
+                }
+                Verdict::Orphan => {}
+            }
+            let since = old.since(&path).unwrap_or(self.ctx.now);
+            let due = self.options.purge_now
+                || self
+                    .ctx
+                    .now
+                    .duration_since(since)
+                    .is_ok_and(|age| age >= threshold);
+            if due && may_remove {
+                match cache.remove(&key) {
+                    Ok(Changed::Done { freed }) => {
+                        self.outcome.removed.add(freed);
+                        if self.options.verbose {
+                            self.out.say(Level::Info, &format!("Removed {path}"));
+                        }
+                        continue;
+                    }
+                    Ok(Changed::Absent) => continue,
+                    Ok(Changed::Busy) => {}
+                    Err(e) => self.error(&format!("Cannot remove {path}: {e}")),
+                }
+            }
+            if self.options.verbose {
+                self.out.say(Level::Info, &format!("Tagging {path}"));
+            }
+            self.outcome.tagged.add(allocated);
+            orphans.insert(path, since);
+        }
+        let rendered = orphans.render();
+        let written = cache.write_reserved(
+            Reserved::Orphans,
+            (!orphans.is_empty()).then_some(rendered.as_bytes()),
+        );
+        if let Err(e) = written {
+            self.error(&format!("Cannot write _expending_dat: {e}"));
+        }
+        Ok(())
+    }
+
+    /// `_exfail_cnt` and the time of the last run, then the summary.
+    fn account(&mut self) {
+        let cache = &self.ctx.cache;
+        let now = self.ctx.now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        match self.outcome.ended {
+            Ended::Suppressed | Ended::Cancelled => return,
+            Ended::Done | Ended::Aborted => {}
+        }
+        let failures = if self.outcome.errors > 0 {
+            let mut text = cache
+                .read_reserved(Reserved::Failures)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            text.extend_from_slice(format!("{now}\n").as_bytes());
+            cache.write_reserved(Reserved::Failures, Some(&text))
+        } else {
+            cache.write_reserved(Reserved::Failures, None)
+        };
+        if let Err(e) = failures {
+            self.out
+                .say(Level::Warning, &format!("Cannot update _exfail_cnt: {e}"));
+        }
+        if self.outcome.ended == Ended::Done {
+            if let Err(e) =
+                cache.write_reserved(Reserved::LastExpiration, Some(format!("{now}\n").as_bytes()))
+            {
+                self.out
+                    .say(Level::Warning, &format!("Cannot record this run's time: {e}"));
+            }
+            let summary = self.outcome.to_string();
+            tracing::info!("expiration: {summary}");
+            self.out.say(Level::Good, &format!("Done: {summary}."));
+        }
+    }
+}
+
+/// What a file is to this run.
+enum Verdict {
+    Referenced,
+    /// Kept without a reference: see the module's list.
+    Spared,
+    Orphan,
+}
+
+fn verdict(
+    key: &CacheKey,
+    suites: &HashMap<String, Suite>,
+    referenced: &HashSet<u64>,
+    config: &Config,
+    by_path_only: bool,
+) -> Verdict {
+    let path = key.as_str();
+    let suite = suite_of(suites, path);
+    // acng's whitelist protects files where no Release says what is
+    // current; inside a known suite the Release decides.
+    if suite.is_none() && config.maintenance.expiration.whitelist.is_match(path) {
+        return Verdict::Spared;
+    }
+    if index::classify(path).is_some() {
+        return match suite {
+            None => Verdict::Spared,
+            Some(Suite::Gone) => Verdict::Orphan,
+            Some(Suite::Current(listed)) if listed.contains(path) => Verdict::Referenced,
+            Some(Suite::Current(_)) => Verdict::Orphan,
+        };
+    }
+    if let Some(Suite::Current(listed)) = suite {
+        if listed.contains(path) {
+            return Verdict::Referenced;
+        }
+    }
+    let volatile = file_class(path, &config.requests.file_patterns) == Some(FileKind::Volatile);
+    let named = if volatile || by_path_only {
+        by_path(path)
+    } else {
+        by_name(path)
+    };
+    if referenced.contains(&named) {
+        return Verdict::Referenced;
+    }
+    match (volatile, suite) {
+        // A volatile file outside any known suite: nothing says what is
+        // current there (acng keeps every such file too).
+        (true, None) => Verdict::Spared,
+        _ => Verdict::Orphan,
+    }
+}
+
+/// The suite whose directory is the longest prefix of `path`'s.
+fn suite_of<'s>(suites: &'s HashMap<String, Suite>, path: &str) -> Option<&'s Suite> {
+    let mut dir = parent(path);
+    loop {
+        if let Some(suite) = suites.get(dir) {
+            return Some(suite);
+        }
+        if dir.is_empty() {
+            return None;
+        }
+        dir = parent(dir);
+    }
+}
+
+/// An index is read unless its suite's current Release does not list it
+/// (superseded) or its suite is gone.
+fn index_is_current(suites: &HashMap<String, Suite>, path: &str) -> bool {
+    match suite_of(suites, path) {
+        None => true,
+        Some(Suite::Gone) => false,
+        Some(Suite::Current(listed)) => listed.contains(path),
+    }
+}
+
+fn is_release(key: &CacheKey) -> bool {
+    matches!(key.file_name(), "InRelease" | "Release")
+}
+
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// A path an index names: referenced at that path, and by its name.
+fn mark(path: &str, on_disk: &HashSet<u64>, referenced: &mut HashSet<u64>) {
+    for h in [by_path(path), by_name(path)] {
+        if on_disk.contains(&h) {
+            referenced.insert(h);
+        }
+    }
+}
+
+fn by_path(path: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    (b'p', path).hash(&mut h);
+    h.finish()
+}
+
+fn by_name(path: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    (b'n', path.rsplit('/').next().unwrap_or(path)).hash(&mut h);
+    h.finish()
+}
+
+fn human(bytes: u64) -> String {
+    const MIB: f64 = (1u64 << 20) as f64;
+    format!("{:.1} MiB", bytes as f64 / MIB)
+}
+
+/// An orphan of the list, as `justShow` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Orphan {
+    pub path: String,
+    /// The data's length; `None` when only its `.head` is left.
+    pub len: Option<u64>,
+    pub since: SystemTime,
+}
+
+/// `justShow`: the orphan list's files still in the cache (blocking).
+pub fn orphans(cache: &Cache) -> io::Result<Vec<Orphan>> {
+    let Some(bytes) = cache.read_reserved(Reserved::Orphans)? else {
+        return Ok(Vec::new());
+    };
+    let (list, _) = Orphans::parse(&bytes);
+    let mut shown = Vec::new();
+    for path in list.paths() {
+        let Ok(key) = CacheKey::parse(path) else {
+            continue;
+        };
+        let len = match cache.lookup(&key)? {
+            Lookup::Complete(hit) => Some(hit.len),
+            Lookup::Incomplete { len, .. } => Some(len),
+            Lookup::Missing | Lookup::Conflict => match cache.head_of(&key)? {
+                Some(_) => None,
+                None => continue,
+            },
+        };
+        shown.push(Orphan {
+            path: path.to_string(),
+            len,
+            since: list.since(path).unwrap_or(UNIX_EPOCH),
+        });
+    }
+    Ok(shown)
+}
+
+/// `justRemove`: removes every file of the orphan list now, but those
+/// being downloaded, which stay listed (blocking).
+pub fn remove_orphans(cache: &Cache, out: &mut dyn Report) -> io::Result<Files> {
+    let Some(bytes) = cache.read_reserved(Reserved::Orphans)? else {
+        out.say(Level::Info, "The orphan list is empty.");
+        return Ok(Files::default());
+    };
+    let (list, _) = Orphans::parse(&bytes);
+    let mut left = Orphans::default();
+    let mut removed = Files::default();
+    for path in list.paths() {
+        if out.should_stop() {
+            left.insert(path.to_string(), list.since(path).unwrap_or(UNIX_EPOCH));
+            continue;
+        }
+        let Ok(key) = CacheKey::parse(path) else {
+            continue;
+        };
+        match cache.remove(&key) {
+            Ok(Changed::Done { freed }) => {
+                removed.add(freed);
+                out.say(Level::Info, &format!("Removed {path}"));
+            }
+            Ok(Changed::Absent) => {}
+            Ok(Changed::Busy) => {
+                out.say(Level::Warning, &format!("{path} is being downloaded: kept"));
+                left.insert(path.to_string(), list.since(path).unwrap_or(UNIX_EPOCH));
+            }
+            Err(e) => {
+                out.say(Level::Error, &format!("Cannot remove {path}: {e}"));
+                left.insert(path.to_string(), list.since(path).unwrap_or(UNIX_EPOCH));
+            }
+        }
+    }
+    let rendered = left.render();
+    cache.write_reserved(
+        Reserved::Orphans,
+        (!left.is_empty()).then_some(rendered.as_bytes()),
+    )?;
+    Ok(removed)
+}

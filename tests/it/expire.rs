@@ -1,0 +1,250 @@
+//! Expiration (`doExpire`): after a real apt filled the cache from suite
+//! v1, v2 drops packages; exactly those become orphans, are removed once
+//! they have been for `ExThreshold` days, and everything still referenced
+//! is served without asking the mirror. The acng-written fixture loses
+//! nothing. A malformed index stops every deletion.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::support::apt::{self, Access, Apt, Repo};
+use crate::support::http::{dechunk, get, Conn};
+use crate::support::origin::Origin;
+use crate::support::{copy_tree, fixture, put, Daemon};
+
+const SUITE: &str = "synth";
+const EXPIRE: &str = "/acng-report.html?doExpire=Start+Expiration&abortOnErrors=aOe&ignoreTradeOff=iTO";
+const MARKER: &str = "41d_a6aeb8-26dfa";
+
+/// Runs a task to its end; its whole page.
+fn task(daemon: &Daemon, target: &str) -> String {
+    let mut conn = Conn::open(daemon.addr);
+    conn.send("GET", target, &[]);
+    let head = conn.read_head().expect("a response");
+    assert_eq!(head.status, 200, "{target}");
+    let raw = conn.read_raw_to_end().expect("the page");
+    String::from_utf8(dechunk(&raw).expect("a chunked page")).unwrap()
+}
+
+/// The orphan list's paths.
+fn orphans(cache: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(cache.join("_expending_dat")) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f.len(), 3, "{l}");
+            format!("{}{}", f[1], f[2])
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// Moves the orphans' clock back `days`: as if the first run had been
+/// that long ago.
+fn age_orphans(cache: &Path, days: u64) {
+    let path = cache.join("_expending_dat");
+    let then = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - days * 86_400;
+    let text: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| format!("{then}\t{}\n", l.split_once('\t').unwrap().1))
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn publish(origin: &Origin, repo: &Repo) {
+    for (path, bytes) in repo.files() {
+        origin.put(&format!("/debian{path}"), bytes);
+    }
+}
+
+#[test]
+fn the_dropped_packages_become_orphans_and_go_after_the_threshold() {
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let packages = apt::packages(6, 2_000, 20_000);
+    let v1 = Repo::build(&dir.path().join("v1"), SUITE, &packages);
+    publish(&origin, &v1);
+    let daemon = Daemon::start(&format!(
+        "Remap-synth: /synth ; {}\nExThreshold: 4\n",
+        origin.url("/debian")
+    ));
+    let apt = Apt::new(
+        &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
+        Access::Direct,
+    );
+    apt.update().assert_success();
+    let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    apt.download(&names).assert_success();
+
+    // v2 drops the last two packages.
+    let v2 = Repo::build(&dir.path().join("v2"), SUITE, &packages[..4]);
+    publish(&origin, &v2);
+    let dropped: Vec<String> = packages[4..]
+        .iter()
+        .map(|p| format!("synth{}", v1.deb_path(&p.name)))
+        .collect();
+    for path in &dropped {
+        origin.remove(&format!("/debian{}", &path["synth".len()..]));
+    }
+    let cache = daemon.cache();
+
+    let page = task(&daemon, EXPIRE);
+    eprintln!("PAGE1 {page}");
+    assert!(page.contains("Done:"), "{page}");
+    assert!(!page.contains(MARKER), "no error:\n{page}");
+    assert_eq!(orphans(&cache), dropped, "{page}");
+    for path in &dropped {
+        assert!(cache.join(path).exists(), "tagged, not removed yet: {path}");
+    }
+
+    // Three days later: still kept. Five: removed.
+    age_orphans(&cache, 3);
+    let page = task(&daemon, EXPIRE);
+    assert!(page.contains("Done: 0 files"), "{page}");
+    assert_eq!(orphans(&cache), dropped);
+    age_orphans(&cache, 5);
+    let page = task(&daemon, EXPIRE);
+    assert!(page.contains("Done: 2 files"), "{page}");
+    for path in &dropped {
+        assert!(!cache.join(path).exists(), "{path}");
+        assert!(!cache.join(format!("{path}.head")).exists(), "{path}");
+    }
+    assert!(orphans(&cache).is_empty());
+
+    // What v2 names is all there, served without asking the mirror.
+    for p in &packages[..4] {
+        let path = v2.deb_path(&p.name);
+        let before = origin.requests(&format!("/debian{path}"));
+        let r = get(daemon.addr, &format!("/synth{path}"));
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(origin.requests(&format!("/debian{path}")), before, "{path}");
+    }
+    assert!(cache.join(format!("synth/dists/{SUITE}/Release")).exists());
+    assert!(cache
+        .join(format!("synth/dists/{SUITE}/main/binary-all/Packages.xz"))
+        .exists());
+}
+
+#[test]
+fn the_acng_written_cache_loses_nothing_it_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    copy_tree(&fixture("acng-3.7.4-cache"), &cache);
+    // The mirror serves what the cache holds, so the refresh finds it
+    // current.
+    let origin = Origin::start();
+    let suite = cache.join("synth");
+    let mut files = Vec::new();
+    collect(&suite, &suite, &mut files);
+    for rel in &files {
+        if !rel.ends_with(".head") {
+            origin.put(&format!("/debian/{rel}"), std::fs::read(suite.join(rel)).unwrap());
+        }
+    }
+    let before = every_file(&cache);
+    let daemon = Daemon::start_with(crate::support::daemon::Setup {
+        conf: &format!("Remap-synth: /synth ; {}\n", origin.url("/debian")),
+        cache: Some(&cache),
+        ..Default::default()
+    });
+    let page = task(&daemon, &format!("{EXPIRE}&purgeNow=pN"));
+    assert!(page.contains("Done: 0 files"), "{page}");
+    assert!(!page.contains(MARKER), "{page}");
+    let after = every_file(&cache);
+    for file in &before {
+        assert!(after.contains(file), "{file} was removed:\n{page}");
+    }
+}
+
+#[test]
+fn a_malformed_index_stops_every_deletion() {
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let packages = apt::packages(2, 2_000, 4_000);
+    let repo = Repo::build(&dir.path().join("v1"), SUITE, &packages);
+    publish(&origin, &repo);
+    let daemon = Daemon::start(&format!("Remap-synth: /synth ; {}\n", origin.url("/debian")));
+    let cache = daemon.cache();
+    let apt = Apt::new(
+        &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
+        Access::Direct,
+    );
+    apt.update().assert_success();
+    // An orphan due for removal, and the Packages file broken in the cache
+    // (skipIxUp: it is read as it is).
+    put(&cache, "synth/pool/main/o/old/old_1_all.deb", b"old");
+    put(
+        &cache,
+        "synth/pool/main/o/old/old_1_all.deb.head",
+        crate::support::acng_head(3).as_bytes(),
+    );
+    let packages_xz = cache.join(format!("synth/dists/{SUITE}/main/binary-all/Packages.xz"));
+    let len = std::fs::metadata(&packages_xz).unwrap().len() as usize;
+    std::fs::write(&packages_xz, vec![b'x'; len]).unwrap();
+    let page = task(
+        &daemon,
+        "/acng-report.html?doExpire=Start+Expiration&ignoreTradeOff=iTO&skipIxUp=si&purgeNow=pN",
+    );
+    assert!(page.contains(MARKER), "an error line for cron:\n{page}");
+    assert!(page.contains("nothing is removed"), "{page}");
+    assert!(cache.join("synth/pool/main/o/old/old_1_all.deb").exists());
+}
+
+#[test]
+fn show_lists_the_orphans_and_remove_removes_them() {
+    let daemon = Daemon::start("");
+    let cache = daemon.cache();
+    put(&cache, "h/pool/a.deb", b"12345");
+    put(
+        &cache,
+        "h/pool/a.deb.head",
+        crate::support::acng_head(5).as_bytes(),
+    );
+    std::fs::write(
+        cache.join("_expending_dat"),
+        "1795318600\th/pool/\ta.deb\n1795318600\th/pool/\tgone.deb\n",
+    )
+    .unwrap();
+    let page = task(&daemon, "/acng-report.html?justShow=Show+unreferenced");
+    assert!(page.contains("<td>h/pool/a.deb</td><td>5 bytes</td>"), "{page}");
+    assert!(!page.contains("gone.deb"), "{page}");
+    assert!(page.contains("justRemove=Delete+unreferenced"), "{page}");
+    let page = task(&daemon, "/acng-report.html?justRemove=Delete+unreferenced");
+    assert!(page.contains("Done: 1 files"), "{page}");
+    assert!(!cache.join("h/pool/a.deb").exists());
+    assert!(!cache.join("_expending_dat").exists());
+}
+
+#[test]
+fn too_little_downloaded_suppresses_the_run() {
+    let daemon = Daemon::start("");
+    let page = task(&daemon, "/acng-report.html?doExpire=Start+Expiration");
+    assert!(
+        page.contains("Expiration suppressed due to costs-vs.-benefit considerations"),
+        "{page}"
+    );
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(root, &path, out);
+        } else {
+            out.push(path.strip_prefix(root).unwrap().to_str().unwrap().to_string());
+        }
+    }
+}
+
+fn every_file(cache: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    collect(cache, cache, &mut files);
+    files.retain(|f| !f.starts_with('_'));
+    files.sort();
+    files
+}
