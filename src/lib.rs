@@ -24,6 +24,7 @@
 //! - `state`: the shared handle every connection gets.
 //! - `stats`: counts of what was served and fetched, kept for a week.
 //! - `tasks`: background work (downloads) that shutdown stops.
+//! - `tool`: acngtool's commands (`printvar`, `cfgdump`, `retest`, `encb64`).
 //! - `tunnel`: CONNECT tunnels, bytes copied both ways.
 //! - `upstream`: fetching from mirrors: connections, TLS, redirects, failover.
 //! - `url`: http(s) URLs parsed the way apt-cacher-ng parses them.
@@ -47,6 +48,7 @@ pub mod shutdown;
 pub mod state;
 pub mod stats;
 pub mod tasks;
+pub mod tool;
 pub mod tunnel;
 pub mod upstream;
 pub mod url;

@@ -21,6 +21,7 @@ mod origin_selftest;
 mod report;
 mod serving;
 mod support;
+mod tool;
 mod traversal;
 mod tunnel;
 mod upstream;
