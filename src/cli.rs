@@ -28,6 +28,12 @@ pub mod exit {
     pub const CONFIG: u8 = 78;
     /// `printvar`: no such setting (acngtool's code).
     pub const NO_SUCH_SETTING: u8 = 23;
+    /// `maint`: the daemon was not reached, or did not answer 200 to the
+    /// end (acngtool's `EXIT_FAILURE`).
+    pub const MAINT_FAILED: u8 = 1;
+    /// `maint`: `ReportPage` is empty, so there is nothing to ask
+    /// (acngtool's `-1`).
+    pub const NO_REPORT_PAGE: u8 = 255;
 }
 
 /// A caching proxy for Debian and Ubuntu package repositories, compatible
@@ -101,6 +107,16 @@ pub enum Command {
         #[arg(value_name = "USER:PASSWORD")]
         credentials: OsString,
     },
+    /// Run a report-page action in the running daemon (by default the
+    /// expiration; `ACNGREQ` chooses another) and print its errors on
+    /// stderr; exit 0 when the daemon answered 200 to the end, else 1.
+    Maint {
+        /// Print every line of the task's output on stdout.
+        #[arg(long)]
+        verbose: bool,
+        #[arg(value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
     // `shrink` comes with the walk over the cache.
 }
 
@@ -169,6 +185,9 @@ acngtool's commands, on the same configuration:
   debcache retest /debian/dists/sid/InRelease
                                             FILE_SOLID, FILE_VOLATILE or NOMATCH
   debcache encb64 user:password             the base64 of HTTP Basic authentication
+  debcache maint -c /etc/apt-cacher-ng      run the expiration in the running daemon
+                                            (ACNGREQ=?doCount=Count+Objects another
+                                            action), its errors on stderr, as cron does
 
 Configuration:
   Without -c, /etc/debcache is used when it exists, else the built-in one:
@@ -212,6 +231,8 @@ Exit codes:
   {config:<4}the configuration has errors: the daemon did not start, the command
       did not run
   {no_such:<4}printvar: no such setting
+  {maint:<4}maint: the daemon was not reached, or did not answer 200 to the end
+  {no_page:<4}maint: ReportPage is empty
   128+N stopped at once by a second signal N
 
 Signals:
@@ -229,6 +250,8 @@ RUST_LOG=debug adds a line per request.",
         output = exit::OUTPUT,
         config = exit::CONFIG,
         no_such = exit::NO_SUCH_SETTING,
+        maint = exit::MAINT_FAILED,
+        no_page = exit::NO_REPORT_PAGE,
     )
 }
 
@@ -415,12 +438,13 @@ mod tests {
             })
         );
         assert!(cli.overrides.is_empty() && cli.command_conflict().is_none());
-        let cli = parse(&["-c", "d", "cfgdump", "SocketPath=/s"]).unwrap();
+        let cli = parse(&["-c", "d", "maint", "--verbose", "SocketPath=/s"]).unwrap();
         assert_eq!(
             (cli.config_dir, cli.command),
             (
                 Some(PathBuf::from("d")),
-                Some(Command::Cfgdump {
+                Some(Command::Maint {
+                    verbose: true,
                     overrides: vec!["SocketPath=/s".into()]
                 })
             )

@@ -9,11 +9,13 @@
 //! | `cfgdump` | `Name = value` for every setting, AdminAuth and passwords masked | 0 |
 //! | `retest PATH` | `FILE_SOLID`, `FILE_VOLATILE` or `NOMATCH` | 0 |
 //! | `encb64 USER:PASSWORD` | the base64 of the bytes given | 0 |
+//! | `maint` | the task's errors (acng's control lines) on stderr (`maint`) | 0 answered 200 to the end; 1 otherwise; 255 `ReportPage` empty |
 //!
 //! And for all: 78 configuration errors, 74 stdout could not be written,
 //! 2 usage.
 
 mod encb64;
+mod maint;
 mod retest;
 mod vars;
 
@@ -32,6 +34,9 @@ pub fn run(config_dir: Option<PathBuf>, command: Command) -> u8 {
         Command::Cfgdump { overrides } => with_config(config_dir, &overrides, vars::cfgdump),
         Command::Retest { path, overrides } => {
             with_config(config_dir, &overrides, |config| retest::run(config, &path))
+        }
+        Command::Maint { verbose, overrides } => {
+            with_config(config_dir, &overrides, |config| maint::run(config, verbose))
         }
     }
 }

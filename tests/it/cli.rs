@@ -499,6 +499,8 @@ fn help_names_common_keys_overrides_exit_codes_and_signals() {
         ),
         (78, "the configuration has errors"),
         (23, "printvar: no such setting"),
+        (1, "maint: the daemon was not reached"),
+        (255, "maint: ReportPage is empty"),
     ] {
         assert!(
             help.lines()

@@ -1,8 +1,14 @@
 //! acngtool's commands in the debcache binary (spec §11.1): `printvar`,
-//! `cfgdump`, `retest`, `encb64` on the daemon's configuration.
+//! `cfgdump`, `retest`, `encb64` on the daemon's configuration, `maint`
+//! against a running daemon over its unix socket and over TCP.
 
-use std::path::Path;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use crate::support::{acng_head, put, Daemon};
+
+const COUNT: &str = "?doCount=Count+Objects";
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -33,6 +39,38 @@ fn conf_dir(conf: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("acng.conf"), conf).unwrap();
     dir
+}
+
+/// A daemon with a unix socket and a TCP port, `conf` besides. Its
+/// configuration says `Port: 0` (the daemon's port comes from its command
+/// line), so a tool reading it has no TCP way to fall back on unless told.
+struct WithSocket {
+    daemon: Daemon,
+    _dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl WithSocket {
+    fn start(conf: &str) -> WithSocket {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("sock");
+        let daemon = Daemon::start(&format!("Port: 0\nSocketPath: {}\n{conf}", socket.display()));
+        WithSocket {
+            daemon,
+            _dir: dir,
+            socket,
+        }
+    }
+
+    /// The daemon's own configuration directory.
+    fn conf(&self) -> String {
+        self.daemon.dir.path().join("conf").display().to_string()
+    }
+
+    /// The setting that sends `maint` to this daemon's TCP port.
+    fn tcp(&self) -> String {
+        format!("BindAddress={}", self.daemon.addr)
+    }
 }
 
 #[test]
@@ -123,10 +161,168 @@ fn a_bad_configuration_is_reported_as_the_daemon_reports_it() {
     let (code, stdout, stderr) = outcome(&debcache(&["printvar", "Port", "-c", c], &[]));
     assert_eq!((code, stdout.as_str()), (Some(78), ""));
     assert!(stderr.contains("acng.conf:1: error:"), "{stderr}");
-    let (code, _, stderr) = outcome(&debcache(&["cfgdump", "-c", "/nonexistent/debcache-conf"], &[]));
+    let (code, _, stderr) = outcome(&debcache(&["maint", "-c", "/nonexistent/debcache-conf"], &[]));
     assert_eq!(code, Some(78));
     assert!(stderr.contains("/nonexistent/debcache-conf: error:"), "{stderr}");
     let (code, _, stderr) = outcome(&debcache(&["cfgdump", "Prot=1"], &[]));
     assert_eq!(code, Some(2), "an unknown key is a usage error");
     assert!(stderr.contains("did you mean `Port`"), "{stderr}");
+}
+
+#[test]
+fn maint_runs_a_task_over_the_unix_socket() {
+    let d = WithSocket::start("");
+    put(&d.daemon.cache(), "r/a.deb", b"12");
+    put(&d.daemon.cache(), "r/a.deb.head", acng_head(2).as_bytes());
+    let out = debcache(&["maint", "-c", &d.conf()], &[("ACNGREQ", COUNT)]);
+    assert_eq!(
+        outcome(&out),
+        (Some(0), String::new(), String::new()),
+        "silent, as cron wants"
+    );
+    let out = debcache(&["maint", "--verbose", "-c", &d.conf()], &[("ACNGREQ", COUNT)]);
+    let (code, stdout, _) = outcome(&out);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.lines().any(|l| l == "Scanned 1 files, 2 bytes."),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().last(), Some("Done."), "{stdout}");
+    assert!(!stdout.contains('<'), "text, not HTML: {stdout}");
+}
+
+#[test]
+fn maint_prints_the_tasks_errors_and_exits_0_for_a_whole_answer() {
+    let d = WithSocket::start("");
+    let deep = format!("r/{}", "d/".repeat(70));
+    put(&d.daemon.cache(), &format!("{deep}x.deb"), b"1");
+    let out = debcache(&["maint", "-c", &d.conf()], &[("ACNGREQ", COUNT)]);
+    let (code, stdout, stderr) = outcome(&out);
+    let error = format!(
+        "Not counted: r/{}: more than 64 directories deep",
+        "d/".repeat(65).trim_end_matches('/')
+    );
+    assert_eq!(
+        (code, stdout.as_str(), stderr.as_str()),
+        (Some(0), "", format!("{error}\n").as_str())
+    );
+}
+
+#[test]
+fn maint_by_default_asks_for_the_expiration_and_fails_on_its_501() {
+    let d = WithSocket::start("");
+    let out = debcache(&["maint", "-c", &d.conf()], &[]);
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!((code, stdout.as_str()), (Some(1), ""));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "Expiration is not available in this version of debcache".to_string(),
+            format!(
+                "debcache maint: {} answered 501 Not Implemented to \
+                 /acng-report.html?doExpire=Start+Expiration&abortOnErrors=aOe",
+                d.socket.display()
+            ),
+        ],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn maint_over_tcp_without_a_socket() {
+    let d = WithSocket::start("");
+    let tcp = d.tcp();
+    let out = debcache(
+        &["maint", "-c", &d.conf(), "SocketPath=", &tcp],
+        &[("ACNGREQ", COUNT)],
+    );
+    assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
+    let out = debcache(&["maint", "-c", &d.conf(), "SocketPath=", &tcp], &[]);
+    let (code, _, stderr) = outcome(&out);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.starts_with("Expiration is not available in this version of debcache\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{} answered 501", d.daemon.addr)),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn maint_sends_admin_auth_over_the_socket_and_over_tcp_only_when_insecure_is_set() {
+    let d = WithSocket::start("AdminAuth: admin:secret");
+    let conf = d.conf();
+    let tcp = d.tcp();
+    let count = [("ACNGREQ", COUNT)];
+    let out = debcache(&["maint", "-c", &conf, &tcp], &count);
+    assert_eq!(
+        outcome(&out),
+        (Some(0), String::new(), String::new()),
+        "the socket, credentials and all"
+    );
+
+    let out = debcache(&["maint", "-c", &conf, "SocketPath=", &tcp], &count);
+    let (code, _, stderr) = outcome(&out);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("AdminAuth is set") && stderr.contains("SocketPath is not set"),
+        "{stderr}"
+    );
+    let missing = d.socket.with_file_name("missing");
+    let elsewhere = format!("SocketPath={}", missing.display());
+    let (code, _, stderr) = outcome(&debcache(&["maint", "-c", &conf, &elsewhere, &tcp], &count));
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains(&format!("{} is not accessible", missing.display())),
+        "{stderr}"
+    );
+
+    let insecure = [("ACNGREQ", COUNT), ("ACNG_INSECURE", "1")];
+    let out = debcache(&["maint", "-c", &conf, "SocketPath=", &tcp], &insecure);
+    assert_eq!(outcome(&out), (Some(0), String::new(), String::new()), "over TCP");
+
+    let out = debcache(&["maint", "-c", &conf, "AdminAuth=admin:wrong"], &count);
+    let (code, _, stderr) = outcome(&out);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("answered 401 Not Authorized"), "{stderr}");
+    assert!(stderr.contains("is AdminAuth here the daemon's?"), "{stderr}");
+}
+
+#[test]
+fn maint_without_a_running_daemon_says_so_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    // A socket file nobody listens on, and a TCP port nobody listens on.
+    let socket = dir.path().join("sock");
+    drop(UnixListener::bind(&socket).unwrap());
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let conf = conf_dir(&format!(
+        "SocketPath: {}\nBindAddress: 127.0.0.1:{port}\n",
+        socket.display()
+    ));
+    let out = debcache(&["maint", "-c", conf.path().to_str().unwrap()], &[]);
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!((code, stdout.as_str()), (Some(1), ""));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(lines[0].starts_with(&format!("debcache maint: {}: cannot connect: ", socket.display())));
+    assert!(lines[1].starts_with(&format!("debcache maint: 127.0.0.1:{port}: cannot connect: ")));
+    assert_eq!(
+        lines[2],
+        "debcache maint: could not reach the daemon; is it running?"
+    );
+}
+
+#[test]
+fn maint_with_no_report_page_exits_255() {
+    let conf = conf_dir("ReportPage:\n");
+    let out = debcache(&["maint", "-c", conf.path().to_str().unwrap()], &[]);
+    let (code, _, stderr) = outcome(&out);
+    assert_eq!(code, Some(255));
+    assert!(stderr.contains("ReportPage is not set"), "{stderr}");
 }
