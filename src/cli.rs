@@ -1,11 +1,12 @@
 //! The command line: `debcache [-c DIR] [--check | --print-config]
 //! [KEY=VALUE | KEY:VALUE ...]`, acngtool's commands as `debcache [-c DIR]
-//! COMMAND ...`, and the exit codes of the Decisions table.
+//! COMMAND ...`, the binary under acngtool's names (a link), and the exit
+//! codes of the Decisions table.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -131,11 +132,37 @@ pub enum Invocation {
         config_dir: Option<PathBuf>,
         command: Command,
     },
+    /// Under one of acngtool's names, with every argument as given.
+    Alias(Alias, Vec<OsString>),
+}
+
+/// The names under which the binary behaves as acngtool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alias {
+    /// `acngtool COMMAND [args] [-c DIR] [KEY=VALUE...]`.
+    Acngtool,
+    /// `expire-caller.pl [-c DIR] [KEY=VALUE...]`: acngtool's `maint` (its
+    /// old name).
+    ExpireCaller,
+}
+
+impl Alias {
+    /// The alias a program name (`argv[0]`, a path or not) stands for.
+    pub fn of(program: &OsStr) -> Option<Alias> {
+        match Path::new(program).file_name()?.as_encoded_bytes() {
+            b"acngtool" => Some(Alias::Acngtool),
+            b"expire-caller.pl" => Some(Alias::ExpireCaller),
+            _ => None,
+        }
+    }
 }
 
 /// Reads the command line; prints clap's message and exits 2 on a usage
 /// error, as `Cli::parse` does.
 pub fn invocation(args: Vec<OsString>) -> Invocation {
+    if let Some(alias) = args.first().and_then(|p| Alias::of(p)) {
+        return Invocation::Alias(alias, args);
+    }
     let mut cli = Cli::parse_from(args);
     if let Some(conflict) = cli.command_conflict() {
         Cli::command()
@@ -188,6 +215,8 @@ acngtool's commands, on the same configuration:
   debcache maint -c /etc/apt-cacher-ng      run the expiration in the running daemon
                                             (ACNGREQ=?doCount=Count+Objects another
                                             action), its errors on stderr, as cron does
+  Linked as `acngtool` (or `expire-caller.pl`), the binary takes acngtool's
+  own command line: acngtool printvar ReportPage -c /etc/apt-cacher-ng
 
 Configuration:
   Without -c, /etc/debcache is used when it exists, else the built-in one:

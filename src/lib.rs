@@ -25,7 +25,7 @@
 //! - `stats`: counts of what was served and fetched, kept for a week.
 //! - `tasks`: background work (downloads) that shutdown stops.
 //! - `tool`: acngtool's commands (`printvar`, `cfgdump`, `retest`, `encb64`,
-//!   `maint`).
+//!   `maint`), also under acngtool's names.
 //! - `tunnel`: CONNECT tunnels, bytes copied both ways.
 //! - `upstream`: fetching from mirrors: connections, TLS, redirects, failover.
 //! - `url`: http(s) URLs parsed the way apt-cacher-ng parses them.

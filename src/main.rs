@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             }
         }
         Invocation::Command { config_dir, command } => tool::run(config_dir, command),
+        Invocation::Alias(alias, args) => tool::run_as(alias, args),
     };
     ExitCode::from(code)
 }

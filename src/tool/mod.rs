@@ -1,7 +1,9 @@
 //! acngtool's commands (spec §11.1) in the debcache binary: `debcache
-//! COMMAND`. Every command but `encb64` reads the daemon's configuration
-//! the way the daemon does; a configuration with errors is reported as the
-//! daemon reports it and the command does not run.
+//! COMMAND`, or the binary linked as `acngtool` / `expire-caller.pl`
+//! (`acngtool`: acngtool's own command line). Every command but `encb64`
+//! reads the daemon's configuration the way the daemon does; a
+//! configuration with errors is reported as the daemon reports it and the
+//! command does not run.
 //!
 //! | command | prints | exit |
 //! |---|---|---|
@@ -12,16 +14,18 @@
 //! | `maint` | the task's errors (acng's control lines) on stderr (`maint`) | 0 answered 200 to the end; 1 otherwise; 255 `ReportPage` empty |
 //!
 //! And for all: 78 configuration errors, 74 stdout could not be written,
-//! 2 usage.
+//! 2 usage (under acngtool's name its own usage codes, `acngtool`).
 
+mod acngtool;
 mod encb64;
 mod maint;
 mod retest;
 mod vars;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::cli::{self, exit, stderr_line, Command};
+use crate::cli::{self, exit, stderr_line, Alias, Command};
 use crate::config::{self, Config, Severity};
 
 /// Runs `debcache COMMAND`; the exit code.
@@ -38,6 +42,15 @@ pub fn run(config_dir: Option<PathBuf>, command: Command) -> u8 {
         Command::Maint { verbose, overrides } => {
             with_config(config_dir, &overrides, |config| maint::run(config, verbose))
         }
+    }
+}
+
+/// Runs the binary under one of acngtool's names with acngtool's command
+/// line; `args` include the program name.
+pub fn run_as(alias: Alias, args: Vec<OsString>) -> u8 {
+    match acngtool::parse(alias, args) {
+        acngtool::Parsed::Run { config_dir, command } => run(config_dir, command),
+        acngtool::Parsed::Exit(usage) => usage.report(),
     }
 }
 

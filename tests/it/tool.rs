@@ -1,6 +1,7 @@
 //! acngtool's commands in the debcache binary (spec §11.1): `printvar`,
 //! `cfgdump`, `retest`, `encb64` on the daemon's configuration, `maint`
-//! against a running daemon over its unix socket and over TCP.
+//! against a running daemon over its unix socket and over TCP, the binary
+//! linked as `acngtool` and `expire-caller.pl`, and Debian's cron job.
 
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,14 @@ fn debcache(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// `(code, stdout, stderr)`.
 fn outcome(out: &Output) -> (Option<i32>, String, String) {
     (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// A directory with the binary linked as `name`.
+fn linked(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join(name);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_debcache"), &link).unwrap();
+    (dir, link)
 }
 
 /// A configuration directory holding one `acng.conf`.
@@ -325,4 +334,117 @@ fn maint_with_no_report_page_exits_255() {
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(255));
     assert!(stderr.contains("ReportPage is not set"), "{stderr}");
+}
+
+#[test]
+fn linked_as_acngtool_it_takes_acngtools_command_line() {
+    let (_dir, acngtool) = linked("acngtool");
+    let conf = conf_dir("ReportPage: r.html\n");
+    let c = conf.path().to_str().unwrap();
+    let run = |args: &[&str]| outcome(&run_as(&acngtool, args, &[]));
+    let (code, stdout, _) = run(&[]);
+    assert_eq!(code, Some(3));
+    assert!(
+        stdout.starts_with("Usage: acngtool command parameter... [options]\n"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run(&["-h"]);
+    assert_eq!((code, stdout.as_str()), (Some(0), ""));
+    assert!(stderr.starts_with("Usage: acngtool"), "{stderr}");
+    for (args, wanted) in [
+        (&["bogus"][..], 1),
+        (&["--help"], 1),
+        (&["shrink", "10G", "-n"], 1),
+        (&["printvar", "Port", "extra"], 2),
+        (&["maint", "-c"], 2),
+        (&["printvar"], 4),
+        (&["retest"], 4),
+        (&["printvar", "NoSuchSetting", "-c", c], 23),
+    ] {
+        assert_eq!(run(args).0, Some(wanted), "{args:?}");
+    }
+    assert_eq!(
+        run(&["-c", c, "printvar", "ReportPage"]),
+        (Some(0), "r.html\n".into(), String::new())
+    );
+    assert_eq!(
+        run(&["printvar", "Port", "-c", c, "Port=3143"]).1,
+        "3143\n",
+        "options and settings after the command"
+    );
+    assert_eq!(run(&["retest", "/pool/a.deb", "-c", c]).1, "FILE_SOLID\n");
+    assert_eq!(run(&["encb64", "user:pass"]).1, "dXNlcjpwYXNz\n");
+    assert!(run(&["cfgdump", "-c", c]).1.contains("\nReportPage = r.html\n"));
+}
+
+#[test]
+fn linked_as_expire_caller_it_is_maint() {
+    let d = WithSocket::start("");
+    let (_dir, caller) = linked("expire-caller.pl");
+    let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", COUNT)]);
+    assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
+    let out = run_as(&caller, &["-c", &d.conf()], &[]);
+    let (code, _, stderr) = outcome(&out);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("Expiration is not available"), "{stderr}");
+}
+
+/// `/etc/cron.daily/apt-cacher-ng` of Debian's package (spec §11.2), its
+/// paths made arguments: the tool, the configuration, the socket.
+const CRON: &str = r#"
+rpage=$("$1" -c "$2" 2>/dev/null printvar ReportPage)
+if test 0 = $(echo "$rpage" | wc -w)
+then
+	echo Warning: ReportPage setting of apt-cacher-ng was disabled by administrator. >&2
+	exit 42
+fi
+"$1" maint -c "$2" SocketPath="$3"
+"#;
+
+fn cron(acngtool: &Path, conf: &str, socket: &Path, env: &[(&str, &str)]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(CRON)
+        .arg("cron.daily")
+        .arg(acngtool)
+        .arg(conf)
+        .arg(socket)
+        .env_remove("ACNGREQ")
+        .env_remove("ACNG_INSECURE")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run sh")
+}
+
+#[test]
+fn debians_cron_job_runs_against_debcache() {
+    let d = WithSocket::start("");
+    let (_dir, acngtool) = linked("acngtool");
+    // The socket given on the command line, as cron gives it; the
+    // configuration has no TCP port to try instead.
+    let conf = d.conf();
+    let out = cron(&acngtool, &conf, &d.socket, &[("ACNGREQ", COUNT)]);
+    assert_eq!(
+        outcome(&out),
+        (Some(0), String::new(), String::new()),
+        "a quiet night"
+    );
+
+    // The default action is not built yet: cron gets output and a failure.
+    let out = cron(&acngtool, &conf, &d.socket, &[]);
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!((code, stdout.as_str()), (Some(1), ""));
+    assert!(
+        stderr.starts_with("Expiration is not available in this version of debcache\n"),
+        "{stderr}"
+    );
+
+    let disabled = conf_dir("ReportPage:\n");
+    let out = cron(&acngtool, disabled.path().to_str().unwrap(), &d.socket, &[]);
+    let (code, _, stderr) = outcome(&out);
+    assert_eq!(code, Some(42));
+    assert!(
+        stderr.contains("ReportPage setting of apt-cacher-ng was disabled"),
+        "{stderr}"
+    );
 }
