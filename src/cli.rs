@@ -86,11 +86,13 @@ pub enum Command {
     Printvar {
         /// A directive's name, in any case (`ReportPage`).
         name: String,
+        /// Settings that override the files, as for the daemon.
         #[arg(value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
     /// Print every setting as `Name = value`, passwords hidden.
     Cfgdump {
+        /// Settings that override the files, as for the daemon.
         #[arg(value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
@@ -99,6 +101,7 @@ pub enum Command {
     Retest {
         /// A URL path (`/debian/dists/sid/InRelease`) or a whole URL.
         path: String,
+        /// Settings that override the files, as for the daemon.
         #[arg(value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
@@ -110,11 +113,14 @@ pub enum Command {
     },
     /// Run a report-page action in the running daemon (by default the
     /// expiration; `ACNGREQ` chooses another) and print its errors on
-    /// stderr; exit 0 when the daemon answered 200 to the end, else 1.
+    /// stderr; exit 0 when the daemon answered 200 to the end, else 1
+    /// (255: ReportPage is empty). AdminAuth goes over the unix socket
+    /// only, unless `ACNG_INSECURE` is set.
     Maint {
         /// Print every line of the task's output on stdout.
         #[arg(long)]
         verbose: bool,
+        /// Settings that override the files, as for the daemon.
         #[arg(value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
