@@ -1,12 +1,14 @@
 //! The command line: `debcache [-c DIR] [--check | --print-config]
-//! [KEY=VALUE | KEY:VALUE ...]`, and the exit codes of the Decisions table.
+//! [KEY=VALUE | KEY:VALUE ...]`, acngtool's commands as `debcache [-c DIR]
+//! COMMAND ...`, the binary under acngtool's names (a link), and the exit
+//! codes of the Decisions table.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::{self, Lookup, Severity};
 
@@ -22,8 +24,17 @@ pub mod exit {
     /// EX_IOERR: `--check` or `--print-config` could not write its output
     /// (a full disk; a reader that went away is not an error).
     pub const OUTPUT: u8 = 74;
-    /// EX_CONFIG: the daemon refuses to start on bad configuration.
+    /// EX_CONFIG: the daemon refuses to start on bad configuration (and
+    /// a command refuses to run).
     pub const CONFIG: u8 = 78;
+    /// `printvar`: no such setting (acngtool's code).
+    pub const NO_SUCH_SETTING: u8 = 23;
+    /// `maint`: the daemon was not reached, or did not answer 200 to the
+    /// end (acngtool's `EXIT_FAILURE`).
+    pub const MAINT_FAILED: u8 = 1;
+    /// `maint`: `ReportPage` is empty, so there is nothing to ask
+    /// (acngtool's `-1`).
+    pub const NO_REPORT_PAGE: u8 = 255;
 }
 
 /// A caching proxy for Debian and Ubuntu package repositories, compatible
@@ -32,13 +43,14 @@ pub mod exit {
 #[command(
     name = "debcache",
     version,
+    disable_help_subcommand = true,
     after_help = "Run `debcache --help` for examples, common settings, exit codes and signals.",
     after_long_help = long_help()
 )]
 pub struct Cli {
     /// Configuration directory: every *.conf in it is read (default:
     /// /etc/debcache when it exists, else the built-in configuration).
-    #[arg(short = 'c', long = "config", value_name = "DIR")]
+    #[arg(short = 'c', long = "config", value_name = "DIR", global = true)]
     pub config_dir: Option<PathBuf>,
 
     /// Load and validate the configuration; print what was read, each
@@ -60,6 +72,132 @@ pub struct Cli {
     /// (`Port=3143`, `CacheDir:/srv/cache`).
     #[arg(value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// acngtool's commands (spec §11.1), on the daemon's configuration. Each
+/// takes `KEY=VALUE` overrides after its arguments, as the daemon does.
+#[derive(Debug, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Print one setting's effective value; exit 23 if there is no such
+    /// setting (AdminAuth is never printed).
+    Printvar {
+        /// A directive's name, in any case (`ReportPage`).
+        name: String,
+        /// Settings that override the files, as for the daemon.
+        #[arg(value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Print every setting as `Name = value`, passwords hidden.
+    Cfgdump {
+        /// Settings that override the files, as for the daemon.
+        #[arg(value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Print how a path is cached, as the daemon classifies it:
+    /// FILE_SOLID, FILE_VOLATILE or NOMATCH.
+    Retest {
+        /// A URL path (`/debian/dists/sid/InRelease`) or a whole URL.
+        path: String,
+        /// Settings that override the files, as for the daemon.
+        #[arg(value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    /// Print the base64 of USER:PASSWORD, as HTTP Basic authentication
+    /// sends it.
+    Encb64 {
+        #[arg(value_name = "USER:PASSWORD")]
+        credentials: OsString,
+    },
+    /// Run a report-page action in the running daemon (by default the
+    /// expiration; `ACNGREQ` chooses another) and print its errors on
+    /// stderr; exit 0 when the daemon answered 200 to the end, else 1
+    /// (255: ReportPage is empty). AdminAuth goes over the unix socket
+    /// only, unless `ACNG_INSECURE` is set.
+    Maint {
+        /// Print every line of the task's output on stdout.
+        #[arg(long)]
+        verbose: bool,
+        /// Settings that override the files, as for the daemon.
+        #[arg(value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+    // `shrink` comes with the walk over the cache.
+}
+
+/// How the binary was started.
+#[derive(Debug)]
+pub enum Invocation {
+    /// `debcache [options] [KEY=VALUE...]`: the daemon, or a
+    /// configuration-only mode.
+    Daemon(Cli),
+    /// `debcache [-c DIR] COMMAND ...`.
+    Command {
+        config_dir: Option<PathBuf>,
+        command: Command,
+    },
+    /// Under one of acngtool's names, with every argument as given.
+    Alias(Alias, Vec<OsString>),
+}
+
+/// The names under which the binary behaves as acngtool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alias {
+    /// `acngtool COMMAND [args] [-c DIR] [KEY=VALUE...]`.
+    Acngtool,
+    /// `expire-caller.pl [-c DIR] [KEY=VALUE...]`: acngtool's `maint` (its
+    /// old name).
+    ExpireCaller,
+}
+
+impl Alias {
+    /// The alias a program name (`argv[0]`, a path or not) stands for.
+    pub fn of(program: &OsStr) -> Option<Alias> {
+        match Path::new(program).file_name()?.as_encoded_bytes() {
+            b"acngtool" => Some(Alias::Acngtool),
+            b"expire-caller.pl" => Some(Alias::ExpireCaller),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the command line; prints clap's message and exits 2 on a usage
+/// error, as `Cli::parse` does.
+pub fn invocation(args: Vec<OsString>) -> Invocation {
+    if let Some(alias) = args.first().and_then(|p| Alias::of(p)) {
+        return Invocation::Alias(alias, args);
+    }
+    let mut cli = Cli::parse_from(args);
+    if let Some(conflict) = cli.command_conflict() {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, conflict)
+            .exit();
+    }
+    match cli.command.take() {
+        None => Invocation::Daemon(cli),
+        Some(command) => Invocation::Command {
+            config_dir: cli.config_dir,
+            command,
+        },
+    }
+}
+
+impl Cli {
+    /// What of the daemon's command line was given with a command.
+    fn command_conflict(&self) -> Option<String> {
+        self.command.as_ref()?;
+        let what = match (self.check, self.print_config) {
+            (true, _) => "--check".to_string(),
+            (_, true) => "--print-config".to_string(),
+            _ if !self.overrides.is_empty() => format!("`{}` before the command", self.overrides.join(" ")),
+            _ => return None,
+        };
+        Some(format!(
+            "{what} cannot be used with a command; settings go after it"
+        ))
+    }
 }
 
 /// The part of `--help` a newcomer needs beyond the options. Everything
@@ -73,6 +211,18 @@ Examples:
   debcache -c /etc/apt-cacher-ng Port=3143  the same, one setting overridden
   debcache --check -c /etc/apt-cacher-ng    what would be read, and every problem
   debcache --print-config | less            every setting's effective value
+
+acngtool's commands, on the same configuration:
+  debcache printvar ReportPage              one setting's value (exit 23: no such setting)
+  debcache cfgdump                          every setting as `Name = value`
+  debcache retest /debian/dists/sid/InRelease
+                                            FILE_SOLID, FILE_VOLATILE or NOMATCH
+  debcache encb64 user:password             the base64 of HTTP Basic authentication
+  debcache maint -c /etc/apt-cacher-ng      run the expiration in the running daemon
+                                            (ACNGREQ=?doCount=Count+Objects another
+                                            action), its errors on stderr, as cron does
+  Linked as `acngtool` (or `expire-caller.pl`), the binary takes acngtool's
+  own command line: acngtool printvar ReportPage -c /etc/apt-cacher-ng
 
 Configuration:
   Without -c, /etc/debcache is used when it exists, else the built-in one:
@@ -108,13 +258,17 @@ Common settings:
                              Remap-deb: /deb deb.debian.org/debian ; http://ftp.de.debian.org/debian/
 
 Exit codes:
-  {ok:<3}success
-  {check:<3}--check found errors
-  {usage:<3}command-line usage error
-  {unavailable:<3}cannot bind the listening sockets or lock the cache directory
-  {output:<3}--check or --print-config could not write its output
-  {config:<3}the configuration has errors: the daemon did not start
-  128+N  stopped at once by a second signal N
+  {ok:<4}success
+  {check:<4}--check found errors
+  {usage:<4}command-line usage error
+  {unavailable:<4}cannot bind the listening sockets or lock the cache directory
+  {output:<4}--check, --print-config or a command could not write its output
+  {config:<4}the configuration has errors: the daemon did not start, the command
+      did not run
+  {no_such:<4}printvar: no such setting
+  {maint:<4}maint: the daemon was not reached, or did not answer 200 to the end
+  {no_page:<4}maint: ReportPage is empty
+  128+N stopped at once by a second signal N
 
 Signals:
   SIGTERM, SIGINT  stop accepting; open transfers get DrainTimeout seconds,
@@ -130,6 +284,9 @@ RUST_LOG=debug adds a line per request.",
         unavailable = exit::UNAVAILABLE,
         output = exit::OUTPUT,
         config = exit::CONFIG,
+        no_such = exit::NO_SUCH_SETTING,
+        maint = exit::MAINT_FAILED,
+        no_page = exit::NO_REPORT_PAGE,
     )
 }
 
@@ -137,18 +294,23 @@ impl Cli {
     /// Refuses override words that are not `KEY=VALUE` with a known key: a
     /// usage error, as acng treats them.
     pub fn validate_overrides(&self) -> Result<(), String> {
-        for word in &self.overrides {
-            let Some(sep) = word.find([':', '=']) else {
-                return Err(format!("`{word}` is not KEY=VALUE"));
-            };
-            let key = word[..sep].trim();
-            if let Lookup::Unknown(near) = config::lookup(key) {
-                let hint = near.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
-                return Err(format!("unknown directive `{key}` in `{word}`{hint}"));
-            }
-        }
-        Ok(())
+        validate_overrides(&self.overrides)
     }
+}
+
+/// The check of [`Cli::validate_overrides`], for any list of words.
+pub fn validate_overrides(words: &[String]) -> Result<(), String> {
+    for word in words {
+        let Some(sep) = word.find([':', '=']) else {
+            return Err(format!("`{word}` is not KEY=VALUE"));
+        };
+        let key = word[..sep].trim();
+        if let Lookup::Unknown(near) = config::lookup(key) {
+            let hint = near.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default();
+            return Err(format!("unknown directive `{key}` in `{word}`{hint}"));
+        }
+    }
+    Ok(())
 }
 
 /// What `main` should do after the configuration-only modes.
@@ -202,7 +364,7 @@ pub fn run(cli: Cli) -> Next {
 /// reader that went away (`--print-config | head`) ends the command quietly
 /// with the code it had anyway, as Unix tools do; any other failure to
 /// write is reported.
-fn to_stdout(code: u8, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> u8 {
+pub(crate) fn to_stdout(code: u8, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> u8 {
     let mut out = io::BufWriter::new(io::stdout().lock());
     match write(&mut out).and_then(|()| out.flush()) {
         Ok(()) => code,
@@ -297,6 +459,65 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn commands_take_their_settings_after_them_and_the_directory_anywhere() {
+        let cli = parse(&["printvar", "ReportPage", "-c", "/etc/apt-cacher-ng", "Port=1"]).unwrap();
+        assert_eq!(cli.config_dir, Some(PathBuf::from("/etc/apt-cacher-ng")));
+        assert_eq!(
+            cli.command,
+            Some(Command::Printvar {
+                name: "ReportPage".into(),
+                overrides: vec!["Port=1".into()]
+            })
+        );
+        assert!(cli.overrides.is_empty() && cli.command_conflict().is_none());
+        let cli = parse(&["-c", "d", "maint", "--verbose", "SocketPath=/s"]).unwrap();
+        assert_eq!(
+            (cli.config_dir, cli.command),
+            (
+                Some(PathBuf::from("d")),
+                Some(Command::Maint {
+                    verbose: true,
+                    overrides: vec!["SocketPath=/s".into()]
+                })
+            )
+        );
+        let cli = parse(&["encb64", "a:b"]).unwrap();
+        assert_eq!(
+            cli.command,
+            Some(Command::Encb64 {
+                credentials: "a:b".into()
+            })
+        );
+        assert!(parse(&["retest"]).is_err(), "retest needs a path");
+        assert!(parse(&["cfgdump", "--bogus"]).is_err());
+    }
+
+    #[test]
+    fn the_daemons_modes_do_not_mix_with_commands() {
+        for (args, conflict) in [
+            (
+                &["--check", "cfgdump"][..],
+                "--check cannot be used with a command",
+            ),
+            (
+                &["--print-config", "cfgdump"],
+                "--print-config cannot be used with a command",
+            ),
+        ] {
+            let cli = parse(args).unwrap();
+            assert!(cli.command_conflict().unwrap().contains(conflict), "{args:?}");
+        }
+        // A word after a setting is a setting: `cfgdump` fails as one.
+        let cli = parse(&["Port=1", "cfgdump"]).unwrap();
+        assert_eq!(cli.command, None);
+        assert!(cli
+            .validate_overrides()
+            .unwrap_err()
+            .contains("`cfgdump` is not KEY=VALUE"));
+        assert_eq!(parse(&["help"]).unwrap().command, None, "no help command");
     }
 
     #[test]

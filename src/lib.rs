@@ -26,6 +26,8 @@
 //! - `state`: the shared handle every connection gets.
 //! - `stats`: counts of what was served and fetched, kept for a week.
 //! - `tasks`: background work (downloads) that shutdown stops.
+//! - `tool`: acngtool's commands (`printvar`, `cfgdump`, `retest`, `encb64`,
+//!   `maint`), also under acngtool's names.
 //! - `tunnel`: CONNECT tunnels, bytes copied both ways.
 //! - `upstream`: fetching from mirrors: connections, TLS, redirects, failover.
 //! - `url`: http(s) URLs parsed the way apt-cacher-ng parses them.
@@ -51,6 +53,7 @@ pub mod shutdown;
 pub mod state;
 pub mod stats;
 pub mod tasks;
+pub mod tool;
 pub mod tunnel;
 pub mod upstream;
 pub mod url;

@@ -1,10 +1,11 @@
 //! The `debcache` binary: command line → configuration → log → runtime →
-//! `server::run`. Everything else lives in the library.
+//! `server::run`, or one of acngtool's commands (`tool`). Everything else
+//! lives in the library.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use debcache::cli::{self, Cli, Next};
+use debcache::cli::{self, Invocation, Next};
+use debcache::tool;
 
 /// jemalloc, not the C library's allocator: with glibc's per-thread arenas
 /// the memory of a burst of connections stayed with the process after they
@@ -20,10 +21,16 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 static MALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    cli::init_logging();
-    match cli::run(cli) {
-        Next::Exit(code) => ExitCode::from(code),
-        Next::Serve(config) => ExitCode::from(debcache::daemon::run(*config)),
-    }
+    let code = match cli::invocation(std::env::args_os().collect()) {
+        Invocation::Daemon(cli) => {
+            cli::init_logging();
+            match cli::run(cli) {
+                Next::Exit(code) => code,
+                Next::Serve(config) => debcache::daemon::run(*config),
+            }
+        }
+        Invocation::Command { config_dir, command } => tool::run(config_dir, command),
+        Invocation::Alias(alias, args) => tool::run_as(alias, args),
+    };
+    ExitCode::from(code)
 }

@@ -226,6 +226,8 @@ impl Values {
             (Some(Value::Int(n)), _) if d.kind == Kind::Octal => format!("0{n:03o}"),
             (Some(Value::Int(n)), _) => n.to_string(),
             (Some(Value::Bool(b)), _) => u8::from(*b).to_string(),
+            // Without its leading `/`, as acng and `requests()` read it.
+            _ if d.name == Key::ReportPage.name() => store.value(d).0.trim_start_matches('/').to_string(),
             _ => store.value(d).0.to_string(),
         }
     }

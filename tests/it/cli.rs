@@ -493,12 +493,18 @@ fn help_names_common_keys_overrides_exit_codes_and_signals() {
         (1, "--check found errors"),
         (2, "command-line usage error"),
         (69, "cannot bind"),
-        (74, "--check or --print-config could not write its output"),
+        (
+            74,
+            "--check, --print-config or a command could not write its output",
+        ),
         (78, "the configuration has errors"),
+        (23, "printvar: no such setting"),
+        (1, "maint: the daemon was not reached"),
+        (255, "maint: ReportPage is empty"),
     ] {
         assert!(
             help.lines()
-                .any(|l| l.trim_start().starts_with(&format!("{code:<3}{meaning}"))),
+                .any(|l| l.trim_start().starts_with(&format!("{code:<4}{meaning}"))),
             "exit code {code}: {help}"
         );
     }

@@ -24,6 +24,7 @@ mod quota;
 mod report;
 mod serving;
 mod support;
+mod tool;
 mod traversal;
 mod tunnel;
 mod upstream;
