@@ -193,6 +193,24 @@ fn a_malformed_index_stops_every_deletion() {
     assert!(page.contains(MARKER), "an error line for cron:\n{page}");
     assert!(page.contains("nothing is removed"), "{page}");
     assert!(cache.join("synth/pool/main/o/old/old_1_all.deb").exists());
+
+    // What cron mails: `debcache maint` prints the error, and exits 0 (the
+    // daemon answered; acngtool's contract).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"))
+        .args(["maint", "-c"])
+        .arg(daemon.dir.path().join("conf"))
+        .arg(format!("BindAddress={}", daemon.addr))
+        .env(
+            "ACNGREQ",
+            "?doExpire=Start+Expiration&ignoreTradeOff=iTO&skipIxUp=si&purgeNow=pN",
+        )
+        .env_remove("ACNG_INSECURE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Packages.xz"), "{stderr}");
+    assert!(cache.join("synth/pool/main/o/old/old_1_all.deb").exists());
 }
 
 #[test]

@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 use crate::support::{acng_head, put, Daemon};
 
 const COUNT: &str = "?doCount=Count+Objects";
+/// A trigger this version answers `501`.
+const IMPORT: &str = "?doImport=Start+Import";
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -218,19 +220,28 @@ fn maint_prints_the_tasks_errors_and_exits_0_for_a_whole_answer() {
 }
 
 #[test]
-fn maint_by_default_asks_for_the_expiration_and_fails_on_its_501() {
+fn maint_by_default_runs_the_expiration_and_fails_on_a_501() {
     let d = WithSocket::start("");
+    // A fresh cache: the expiration is suppressed (ExStartTradeOff), a
+    // warning, not an error: nothing for cron to mail.
     let out = debcache(&["maint", "-c", &d.conf()], &[]);
+    assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
+    let out = debcache(&["maint", "-c", &d.conf(), "--verbose"], &[]);
+    let (code, stdout, _) = outcome(&out);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("Expiration suppressed"), "{stdout}");
+
+    let out = debcache(&["maint", "-c", &d.conf()], &[("ACNGREQ", IMPORT)]);
     let (code, stdout, stderr) = outcome(&out);
     assert_eq!((code, stdout.as_str()), (Some(1), ""));
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
         lines,
         [
-            "Expiration is not available in this version of debcache".to_string(),
+            "Data Import is not available in this version of debcache".to_string(),
             format!(
                 "debcache maint: {} answered 501 Not Implemented to \
-                 /acng-report.html?doExpire=Start+Expiration&abortOnErrors=aOe",
+                 /acng-report.html?doImport=Start+Import",
                 d.socket.display()
             ),
         ],
@@ -247,11 +258,14 @@ fn maint_over_tcp_without_a_socket() {
         &[("ACNGREQ", COUNT)],
     );
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
-    let out = debcache(&["maint", "-c", &d.conf(), "SocketPath=", &tcp], &[]);
+    let out = debcache(
+        &["maint", "-c", &d.conf(), "SocketPath=", &tcp],
+        &[("ACNGREQ", IMPORT)],
+    );
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
     assert!(
-        stderr.starts_with("Expiration is not available in this version of debcache\n"),
+        stderr.starts_with("Data Import is not available in this version of debcache\n"),
         "{stderr}"
     );
     assert!(
@@ -383,10 +397,10 @@ fn linked_as_expire_caller_it_is_maint() {
     let (_dir, caller) = linked("expire-caller.pl");
     let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", COUNT)]);
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
-    let out = run_as(&caller, &["-c", &d.conf()], &[]);
+    let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", IMPORT)]);
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("Expiration is not available"), "{stderr}");
+    assert!(stderr.contains("Data Import is not available"), "{stderr}");
 }
 
 /// `/etc/cron.daily/apt-cacher-ng` of Debian's package (spec §11.2), its
@@ -430,12 +444,17 @@ fn debians_cron_job_runs_against_debcache() {
         "a quiet night"
     );
 
-    // The default action is not built yet: cron gets output and a failure.
+    // The default action, the expiration: suppressed on a fresh cache,
+    // quietly.
     let out = cron(&acngtool, &conf, &d.socket, &[]);
+    assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
+
+    // An action this version does not have: cron gets output and a failure.
+    let out = cron(&acngtool, &conf, &d.socket, &[("ACNGREQ", IMPORT)]);
     let (code, stdout, stderr) = outcome(&out);
     assert_eq!((code, stdout.as_str()), (Some(1), ""));
     assert!(
-        stderr.starts_with("Expiration is not available in this version of debcache\n"),
+        stderr.starts_with("Data Import is not available in this version of debcache\n"),
         "{stderr}"
     );
 
