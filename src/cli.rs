@@ -124,7 +124,29 @@ pub enum Command {
         #[arg(value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
-    // `shrink` comes with the walk over the cache.
+    /// Remove the least recently used files until the cache takes at most
+    /// SIZE on disk (`acngtool shrink`); offline: refused while a daemon
+    /// uses the cache directory. Exactly one of -n and -f.
+    #[command(group(clap::ArgGroup::new("mode").required(true).args(["dry_run", "force"])))]
+    Shrink {
+        /// Bytes, or with k, m, g (powers of 1000) or K, M, G (of 1024).
+        size: String,
+        /// List what would go, remove nothing.
+        #[arg(short = 'n')]
+        dry_run: bool,
+        /// Remove.
+        #[arg(short = 'f')]
+        force: bool,
+        /// Index files may go too (after every other file).
+        #[arg(short = 'x')]
+        volatile: bool,
+        /// Say the sizes before and after.
+        #[arg(short = 'v')]
+        verbose: bool,
+        /// Settings that override the files, as for the daemon.
+        #[arg(value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
 }
 
 /// How the binary was started.

@@ -32,7 +32,9 @@ pub use keys::{lookup, Lookup, Status};
 pub use patterns::{Class, FilePatterns};
 pub use print::{check_report, render};
 pub use remap::{MergeUrl, Remap, RemapFlags, RemapProxy, Source};
-pub use values::{AdminAuth, BindAddress, BindHost, CacheControlPolicy, IpFamily, Network, PortPolicy};
+pub use values::{
+    parse_size, AdminAuth, BindAddress, BindHost, CacheControlPolicy, IpFamily, Network, PortPolicy,
+};
 
 use crate::url::HttpUrl;
 use diag::Diagnostics;

@@ -12,6 +12,7 @@
 //! | `retest PATH` | `FILE_SOLID`, `FILE_VOLATILE` or `NOMATCH` | 0 |
 //! | `encb64 USER:PASSWORD` | the base64 of the bytes given | 0 |
 //! | `maint` | the task's errors (acng's control lines) on stderr (`maint`) | 0 answered 200 to the end; 1 otherwise; 255 `ReportPage` empty |
+//! | `shrink SIZE -n\|-f [-x] [-v]` | `Delete: PATH` per file removed (`-n`: that would be) | 0; 2 a bad size; 69 a daemon holds the cache |
 //!
 //! And for all: 78 configuration errors, 74 stdout could not be written,
 //! 2 usage (under acngtool's name its own usage codes, `acngtool`).
@@ -20,6 +21,7 @@ mod acngtool;
 mod encb64;
 mod maint;
 mod retest;
+mod shrink;
 mod vars;
 
 use std::ffi::OsString;
@@ -42,6 +44,24 @@ pub fn run(config_dir: Option<PathBuf>, command: Command) -> u8 {
         Command::Maint { verbose, overrides } => {
             with_config(config_dir, &overrides, |config| maint::run(config, verbose))
         }
+        Command::Shrink {
+            size,
+            dry_run,
+            force: _,
+            volatile,
+            verbose,
+            overrides,
+        } => with_config(config_dir, &overrides, |config| {
+            shrink::run(
+                config,
+                &size,
+                shrink::Options {
+                    dry_run,
+                    volatile,
+                    verbose,
+                },
+            )
+        }),
     }
 }
 

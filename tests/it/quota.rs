@@ -146,3 +146,75 @@ fn check_reports_the_limit_and_a_bad_one_is_an_error() {
     let out = crate::support::debcache(&["--check", "CacheSizeLimit=lots"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
 }
+
+#[test]
+fn shrink_lists_with_n_removes_with_f_and_leaves_a_running_daemons_cache_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    for i in 0..4 {
+        let rel = format!("deb/pool/f{i}.deb");
+        put(&cache, &rel, &data(MIB as usize));
+        put(&cache, &format!("{rel}.head"), acng_head(MIB as usize).as_bytes());
+        age(&cache.join(&rel), 10 - i);
+    }
+    put(&cache, "deb/dists/s/InRelease", b"old index");
+    put(&cache, "deb/dists/s/InRelease.head", acng_head(9).as_bytes());
+    age(&cache.join("deb/dists/s/InRelease"), 100);
+    let conf = dir.path().join("conf");
+    fs::create_dir_all(&conf).unwrap();
+    fs::write(conf.join("acng.conf"), format!("CacheDir: {}\n", cache.display())).unwrap();
+    let conf = conf.to_str().unwrap();
+    let size = (allocated(&cache) - 2 * MIB).to_string();
+    let run = |args: &[&str]| {
+        let out = crate::support::debcache(&[&["shrink"], args, &["-c", conf]].concat());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (
+            out.status.code(),
+            text,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, listed, _) = run(&[&size, "-n"]);
+    assert_eq!(code, Some(0));
+    let root = cache.display();
+    assert_eq!(
+        listed,
+        format!(
+            "Delete: {root}/deb/pool/f0.deb\nDelete: {root}/deb/pool/f0.deb.head\n\
+             Delete: {root}/deb/pool/f1.deb\nDelete: {root}/deb/pool/f1.deb.head\n"
+        ),
+        "the two least recently used; the index is kept without -x"
+    );
+    assert!(cache.join("deb/pool/f0.deb").exists(), "-n removes nothing");
+
+    assert_eq!(run(&[&size]).0, Some(2), "one of -n and -f is needed");
+    assert_eq!(run(&["lots", "-n"]).0, Some(2));
+
+    let daemon = crate::support::daemon::Daemon::start_with(crate::support::daemon::Setup {
+        cache: Some(&cache),
+        ..Default::default()
+    });
+    let (code, _, stderr) = run(&[&size, "-f"]);
+    assert_eq!(code, Some(69), "{stderr}");
+    assert!(cache.join("deb/pool/f0.deb").exists());
+    drop(daemon);
+
+    let (code, removed, _) = run(&[&size, "-f", "-v"]);
+    assert_eq!(code, Some(0));
+    assert!(removed.starts_with(&listed), "{removed}");
+    assert!(removed.contains("New size: "), "{removed}");
+    for i in 0..2 {
+        assert!(!cache.join(format!("deb/pool/f{i}.deb")).exists());
+    }
+    for i in 2..4 {
+        assert!(cache.join(format!("deb/pool/f{i}.deb")).exists());
+    }
+    assert!(cache.join("deb/dists/s/InRelease").exists());
+
+    // -x: the index may go, after every other file.
+    let (code, removed, _) = run(&["0", "-f", "-x"]);
+    assert_eq!(code, Some(0));
+    assert!(removed.ends_with("InRelease.head\n"), "{removed}");
+    assert!(!cache.join("deb/dists/s/InRelease").exists());
+}
