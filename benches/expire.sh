@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Expiration over a large cache: FILES package files (hard links of one
-# small .deb, 1,000 to a directory, so the set-up is quick) of which 90 %
+# few small .debs, 1,000 to a directory, so the set-up is quick) of which 90 %
 # are named by one Packages file of Debian's size (about 300 bytes a
 # stanza: 60 MB for 200,000) and 10 % are orphans, with a Release listing
 # it. The index is used as it is (skipIxUp): the mirror is not part of the
@@ -35,9 +35,13 @@ repo = os.path.join(cache, "bench")
 head = lambda n: f"HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nLast-Modified: Sun, 22 Nov 2026 02:58:26 GMT\r\n\r\n"
 os.makedirs(os.path.join(repo, "seed"))
 deb = os.urandom(1500)
-seed = os.path.join(repo, "seed", "seed.deb")
-open(seed, "wb").write(deb)
-open(seed + ".head", "w").write(head(len(deb)))
+# A seed per 30,000 links: ext4 allows 65,000 names per inode.
+def seed_of(i):
+    seed = os.path.join(repo, "seed", f"seed{i // 30000}.deb")
+    if i % 30000 == 0:
+        open(seed, "wb").write(deb)
+        open(seed + ".head", "w").write(head(len(deb)))
+    return seed
 open(os.path.join(repo, "seed", "hot.deb"), "wb").write(os.urandom(2048))
 open(os.path.join(repo, "seed", "hot.deb.head"), "w").write(head(2048))
 sha = hashlib.sha256(deb).hexdigest()
@@ -50,6 +54,7 @@ for i in range(files):
     if i % 1000 == 0:
         os.makedirs(path)
     name = f"pkg{i}_1.0_all.deb"
+    seed = seed_of(i)
     os.link(seed, os.path.join(path, name))
     os.link(seed + ".head", os.path.join(path, name + ".head"))
     if i < named:
