@@ -43,7 +43,7 @@ pub use meta::{Head, HeadError, MAX_HEAD_SIZE};
 pub use read::{read_range, resident, ChunkReader, CHUNK};
 pub use scan::{Census, Files, Found, Problem, Tally, Walk};
 use storage::Disk;
-pub use storage::{CacheLock, LockError, Storage};
+pub use storage::{CacheLock, Incoming, LockError, Storage};
 pub use upkeep::{Changed, Reserved};
 
 /// Entries kept in the metadata table (a few hundred bytes each).

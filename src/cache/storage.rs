@@ -29,6 +29,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rustix::fs::{flock, mkdirat, openat, renameat, unlinkat, AtFlags, FlockOperation, Mode, OFlags};
 
@@ -36,6 +37,41 @@ use super::key::CacheKey;
 use super::key::TEMP_PREFIX;
 use super::meta::MAX_HEAD_SIZE;
 use super::scan::Walk;
+
+/// Where files to import are dropped (spec §6.4, §10.3).
+pub const IMPORT_DIR: &str = "_import";
+
+/// How deep below it the import looks.
+pub const MAX_IMPORT_DEPTH: usize = 16;
+
+/// A file dropped in `_import`, found by [`Storage::import_files`].
+#[derive(Debug)]
+pub struct Incoming {
+    /// Its directory, open.
+    dir: Arc<OwnedFd>,
+    name: String,
+    /// Below `_import`.
+    pub path: String,
+    pub len: u64,
+}
+
+impl Incoming {
+    /// Opens it for reading, never through a symlink.
+    pub fn open(&self) -> io::Result<File> {
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        Ok(File::from(openat(
+            &*self.dir,
+            self.name.as_str(),
+            flags,
+            Mode::empty(),
+        )?))
+    }
+
+    /// Removes it from `_import`.
+    pub fn remove(&self) -> io::Result<()> {
+        unlinkat(&*self.dir, self.name.as_str(), AtFlags::empty()).map_err(Into::into)
+    }
+}
 
 /// The most a maintenance file at the top of the cache may hold (an orphan
 /// list of a million files is about 100 MB; acng's are far smaller).
@@ -254,6 +290,117 @@ impl Storage {
             },
         }
         root.sync()
+    }
+
+    /// The regular files below `CacheDir/_import` (spec §6.4), at most
+    /// [`MAX_IMPORT_DEPTH`] directories deep, no symlink followed; `None`
+    /// when there is no such directory. Problems with parts of it are
+    /// listed beside the files.
+    pub fn import_files(&self) -> io::Result<Option<(Vec<Incoming>, Vec<String>)>> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let top = match openat(&self.root, IMPORT_DIR, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let (mut files, mut problems) = (Vec::new(), Vec::new());
+        let mut todo = vec![(Arc::new(top), String::new(), 0)];
+        while let Some((dir, rel, depth)) = todo.pop() {
+            let entries = match rustix::fs::Dir::read_from(&*dir) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    problems.push(format!("{IMPORT_DIR}/{rel}: {e}"));
+                    continue;
+                }
+            };
+            for entry in entries {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) => {
+                        problems.push(format!("{IMPORT_DIR}/{rel}: {e}"));
+                        break;
+                    }
+                };
+                let name = entry.file_name().to_bytes();
+                if name == b"." || name == b".." {
+                    continue;
+                }
+                let Ok(name) = std::str::from_utf8(name).map(str::to_string) else {
+                    problems.push(format!("{IMPORT_DIR}/{rel}: a name that is not UTF-8"));
+                    continue;
+                };
+                let path = if rel.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{rel}/{name}")
+                };
+                let st = match rustix::fs::statat(&*dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) => st,
+                    Err(_) => continue,
+                };
+                match rustix::fs::FileType::from_raw_mode(st.st_mode) {
+                    rustix::fs::FileType::Directory if depth < MAX_IMPORT_DEPTH => {
+                        match openat(&*dir, name.as_str(), flags, Mode::empty()) {
+                            Ok(fd) => todo.push((Arc::new(fd), path, depth + 1)),
+                            Err(e) => problems.push(format!("{IMPORT_DIR}/{path}: {e}")),
+                        }
+                    }
+                    rustix::fs::FileType::Directory => problems.push(format!(
+                        "{IMPORT_DIR}/{path}: more than {MAX_IMPORT_DEPTH} directories deep"
+                    )),
+                    rustix::fs::FileType::RegularFile => files.push(Incoming {
+                        dir: Arc::clone(&dir),
+                        name,
+                        path,
+                        len: st.st_size as u64,
+                    }),
+                    _ => problems.push(format!(
+                        "{IMPORT_DIR}/{path}: not a regular file (symlinks are not followed)"
+                    )),
+                }
+            }
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Some((files, problems)))
+    }
+
+    /// Puts an incoming file at `key`'s name: a hard link when both are on
+    /// one file system, else a copy, made at a temporary name and renamed
+    /// over the name (durably), so a reader sees the old file or the new.
+    pub fn place(&self, file: &Incoming, key: &CacheKey) -> io::Result<Dir> {
+        let dir = self.parent_dir(key)?;
+        let temp = loop {
+            let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
+            let name = format!("{TEMP_PREFIX}{}.{n}", std::process::id());
+            match rustix::fs::linkat(
+                &*file.dir,
+                file.name.as_str(),
+                &dir.fd,
+                name.as_str(),
+                AtFlags::empty(),
+            ) {
+                Ok(()) => break name,
+                Err(rustix::io::Errno::EXIST) => continue,
+                Err(rustix::io::Errno::XDEV | rustix::io::Errno::PERM | rustix::io::Errno::MLINK) => {
+                    let (mut copy, name) = self.create_temp(&dir)?;
+                    let copied = file
+                        .open()
+                        .and_then(|mut source| io::copy(&mut source, &mut copy))
+                        .and_then(|_| copy.sync_data());
+                    if let Err(e) = copied {
+                        let _ = dir.remove(&name);
+                        return Err(e);
+                    }
+                    break name;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Err(e) = dir.rename(&temp, &dir, key.file_name()) {
+            let _ = dir.remove(&temp);
+            return Err(e);
+        }
+        Ok(dir)
     }
 
     /// The directory holding `key` if it exists (nothing is created), none

@@ -17,8 +17,8 @@ use super::flight::{Failure, State};
 use super::key::CacheKey;
 use super::meta::Head;
 use super::scan::Walk;
-use super::storage::Disk;
-use super::{is_absent, Cache};
+use super::storage::{Disk, Incoming};
+use super::{is_absent, Cache, Lookup};
 
 /// Maintenance's own files in the cache directory, named as apt-cacher-ng
 /// names them (spec §6.4), so an acng-written cache keeps its history.
@@ -116,6 +116,37 @@ impl Cache {
         self.storage.write_root_file(file.name(), bytes)
     }
 
+    /// The files dropped in `CacheDir/_import`, and the problems met
+    /// finding them; `None` when there is no such directory.
+    pub fn incoming(&self) -> io::Result<Option<(Vec<Incoming>, Vec<String>)>> {
+        self.storage.import_files()
+    }
+
+    /// Imports `file` as `key` (spec §10.3): linked (or copied) into place
+    /// with a `.head` that says its length, then removed from `_import`.
+    /// The caller has checked its content against an index. A complete
+    /// copy already there is left as it is (`Absent`: nothing imported).
+    pub fn import(&self, key: &CacheKey, file: &Incoming) -> io::Result<Changed> {
+        let Some(_claim) = self.flights.claim(key) else {
+            return Ok(Changed::Busy);
+        };
+        if matches!(self.lookup(key)?, Lookup::Complete(_)) {
+            return Ok(Changed::Absent);
+        }
+        let dir = self.storage.place(file, key)?;
+        let head = Head {
+            content_length: Some(file.len),
+            ..Head::default()
+        };
+        let head_name = format!("{}.head", key.file_name());
+        self.storage
+            .write_atomic(&dir, &head_name, head.render().as_bytes(), true)?;
+        dir.sync()?;
+        self.forget(key);
+        file.remove()?;
+        Ok(Changed::Done { freed: 0 })
+    }
+
     /// Removes a file and its `.head`.
     pub fn remove(&self, key: &CacheKey) -> io::Result<Changed> {
         let Some(_claim) = self.flights.claim(key) else {
@@ -172,7 +203,6 @@ mod tests {
     use std::fs;
 
     use super::*;
-    use crate::cache::Lookup;
 
     const HEAD5: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
 

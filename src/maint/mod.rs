@@ -3,10 +3,12 @@
 //! maintenance operations (walk, remove, truncate, refresh, its own files).
 //!
 //! - `expire`: expiration by the repositories' indexes (`doExpire`).
+//! - `import`: files dropped in `_import` put in place (`doImport`).
 //! - `orphans`: the orphan list, `_expending_dat`.
 //! - `quota`: the size limit (`CacheSizeLimit`) and `debcache shrink`.
 
 pub mod expire;
+pub mod import;
 mod orphans;
 pub mod quota;
 

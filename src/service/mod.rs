@@ -299,7 +299,10 @@ async fn report_page<B>(
                 .count(&state.cache, links, head_only)
                 .map_err(|e| ServeError::Page(e).into());
         }
-        auth::Action::Expire | auth::Action::ListOrphans | auth::Action::RemoveOrphans => {
+        auth::Action::Expire
+        | auth::Action::ListOrphans
+        | auth::Action::RemoveOrphans
+        | auth::Action::Import => {
             let links = maintenance::Links {
                 authority: &authority(req, client),
                 report: &report_path,
@@ -315,7 +318,7 @@ async fn report_page<B>(
             let head_only = req.method() == Method::HEAD;
             return state
                 .maintenance
-                .expire(action, context, query.unwrap_or_default(), links, head_only)
+                .upkeep(action, context, query.unwrap_or_default(), links, head_only)
                 .map_err(|e| ServeError::Page(e).into());
         }
         auth::Action::Abort => {

@@ -266,3 +266,64 @@ fn every_file(cache: &Path) -> Vec<String> {
     files.sort();
     files
 }
+
+#[test]
+fn import_puts_matching_files_in_place_and_leaves_the_rest() {
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let packages = apt::packages(3, 2_000, 6_000);
+    let repo = Repo::build(&dir.path().join("v1"), SUITE, &packages);
+    publish(&origin, &repo);
+    let daemon = Daemon::start(&format!("Remap-synth: /synth ; {}\n", origin.url("/debian")));
+    let cache = daemon.cache();
+    // Nothing to map files to yet.
+    put(&cache, "_import/early.deb", &[7u8; 100]);
+    let page = task(&daemon, "/acng-report.html?doImport=Start+Import");
+    assert!(page.contains("No index files detected"), "{page}");
+    assert!(page.contains(MARKER), "{page}");
+
+    let apt = Apt::new(
+        &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
+        Access::Direct,
+    );
+    apt.update().assert_success();
+    let files: std::collections::BTreeMap<String, Vec<u8>> = repo.files().into_iter().collect();
+    // Two of the packages as a client's archive holds them, one damaged
+    // copy, and a stranger.
+    let (a, b, c) = (&packages[0].name, &packages[1].name, &packages[2].name);
+    let deb = |name: &str| files[&repo.deb_path(name)].clone();
+    let base = |name: &str| repo.deb_path(name).rsplit('/').next().unwrap().to_string();
+    put(&cache, &format!("_import/archives/{}", base(a)), &deb(a));
+    put(&cache, &format!("_import/{}", base(b)), &deb(b));
+    let mut damaged = deb(c);
+    damaged[100] ^= 1;
+    put(&cache, &format!("_import/{}", base(c)), &damaged);
+    let page = task(&daemon, "/acng-report.html?doImport=Start+Import");
+    assert!(page.contains("Done: 2 files"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "Left behind: _import/{} matches no index entry",
+            base(c)
+        )),
+        "{page}"
+    );
+    assert!(page.contains("Left behind: _import/early.deb"), "{page}");
+    assert!(!cache.join(format!("_import/archives/{}", base(a))).exists());
+    assert!(cache.join(format!("_import/{}", base(c))).exists());
+
+    for name in [a, b] {
+        let path = repo.deb_path(name);
+        let r = get(daemon.addr, &format!("/synth{path}"));
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.body, deb(name), "{path}");
+        assert_eq!(
+            origin.requests(&format!("/debian{path}")),
+            0,
+            "{path}: served from the import"
+        );
+    }
+    // The damaged one is fetched from the mirror, whole and right.
+    let path = repo.deb_path(c);
+    assert_eq!(get(daemon.addr, &format!("/synth{path}")).body, deb(c));
+    assert_eq!(origin.requests(&format!("/debian{path}")), 1);
+}

@@ -11,7 +11,7 @@ use crate::support::{acng_head, put, Daemon};
 
 const COUNT: &str = "?doCount=Count+Objects";
 /// A trigger this version answers `501`.
-const IMPORT: &str = "?doImport=Start+Import";
+const UNBUILT: &str = "?doMirror=Start+Mirroring";
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -231,17 +231,17 @@ fn maint_by_default_runs_the_expiration_and_fails_on_a_501() {
     assert_eq!(code, Some(0));
     assert!(stdout.contains("Expiration suppressed"), "{stdout}");
 
-    let out = debcache(&["maint", "-c", &d.conf()], &[("ACNGREQ", IMPORT)]);
+    let out = debcache(&["maint", "-c", &d.conf()], &[("ACNGREQ", UNBUILT)]);
     let (code, stdout, stderr) = outcome(&out);
     assert_eq!((code, stdout.as_str()), (Some(1), ""));
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(
         lines,
         [
-            "Data Import is not available in this version of debcache".to_string(),
+            "Archive Mirroring is not available in this version of debcache".to_string(),
             format!(
                 "debcache maint: {} answered 501 Not Implemented to \
-                 /acng-report.html?doImport=Start+Import",
+                 /acng-report.html?doMirror=Start+Mirroring",
                 d.socket.display()
             ),
         ],
@@ -260,12 +260,12 @@ fn maint_over_tcp_without_a_socket() {
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
     let out = debcache(
         &["maint", "-c", &d.conf(), "SocketPath=", &tcp],
-        &[("ACNGREQ", IMPORT)],
+        &[("ACNGREQ", UNBUILT)],
     );
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
     assert!(
-        stderr.starts_with("Data Import is not available in this version of debcache\n"),
+        stderr.starts_with("Archive Mirroring is not available in this version of debcache\n"),
         "{stderr}"
     );
     assert!(
@@ -397,10 +397,10 @@ fn linked_as_expire_caller_it_is_maint() {
     let (_dir, caller) = linked("expire-caller.pl");
     let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", COUNT)]);
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
-    let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", IMPORT)]);
+    let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", UNBUILT)]);
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("Data Import is not available"), "{stderr}");
+    assert!(stderr.contains("Archive Mirroring is not available"), "{stderr}");
 }
 
 /// `/etc/cron.daily/apt-cacher-ng` of Debian's package (spec §11.2), its
@@ -450,11 +450,11 @@ fn debians_cron_job_runs_against_debcache() {
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
 
     // An action this version does not have: cron gets output and a failure.
-    let out = cron(&acngtool, &conf, &d.socket, &[("ACNGREQ", IMPORT)]);
+    let out = cron(&acngtool, &conf, &d.socket, &[("ACNGREQ", UNBUILT)]);
     let (code, stdout, stderr) = outcome(&out);
     assert_eq!((code, stdout.as_str()), (Some(1), ""));
     assert!(
-        stderr.starts_with("Data Import is not available in this version of debcache\n"),
+        stderr.starts_with("Archive Mirroring is not available in this version of debcache\n"),
         "{stderr}"
     );
 

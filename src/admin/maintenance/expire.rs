@@ -1,6 +1,7 @@
-//! Expiration and the orphan list as tasks of the report page: `doExpire`
-//! (the run, [`crate::maint::expire`]), `justShow` (the list, with a link
-//! that removes what it shows) and `justRemove` (removes it).
+//! Expiration, the orphan list and the import as tasks of the report page:
+//! `doExpire` (the run, [`crate::maint::expire`]), `justShow` (the list,
+//! with a link that removes what it shows), `justRemove` (removes it) and
+//! `doImport` ([`crate::maint::import`]).
 
 use std::time::SystemTime;
 
@@ -15,6 +16,7 @@ use crate::maint::{Level, Report};
 pub const EXPIRE: &str = "doExpire=Start+Expiration";
 pub const SHOW: &str = "justShow=Show+unreferenced";
 pub const REMOVE: &str = "justRemove=Delete+unreferenced";
+pub const IMPORT: &str = "doImport=Start+Import";
 
 impl Report for Ctx {
     fn say(&mut self, level: Level, text: &str) {
@@ -105,5 +107,12 @@ pub fn remove(context: Context) -> impl FnOnce(&mut Ctx) + Send {
             ctx.say(Kind::Good, &text);
         }
         Err(e) => ctx.say(Kind::Error, &format!("Cannot update the orphan list: {e}")),
+    }
+}
+
+/// `doImport`: the files of `_import` matched against the indexes.
+pub fn import(context: Context) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| {
+        crate::maint::import::run(&context.cache, ctx);
     }
 }

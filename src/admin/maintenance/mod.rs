@@ -114,9 +114,10 @@ impl Maintenance {
         respond(joined, links)
     }
 
-    /// Expiration and the orphan list's actions (`doExpire`, `justShow`,
-    /// `justRemove`): starts the task, or joins the running one.
-    pub fn expire(
+    /// The tasks on the cache's files (`doExpire`, `justShow`,
+    /// `justRemove`, `doImport`): starts the task, or joins the running
+    /// one.
+    pub fn upkeep(
         self: &Arc<Self>,
         action: crate::admin::auth::Action,
         context: crate::maint::expire::Context,
@@ -134,6 +135,7 @@ impl Maintenance {
                 expire::SHOW,
             ),
             Action::RemoveOrphans => (Box::new(expire::remove(context)), expire::REMOVE),
+            Action::Import => (Box::new(expire::import(context)), expire::IMPORT),
             _ => (
                 Box::new(expire::run(
                     context,
