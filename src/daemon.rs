@@ -164,6 +164,17 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         maintenance: Arc::clone(&maintenance),
     };
     let cache = Arc::clone(&state.cache);
+    let daily = config.maintenance.expire_at.map(|minute| {
+        let context = crate::maint::expire::Context {
+            cache: Arc::clone(&cache),
+            remap: Arc::clone(&state.remap),
+            config: Arc::clone(&config),
+            stats: Arc::clone(&stats),
+            runtime: tokio::runtime::Handle::current(),
+            now: std::time::SystemTime::now(),
+        };
+        tokio::spawn(Arc::clone(&maintenance).expire_daily(context, minute))
+    });
     let quota = config.maintenance.size_limit.map(|limit| {
         tokio::spawn(crate::maint::quota::keep_under(
             Arc::clone(&cache),
@@ -195,8 +206,8 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     }
     flusher.abort();
     saver.abort();
-    if let Some(quota) = quota {
-        quota.abort();
+    for task in quota.into_iter().chain(daily) {
+        task.abort();
     }
     save_stats(Arc::clone(&stats), stats_path).await;
     for path in config.listen.pid_file.iter().chain(socket_path.iter()) {

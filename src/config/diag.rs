@@ -111,6 +111,12 @@ pub enum Problem {
         key: &'static str,
         value: String,
     },
+    BadTime {
+        key: &'static str,
+        value: String,
+    },
+    /// The built-in schedule and apt-cacher-ng's cron job both expire.
+    ExpiresTwice,
     BadRegex {
         key: String,
         source: Box<regex::Error>,
@@ -237,6 +243,11 @@ impl fmt::Display for Problem {
             BadSize { key, value } => write!(
                 f,
                 "{key}: `{value}` is not a size (a number with an optional k, K, m, M, g or G)"
+            ),
+            BadTime { key, value } => write!(f, "{key}: `{value}` is not a time of day (HH:MM, UTC) or 0"),
+            ExpiresTwice => write!(
+                f,
+                "this cron job runs acngtool, a link to debcache, so with ExpireSchedule set the cache is expired twice a day: set ExpireSchedule: 0, or remove the link"
             ),
             BadRegex { key, .. } => write!(f, "{key}: invalid regular expression"),
             BadPort { key, value } => write!(f, "{key}: `{value}` is not a port number"),

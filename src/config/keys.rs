@@ -23,6 +23,8 @@ pub enum Kind {
     Octal,
     /// A byte count with an optional k/K/m/M/g/G suffix.
     Size,
+    /// A time of day, `HH:MM` in UTC, or `0` for never.
+    Daily,
     /// One POSIX extended regular expression; empty means none.
     Regex,
     /// Space-separated regular expressions and `file:` tokens.
@@ -271,6 +273,7 @@ directives! {
     },
     DrainTimeout => d("DrainTimeout", int(0, 30), "15", InEffect),
     CacheSizeLimit => d("CacheSizeLimit", Size, "0", InEffect),
+    ExpireSchedule => d("ExpireSchedule", Daily, "03:40", InEffect),
     AllowedClients => d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
     TlsInterceptDomains => d("TlsInterceptDomains", Text, "", InEffect),
     TlsInterceptCaDir => d("TlsInterceptCaDir", Path, "", InEffect),

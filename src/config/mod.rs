@@ -207,6 +207,9 @@ pub struct Maintenance {
     /// `CacheSizeLimit`: the bytes the cached files may take; `None`: no
     /// limit.
     pub size_limit: Option<u64>,
+    /// `ExpireSchedule`: the minute of the day (UTC) the daemon runs the
+    /// expiration itself; `None`: never (acng's cron job does).
+    pub expire_at: Option<u32>,
     pub precache_for: Vec<String>,
     pub track_file_use: bool,
 }
@@ -289,7 +292,22 @@ pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
         effective: values.effective.clone(),
     };
     let config = build(source, &values, remaps, &mut diags);
+    if config.maintenance.expire_at.is_some() {
+        if let Some(cron) = acng_cron_reaching_debcache() {
+            diags.warning(Location::File(Arc::from(cron.as_path())), Problem::ExpiresTwice);
+        }
+    }
     finish(Some(config), diags)
+}
+
+/// Debian's `/etc/cron.daily/apt-cacher-ng`, when the `acngtool` it runs is
+/// a link to a debcache binary: then the cron job expires debcache's cache
+/// too.
+fn acng_cron_reaching_debcache() -> Option<PathBuf> {
+    let cron = PathBuf::from("/etc/cron.daily/apt-cacher-ng");
+    let tool = std::fs::canonicalize("/usr/lib/apt-cacher-ng/acngtool").ok()?;
+    let named = tool.file_name()?.to_str()?.starts_with("debcache");
+    (named && cron.is_file()).then_some(cron)
 }
 
 fn finish(config: Option<Config>, diags: Diagnostics) -> Loaded {
@@ -514,6 +532,7 @@ fn maintenance(v: &Values) -> Maintenance {
         precache_for: v.names(Key::PrecacheFor),
         track_file_use: v.bool(Key::TrackFileUse),
         size_limit: u64::try_from(v.int(Key::CacheSizeLimit)).ok().filter(|&n| n > 0),
+        expire_at: u32::try_from(v.int(Key::ExpireSchedule) - 1).ok(),
     }
 }
 

@@ -224,6 +224,10 @@ impl Values {
             (Some(Value::Url(Some(url))), _) => url.masked(),
             // As written in acng.conf: `DirPerms: 0755`, not 493.
             (Some(Value::Int(n)), _) if d.kind == Kind::Octal => format!("0{n:03o}"),
+            (Some(Value::Int(0)), _) if d.kind == Kind::Daily => "0".into(),
+            (Some(Value::Int(n)), _) if d.kind == Kind::Daily => {
+                format!("{:02}:{:02}", (n - 1) / 60, (n - 1) % 60)
+            }
             (Some(Value::Int(n)), _) => n.to_string(),
             (Some(Value::Bool(b)), _) => u8::from(*b).to_string(),
             // Without its leading `/`, as acng and `requests()` read it.
@@ -397,6 +401,10 @@ fn parse_plain(key: &'static str, kind: Kind, text: &str) -> Result<Value, Probl
             key,
             value: text.to_string(),
         }),
+        Kind::Daily => parse_daily(text).map(Value::Int).ok_or_else(|| Problem::BadTime {
+            key,
+            value: text.to_string(),
+        }),
         Kind::Regex => patterns::compile(text)
             .map(Value::Regex)
             .map_err(|e| Problem::BadRegex {
@@ -485,6 +493,21 @@ fn parse_bounded(
 }
 
 /// `500m` is 500·10⁶ bytes, `500M` 500·2²⁰ (spec §7.1).
+/// `HH:MM` (UTC) as its minute of the day plus one; `0` (never) as 0.
+fn parse_daily(text: &str) -> Option<i64> {
+    if text == "0" {
+        return Some(0);
+    }
+    let (h, m) = text.split_once(':')?;
+    let digits = |s: &str, max: i64| {
+        (s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten()
+            .filter(|&n| n <= max)
+    };
+    Some(digits(h, 23)? * 60 + digits(m, 59)? + 1)
+}
+
 pub fn parse_size(text: &str) -> Option<i64> {
     let (digits, factor) = match text.as_bytes().last()? {
         b'k' => (&text[..text.len() - 1], 1_000),

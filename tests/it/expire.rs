@@ -327,3 +327,26 @@ fn import_puts_matching_files_in_place_and_leaves_the_rest() {
     assert_eq!(get(daemon.addr, &format!("/synth{path}")).body, deb(c));
     assert_eq!(origin.requests(&format!("/debian{path}")), 1);
 }
+
+#[test]
+fn the_schedule_is_a_time_of_day_or_0() {
+    let check = |value: &str| crate::support::debcache(&["--check", &format!("ExpireSchedule={value}")]);
+    for good in ["0", "03:40", "23:59", "00:00"] {
+        assert!(check(good).status.success(), "{good}: {:?}", check(good));
+    }
+    for bad in ["24:00", "3:40", "03:60", "noon", ""] {
+        let out = check(bad);
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("is not a time of day"),
+            "{bad}: {out:?}"
+        );
+    }
+    let out = crate::support::debcache(&["--print-config", "ExpireSchedule=4:5"]);
+    assert!(!out.status.success());
+    let out = crate::support::debcache(&["--print-config"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\nExpireSchedule: 03:40\n"),
+        "{out:?}"
+    );
+}

@@ -148,6 +148,29 @@ impl Maintenance {
         respond(joined, links)
     }
 
+    /// Runs the expiration every day at `minute` (of the day, UTC:
+    /// `ExpireSchedule`), as acng's cron job would ask for it (stop on
+    /// errors when `ExAbortOnProblems` says so, the trade-off gate on). A
+    /// day whose time finds another task running is skipped, and logged.
+    pub async fn expire_daily(self: Arc<Self>, context: crate::maint::expire::Context, minute: u32) {
+        let abort_on_errors = context.config.maintenance.expiration.abort_on_problems;
+        loop {
+            tokio::time::sleep(until_minute(SystemTime::now(), minute)).await;
+            let options = crate::maint::expire::Options {
+                abort_on_errors,
+                ..Default::default()
+            };
+            let job = Box::new(expire::run(context.clone(), options));
+            match self.start(crate::admin::auth::Action::Expire.name(), expire::EXPIRE, job) {
+                Joined::Started(_) => tracing::info!("ExpireSchedule: the daily expiration started"),
+                Joined::AlreadyRunning(task) => tracing::warn!(
+                    "ExpireSchedule: the daily expiration skipped, {} was running",
+                    task.name
+                ),
+            }
+        }
+    }
+
     /// Stops the task `id` if it runs (its Cancel link); its name if so.
     pub fn cancel(&self, id: u64) -> Option<&'static str> {
         let slot = self.lock();
@@ -269,6 +292,18 @@ pub fn abort_id(query: &str) -> Option<u64> {
 
 /// spec §8.3's response: HTML of no stated length (chunked), the
 /// connection closed at its end.
+/// How long from `now` until the next `minute` of a UTC day (a whole day
+/// when it is that minute now).
+fn until_minute(now: SystemTime, minute: u32) -> Duration {
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let day = secs % 86_400;
+    let at = u64::from(minute % 1440) * 60;
+    let wait = (at + 86_400 - day) % 86_400;
+    Duration::from_secs(if wait == 0 { 86_400 } else { wait })
+}
+
 fn answer(body: ResponseBody) -> Response<ResponseBody> {
     let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
@@ -421,6 +456,19 @@ mod tests {
             maint.start("Next", "doNext=1", Box::new(|_: &mut Ctx| {})),
             Joined::Started(_)
         ));
+    }
+
+    #[test]
+    fn the_daily_run_waits_for_its_next_minute() {
+        let at = |secs: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+        let day = 20_000 * 86_400;
+        assert_eq!(until_minute(at(day), 220), Duration::from_secs(220 * 60));
+        assert_eq!(until_minute(at(day + 220 * 60), 220), Duration::from_secs(86_400));
+        assert_eq!(
+            until_minute(at(day + 220 * 60 + 1), 220),
+            Duration::from_secs(86_399)
+        );
+        assert_eq!(until_minute(at(day + 86_399), 0), Duration::from_secs(1));
     }
 
     #[test]

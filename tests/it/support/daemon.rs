@@ -51,8 +51,9 @@ impl Daemon {
         let cache = setup
             .cache
             .map_or_else(|| dir.path().join("cache"), Path::to_path_buf);
+        // No daily expiration at 03:40 UTC in the middle of a test run.
         let conf = format!(
-            "CacheDir: {}\nLogDir: {}\n{}\n",
+            "CacheDir: {}\nLogDir: {}\nExpireSchedule: 0\n{}\n",
             cache.display(),
             dir.path().join("log").display(),
             setup.conf
