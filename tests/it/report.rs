@@ -119,13 +119,13 @@ fn statistics_can_be_reset_and_unbuilt_actions_say_so() {
     );
     // A maintenance action of a later version: 501, with acng's control
     // line, which acngtool prints (and cron mails).
-    let expire = get(daemon.addr, "/acng-report.html?doExpire=Start+Expiration");
-    assert_eq!((expire.status, expire.reason.as_str()), (501, "Not Implemented"));
+    let mirror = get(daemon.addr, "/acng-report.html?doMirror=Start+Mirroring");
+    assert_eq!((mirror.status, mirror.reason.as_str()), (501, "Not Implemented"));
     assert!(
-        expire
+        mirror
             .text()
-            .contains("41d_a6aeb8-26dfa2Expiration is not available"),
+            .contains("41d_a6aeb8-26dfa2Archive Mirroring is not available"),
         "{}",
-        expire.text()
+        mirror.text()
     );
 }
