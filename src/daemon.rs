@@ -165,7 +165,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     };
     let cache = Arc::clone(&state.cache);
     let daily = config.maintenance.expire_at.map(|minute| {
-        let context = crate::maint::expire::Context {
+        let context = crate::maint::Context {
             cache: Arc::clone(&cache),
             remap: Arc::clone(&state.remap),
             config: Arc::clone(&config),

@@ -211,6 +211,8 @@ pub struct Maintenance {
     /// expiration itself; `None`: never (acng's cron job does).
     pub expire_at: Option<u32>,
     pub precache_for: Vec<String>,
+    /// `PrecacheDownloads`: downloads a precache runs at once.
+    pub precache_downloads: usize,
     pub track_file_use: bool,
 }
 
@@ -530,6 +532,7 @@ fn maintenance(v: &Values) -> Maintenance {
             },
         },
         precache_for: v.names(Key::PrecacheFor),
+        precache_downloads: v.count(Key::PrecacheDownloads) as usize,
         track_file_use: v.bool(Key::TrackFileUse),
         size_limit: u64::try_from(v.int(Key::CacheSizeLimit)).ok().filter(|&n| n > 0),
         expire_at: u32::try_from(v.int(Key::ExpireSchedule) - 1).ok(),

@@ -45,15 +45,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::orphans::Orphans;
-use super::{Level, Report};
-use crate::cache::{Cache, CacheKey, Changed, Failure, Files, Found, Job, Lookup, Reserved, Revalidate};
+use super::{Context, Level, Report};
+use crate::cache::{Cache, CacheKey, Changed, Failure, Files, Found, Lookup, Reserved, Revalidate};
 use crate::config::Config;
 use crate::index::{self, IndexKind, Listed};
-use crate::remap::RemapTable;
 use crate::request::kind::classify as file_class;
 use crate::request::FileKind;
-use crate::stats::Stats;
-use crate::url::HttpUrl;
 
 /// The report page's switches for a run (acng's names, spec §8.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,20 +82,6 @@ impl Options {
             by_path: query.contains("byPath=bP"),
         }
     }
-}
-
-/// What a run needs besides its options.
-#[derive(Clone)]
-pub struct Context {
-    pub cache: Arc<Cache>,
-    pub remap: Arc<RemapTable>,
-    pub config: Arc<Config>,
-    pub stats: Arc<Stats>,
-    /// The daemon's runtime, for the downloads (the run is on a blocking
-    /// thread).
-    pub runtime: tokio::runtime::Handle,
-    /// The clock (tests move it).
-    pub now: SystemTime,
 }
 
 /// How a run ended.
@@ -374,7 +357,15 @@ impl Run<'_> {
 
     /// Brings one index up to date; an error is said and counted.
     fn refresh(&mut self, key: &CacheKey) -> Result<(), Failure> {
-        let Some(job) = self.job(key) else {
+        // A Release is asked about whatever the freshness clock says: the
+        // run must see the mirror as it is now. A changed one makes its
+        // suite's indexes stale, so those follow.
+        let revalidate = if is_release(key) {
+            Revalidate::Always
+        } else {
+            Revalidate::IfStale
+        };
+        let Some(job) = self.ctx.job(key, FileKind::Volatile, revalidate, None) else {
             self.error(&format!("{key}: no mirror to refresh it from"));
             return Err(Failure::Abandoned);
         };
@@ -386,35 +377,6 @@ impl Run<'_> {
             Err(e) => self.error(&format!("{key}: {e}")),
         }
         refreshed
-    }
-
-    fn job(&self, key: &CacheKey) -> Option<Job> {
-        let (repo, rel) = key.as_str().split_once('/')?;
-        let original = self
-            .ctx
-            .cache
-            .head_of(key)
-            .ok()
-            .flatten()
-            .and_then(|h| h.original_source)
-            .and_then(|s| HttpUrl::parse(&s).ok());
-        let resolved = self.ctx.remap.for_cached(repo, rel, original.as_ref())?;
-        Some(Job {
-            key: key.clone(),
-            kind: FileKind::Volatile,
-            backends: resolved.backends,
-            flags: resolved.flags,
-            // A Release is asked about whatever the freshness clock says:
-            // the run must see the mirror as it is now. A changed one makes
-            // its suite's indexes stale, so those follow.
-            revalidate: if is_release(key) {
-                Revalidate::Always
-            } else {
-                Revalidate::IfStale
-            },
-            forwarded_for: None,
-            origin: None,
-        })
     }
 
     /// The paths a Release lists (its by-hash objects among them, marked

@@ -5,11 +5,24 @@
 //! - `expire`: expiration by the repositories' indexes (`doExpire`).
 //! - `import`: files dropped in `_import` put in place (`doImport`).
 //! - `orphans`: the orphan list, `_expending_dat`.
+//! - `precache`: the packages of `PrecacheFor`'s indexes fetched ahead
+//!   (`doMirror`).
 //! - `quota`: the size limit (`CacheSizeLimit`) and `debcache shrink`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::cache::{Cache, CacheKey, Job, Revalidate};
+use crate::config::Config;
+use crate::remap::RemapTable;
+use crate::request::FileKind;
+use crate::stats::Stats;
+use crate::url::HttpUrl;
 
 pub mod expire;
 pub mod import;
 mod orphans;
+pub mod precache;
 pub mod quota;
 
 /// How important a line of a task's output is.
@@ -27,4 +40,47 @@ pub enum Level {
 pub trait Report {
     fn say(&mut self, level: Level, text: &str);
     fn should_stop(&self) -> bool;
+}
+
+/// What a run needs besides its options.
+#[derive(Clone)]
+pub struct Context {
+    pub cache: Arc<Cache>,
+    pub remap: Arc<RemapTable>,
+    pub config: Arc<Config>,
+    pub stats: Arc<Stats>,
+    /// The daemon's runtime, for the downloads (the run is on a blocking
+    /// thread).
+    pub runtime: tokio::runtime::Handle,
+    /// The clock (tests move it).
+    pub now: SystemTime,
+}
+
+impl Context {
+    /// The download of a cached file's key as maintenance asks for it:
+    /// from its repository's backends, else from `original` or the URL its
+    /// `.head` says it came from.
+    pub fn job(
+        &self,
+        key: &CacheKey,
+        kind: FileKind,
+        revalidate: Revalidate,
+        original: Option<HttpUrl>,
+    ) -> Option<Job> {
+        let (repo, rel) = key.as_str().split_once('/')?;
+        let original = original.or_else(|| {
+            let head = self.cache.head_of(key).ok().flatten()?;
+            HttpUrl::parse(&head.original_source?).ok()
+        });
+        let resolved = self.remap.for_cached(repo, rel, original.as_ref())?;
+        Some(Job {
+            key: key.clone(),
+            kind,
+            backends: resolved.backends,
+            flags: resolved.flags,
+            revalidate,
+            forwarded_for: None,
+            origin: None,
+        })
+    }
 }

@@ -302,12 +302,13 @@ async fn report_page<B>(
         auth::Action::Expire
         | auth::Action::ListOrphans
         | auth::Action::RemoveOrphans
-        | auth::Action::Import => {
+        | auth::Action::Import
+        | auth::Action::Mirror => {
             let links = maintenance::Links {
                 authority: &authority(req, client),
                 report: &report_path,
             };
-            let context = crate::maint::expire::Context {
+            let context = crate::maint::Context {
                 cache: Arc::clone(&state.cache),
                 remap: Arc::clone(&state.remap),
                 config: Arc::clone(&state.config),

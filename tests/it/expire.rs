@@ -350,3 +350,49 @@ fn the_schedule_is_a_time_of_day_or_0() {
         "{out:?}"
     );
 }
+
+#[test]
+fn precache_fetches_what_precachefor_names_and_apt_then_needs_no_mirror() {
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let packages = apt::packages(5, 2_000, 20_000);
+    let repo = Repo::build(&dir.path().join("v1"), SUITE, &packages);
+    publish(&origin, &repo);
+    let daemon = Daemon::start(&format!(
+        "Remap-synth: /synth ; {}\nPrecacheFor: synth/dists/*/main/binary-*/Packages*\nPrecacheDownloads: 2\n",
+        origin.url("/debian")
+    ));
+    let apt = Apt::new(
+        &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
+        Access::Direct,
+    );
+    apt.update().assert_success();
+    let debs: Vec<String> = packages
+        .iter()
+        .map(|p| format!("/debian{}", repo.deb_path(&p.name)))
+        .collect();
+    let deb_requests = || debs.iter().map(|p| origin.requests(p)).sum::<usize>();
+
+    // asNeeded with nothing cached: nothing to fetch.
+    let page = task(
+        &daemon,
+        "/acng-report.html?doMirror=Start+Mirroring&calcSize=cs&doDownload=dd&asNeeded=an",
+    );
+    assert!(page.contains("Done: 1 index files; 0 files"), "{page}");
+    assert_eq!(deb_requests(), 0);
+
+    let page = task(&daemon, "/acng-report.html?doMirror=Start+Mirroring&calcSize=cs");
+    assert!(page.contains("name 5 files"), "{page}");
+    assert!(page.contains("5 of them"), "{page}");
+    let page = task(
+        &daemon,
+        "/acng-report.html?doMirror=Start+Mirroring&doDownload=dd",
+    );
+    assert!(page.contains("Done: 1 index files; 5 files"), "{page}");
+    assert!(!page.contains(MARKER), "{page}");
+    assert_eq!(deb_requests(), 5);
+
+    let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    apt.download(&names).assert_success();
+    assert_eq!(deb_requests(), 5, "apt's downloads were all hits");
+}

@@ -11,7 +11,7 @@ use crate::support::{acng_head, put, Daemon};
 
 const COUNT: &str = "?doCount=Count+Objects";
 /// A trigger this version answers `501`.
-const UNBUILT: &str = "?doMirror=Start+Mirroring";
+const UNBUILT: &str = "?justShowDamaged=Show+damaged";
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -238,10 +238,10 @@ fn maint_by_default_runs_the_expiration_and_fails_on_a_501() {
     assert_eq!(
         lines,
         [
-            "Archive Mirroring is not available in this version of debcache".to_string(),
+            "Listing Damaged Files is not available in this version of debcache".to_string(),
             format!(
                 "debcache maint: {} answered 501 Not Implemented to \
-                 /acng-report.html?doMirror=Start+Mirroring",
+                 /acng-report.html?justShowDamaged=Show+damaged",
                 d.socket.display()
             ),
         ],
@@ -265,7 +265,7 @@ fn maint_over_tcp_without_a_socket() {
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
     assert!(
-        stderr.starts_with("Archive Mirroring is not available in this version of debcache\n"),
+        stderr.starts_with("Listing Damaged Files is not available in this version of debcache\n"),
         "{stderr}"
     );
     assert!(
@@ -400,7 +400,10 @@ fn linked_as_expire_caller_it_is_maint() {
     let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", UNBUILT)]);
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("Archive Mirroring is not available"), "{stderr}");
+    assert!(
+        stderr.contains("Listing Damaged Files is not available"),
+        "{stderr}"
+    );
 }
 
 /// `/etc/cron.daily/apt-cacher-ng` of Debian's package (spec §11.2), its
@@ -454,7 +457,7 @@ fn debians_cron_job_runs_against_debcache() {
     let (code, stdout, stderr) = outcome(&out);
     assert_eq!((code, stdout.as_str()), (Some(1), ""));
     assert!(
-        stderr.starts_with("Archive Mirroring is not available in this version of debcache\n"),
+        stderr.starts_with("Listing Damaged Files is not available in this version of debcache\n"),
         "{stderr}"
     );
 

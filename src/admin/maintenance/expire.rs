@@ -9,7 +9,8 @@ use super::output::{utc_minute, Kind};
 use super::task::Ctx;
 use crate::admin::health::human_bytes;
 use crate::admin::help::escape;
-use crate::maint::expire::{self, Context, Options};
+use crate::maint::expire::{self, Options};
+use crate::maint::Context;
 use crate::maint::{Level, Report};
 
 /// The queries of the tasks, and of their Cancel links.
@@ -17,6 +18,7 @@ pub const EXPIRE: &str = "doExpire=Start+Expiration";
 pub const SHOW: &str = "justShow=Show+unreferenced";
 pub const REMOVE: &str = "justRemove=Delete+unreferenced";
 pub const IMPORT: &str = "doImport=Start+Import";
+pub const MIRROR: &str = "doMirror=Start+Mirroring";
 
 impl Report for Ctx {
     fn say(&mut self, level: Level, text: &str) {
@@ -107,6 +109,13 @@ pub fn remove(context: Context) -> impl FnOnce(&mut Ctx) + Send {
             ctx.say(Kind::Good, &text);
         }
         Err(e) => ctx.say(Kind::Error, &format!("Cannot update the orphan list: {e}")),
+    }
+}
+
+/// `doMirror`: precaching per `PrecacheFor`.
+pub fn mirror(context: Context, options: crate::maint::precache::Options) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| {
+        crate::maint::precache::run(&context, options, ctx);
     }
 }
 

@@ -120,7 +120,7 @@ impl Maintenance {
     pub fn upkeep(
         self: &Arc<Self>,
         action: crate::admin::auth::Action,
-        context: crate::maint::expire::Context,
+        context: crate::maint::Context,
         query: &str,
         links: Links<'_>,
         head_only: bool,
@@ -136,6 +136,13 @@ impl Maintenance {
             ),
             Action::RemoveOrphans => (Box::new(expire::remove(context)), expire::REMOVE),
             Action::Import => (Box::new(expire::import(context)), expire::IMPORT),
+            Action::Mirror => (
+                Box::new(expire::mirror(
+                    context,
+                    crate::maint::precache::Options::from_query(query),
+                )),
+                expire::MIRROR,
+            ),
             _ => (
                 Box::new(expire::run(
                     context,
@@ -152,7 +159,7 @@ impl Maintenance {
     /// `ExpireSchedule`), as acng's cron job would ask for it (stop on
     /// errors when `ExAbortOnProblems` says so, the trade-off gate on). A
     /// day whose time finds another task running is skipped, and logged.
-    pub async fn expire_daily(self: Arc<Self>, context: crate::maint::expire::Context, minute: u32) {
+    pub async fn expire_daily(self: Arc<Self>, context: crate::maint::Context, minute: u32) {
         let abort_on_errors = context.config.maintenance.expiration.abort_on_problems;
         loop {
             tokio::time::sleep(until_minute(SystemTime::now(), minute)).await;
