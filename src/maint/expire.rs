@@ -69,6 +69,12 @@ pub struct Options {
     /// `byPath=bP`: a package file is referenced only at the path an index
     /// names, not by its name in any directory.
     pub by_path: bool,
+    /// `byChecksum=bS`: every referenced file is hashed against its index
+    /// entry; mismatches are listed as damaged (`_expending_damaged`).
+    /// Implies `byPath`, skips the trade-off gate.
+    pub by_checksum: bool,
+    /// `truncNow=tN`: damaged files are emptied at once.
+    pub truncate_now: bool,
 }
 
 impl Options {
@@ -79,7 +85,9 @@ impl Options {
             skip_index_update: query.contains("skipIxUp=si"),
             purge_now: query.contains("purgeNow=pN"),
             verbose: query.contains("beVerbose=bV"),
-            by_path: query.contains("byPath=bP"),
+            by_path: query.contains("byPath=bP") || query.contains("byChecksum=bS"),
+            by_checksum: query.contains("byChecksum=bS"),
+            truncate_now: query.contains("truncNow=tN"),
         }
     }
 }
@@ -106,6 +114,9 @@ pub struct Outcome {
     pub referenced: Files,
     /// Files nothing needs to name to keep (see the module's list).
     pub spared: Files,
+    /// With `byChecksum`: referenced files whose content is not what their
+    /// index says.
+    pub damaged: Files,
     pub errors: u64,
 }
 
@@ -113,7 +124,7 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} files ({} bytes) removed, {} ({} bytes) kept as orphans, {} ({} bytes) referenced, {} kept otherwise; {} error(s)",
+            "{} files ({} bytes) removed, {} ({} bytes) kept as orphans, {} ({} bytes) referenced, {} kept otherwise; {} damaged; {} error(s)",
             self.removed.count,
             self.removed.bytes,
             self.tagged.count,
@@ -121,6 +132,7 @@ impl fmt::Display for Outcome {
             self.referenced.count,
             self.referenced.bytes,
             self.spared.count,
+            self.damaged.count,
             self.errors
         )
     }
@@ -133,6 +145,8 @@ pub fn run(ctx: &Context, options: Options, out: &mut dyn Report) -> Outcome {
         options,
         out,
         outcome: Outcome::default(),
+        expected: HashMap::new(),
+        damaged: Vec::new(),
     };
     match run.go() {
         Ok(ended) => run.outcome.ended = ended,
@@ -171,6 +185,11 @@ struct Run<'a> {
     options: Options,
     out: &'a mut dyn Report,
     outcome: Outcome,
+    /// With `byChecksum`: what the indexes say of the files on disk, by
+    /// [`by_path`].
+    expected: HashMap<u64, (u64, index::Digest)>,
+    /// With `byChecksum`: the files found damaged.
+    damaged: Vec<String>,
 }
 
 impl Run<'_> {
@@ -281,7 +300,7 @@ impl Run<'_> {
     /// The trade-off gate: whether too little came in since the last run.
     fn suppressed(&mut self) -> bool {
         let threshold = self.ctx.config.maintenance.expiration.start_trade_off;
-        if self.options.ignore_trade_off || threshold == 0 {
+        if self.options.ignore_trade_off || self.options.by_checksum || threshold == 0 {
             return false;
         }
         let last = self
@@ -391,7 +410,7 @@ impl Run<'_> {
     ) -> Result<Option<HashSet<String>>, ()> {
         let dir = parent(key.as_str()).to_string();
         let mut listed = HashSet::new();
-        let found = self.parse(key, IndexKind::Release, &dir, |path| {
+        let found = self.parse(key, IndexKind::Release, &dir, |path, _| {
             mark(&path, solid, referenced);
             listed.insert(path);
         })?;
@@ -415,8 +434,24 @@ impl Run<'_> {
             return Ok(());
         };
         let base = classified.base.to_string();
-        self.parse(key, classified.kind, &base, |path| mark(&path, solid, referenced))
-            .map(|_| ())
+        let expected = &mut self.expected;
+        let by_checksum = self.options.by_checksum;
+        let parsed = Self::parse_with(
+            self.ctx,
+            &mut self.outcome,
+            self.out,
+            key,
+            classified.kind,
+            &base,
+            |path, r| {
+                mark(&path, solid, referenced);
+                let h = by_path(&path);
+                if by_checksum && solid.contains(&h) {
+                    expected.insert(h, (r.size, r.digest));
+                }
+            },
+        );
+        parsed.map(|_| ())
     }
 
     /// Parses the cached index `key`, handing each path it names (relative
@@ -427,20 +462,36 @@ impl Run<'_> {
         key: &CacheKey,
         kind: IndexKind,
         base: &str,
-        mut each: impl FnMut(String),
+        each: impl FnMut(String, &index::Reference),
     ) -> Result<bool, ()> {
-        let file = match self.ctx.cache.lookup(key) {
+        Self::parse_with(self.ctx, &mut self.outcome, self.out, key, kind, base, each)
+    }
+
+    fn parse_with(
+        ctx: &Context,
+        outcome: &mut Outcome,
+        out: &mut dyn Report,
+        key: &CacheKey,
+        kind: IndexKind,
+        base: &str,
+        mut each: impl FnMut(String, &index::Reference),
+    ) -> Result<bool, ()> {
+        let mut error = |text: String| {
+            outcome.errors += 1;
+            out.say(Level::Error, &text);
+        };
+        let file = match ctx.cache.lookup(key) {
             Ok(Lookup::Complete(hit)) => hit.file,
             Ok(_) => return Ok(false),
             Err(e) => {
-                self.error(&format!("{key}: cannot read it: {e}"));
+                error(format!("{key}: cannot read it: {e}"));
                 return Err(());
             }
         };
         let text = match index::decompress(key.as_str(), BufReader::new(file)) {
             Ok(text) => text,
             Err(e) => {
-                self.error(&format!("{key}: {e}"));
+                error(format!("{key}: {e}"));
                 return Err(());
             }
         };
@@ -452,12 +503,12 @@ impl Run<'_> {
             }
         };
         let parsed = index::parse(kind, text, |listed| match listed {
-            Listed::File(r) | Listed::ByHash(r) => each(join(&r.path)),
+            Listed::File(r) | Listed::ByHash(r) => each(join(&r.path), &r),
         });
         match parsed {
             Ok(_) => Ok(true),
             Err(e) => {
-                self.error(&format!("{key}: {e}"));
+                error(format!("{key}: {e}"));
                 Err(())
             }
         }
@@ -499,6 +550,9 @@ impl Run<'_> {
             match verdict(&key, suites, referenced, config, self.options.by_path) {
                 Verdict::Referenced => {
                     self.outcome.referenced.add(allocated);
+                    if self.options.by_checksum {
+                        self.verify(&key, allocated);
+                    }
                     continue;
                 }
                 Verdict::Spared => {
@@ -546,7 +600,69 @@ impl Run<'_> {
         if let Err(e) = written {
             self.error(&format!("Cannot write _expending_dat: {e}"));
         }
+        if self.options.by_checksum {
+            let list: String = self.damaged.iter().map(|p| format!("{p}\n")).collect();
+            let written =
+                cache.write_reserved(Reserved::Damaged, (!list.is_empty()).then_some(list.as_bytes()));
+            if let Err(e) = written {
+                self.error(&format!("Cannot write _expending_damaged: {e}"));
+            }
+            if !self.damaged.is_empty() {
+                self.out.say(
+                    Level::Warning,
+                    &format!(
+                        "{} damaged files are listed: justShowDamaged shows them, justRemoveDamaged or justTruncDamaged acts on them.",
+                        self.damaged.len()
+                    ),
+                );
+            }
+        }
         Ok(())
+    }
+
+    /// `byChecksum`: the file against what its index says.
+    fn verify(&mut self, key: &CacheKey, allocated: u64) {
+        let Some(&(size, digest)) = self.expected.get(&by_path(key.as_str())) else {
+            return;
+        };
+        let hit = match self.ctx.cache.lookup(key) {
+            Ok(Lookup::Complete(hit)) => hit,
+            Ok(_) => return,
+            Err(e) => {
+                self.error(&format!("{key}: cannot read it: {e}"));
+                return;
+            }
+        };
+        let problem = if hit.len > size {
+            Some(format!("{} bytes, its index says {size}", hit.len))
+        } else if hit.len < size {
+            self.out.say(
+                Level::Info,
+                &format!("{key}: incomplete ({} of {size} bytes)", hit.len),
+            );
+            None
+        } else {
+            match super::digest_of(hit.file, digest.algorithm()) {
+                Ok(Some(got)) if got != digest.as_bytes() => {
+                    Some(format!("its {:?} is not its index's", digest.algorithm()))
+                }
+                Ok(_) => None,
+                Err(e) => Some(format!("cannot read it: {e}")),
+            }
+        };
+        let Some(problem) = problem else { return };
+        self.outcome.damaged.add(allocated);
+        self.out
+            .say(Level::Warning, &format!("Damaged: {key}: {problem}"));
+        if self.options.truncate_now {
+            match self.ctx.cache.truncate(key) {
+                Ok(Changed::Done { .. }) => self.out.say(Level::Info, &format!("Truncated {key}")),
+                Ok(_) => self.damaged.push(key.as_str().to_string()),
+                Err(e) => self.error(&format!("Cannot truncate {key}: {e}")),
+            }
+        } else {
+            self.damaged.push(key.as_str().to_string());
+        }
     }
 
     /// `_exfail_cnt` and the time of the last run, then the summary.
@@ -773,4 +889,72 @@ pub fn remove_orphans(cache: &Cache, out: &mut dyn Report) -> io::Result<Files> 
         (!left.is_empty()).then_some(rendered.as_bytes()),
     )?;
     Ok(removed)
+}
+
+/// The damaged-file list's actions (spec §10.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnDamaged {
+    /// `justShowDamaged`.
+    Show,
+    /// `justRemoveDamaged`: data and `.head`.
+    Remove,
+    /// `justTruncDamaged`: the data emptied, the `.head` kept.
+    Truncate,
+}
+
+/// Acts on `_expending_damaged`: shows it, or removes or empties every file
+/// it lists and then the list; files being downloaded stay listed
+/// (blocking).
+pub fn damaged(cache: &Cache, action: OnDamaged, out: &mut dyn Report) -> io::Result<Files> {
+    let Some(bytes) = cache.read_reserved(Reserved::Damaged)? else {
+        out.say(
+            Level::Info,
+            "No damaged files are listed (an expiration with byChecksum lists them).",
+        );
+        return Ok(Files::default());
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let mut done = Files::default();
+    let mut left = String::new();
+    for path in text.lines().filter(|l| !l.is_empty()) {
+        let Ok(key) = CacheKey::parse(path) else {
+            continue;
+        };
+        if action == OnDamaged::Show || out.should_stop() {
+            out.say(Level::Info, path);
+            left.push_str(path);
+            left.push('\n');
+            continue;
+        }
+        let changed = match action {
+            OnDamaged::Remove => cache.remove(&key),
+            _ => cache.truncate(&key),
+        };
+        match changed {
+            Ok(Changed::Done { freed }) => {
+                done.add(freed);
+                let verb = if action == OnDamaged::Remove {
+                    "Removed"
+                } else {
+                    "Truncated"
+                };
+                out.say(Level::Info, &format!("{verb} {path}"));
+            }
+            Ok(Changed::Absent) => {}
+            Ok(Changed::Busy) => {
+                out.say(Level::Warning, &format!("{path} is being downloaded: kept"));
+                left.push_str(path);
+                left.push('\n');
+            }
+            Err(e) => {
+                out.say(Level::Error, &format!("Cannot change {path}: {e}"));
+                left.push_str(path);
+                left.push('\n');
+            }
+        }
+    }
+    if action != OnDamaged::Show {
+        cache.write_reserved(Reserved::Damaged, (!left.is_empty()).then_some(left.as_bytes()))?;
+    }
+    Ok(done)
 }

@@ -15,13 +15,10 @@
 //!    nothing stays in `_import` and is listed.
 
 use std::collections::HashMap;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader};
 
-use md5::Md5;
-use sha2::{Sha256, Sha512};
-
-use super::{Level, Report};
-use crate::cache::{Cache, CacheKey, Changed, Files, Found, Incoming, Lookup};
+use super::{digest_of, Level, Report};
+use crate::cache::{Cache, CacheKey, Changed, Files, Found, Lookup};
 use crate::index::{self, Algorithm, IndexKind, Listed};
 
 /// acng skips smaller files (nothing in a pool is that small).
@@ -105,9 +102,13 @@ pub fn run(cache: &Cache, out: &mut dyn Report) -> Outcome {
                         continue;
                     }
                     let algorithm = r.digest.algorithm();
-                    let digest = digests[i]
-                        .entry(algorithm)
-                        .or_insert_with(|| hash(&files[i], algorithm).ok().flatten());
+                    let digest = digests[i].entry(algorithm).or_insert_with(|| {
+                        files[i]
+                            .open()
+                            .and_then(|f| digest_of(f, algorithm))
+                            .ok()
+                            .flatten()
+                    });
                     if digest.as_deref() == Some(r.digest.as_bytes()) {
                         targets[i] = Some(if base.is_empty() {
                             r.path.clone()
@@ -198,26 +199,4 @@ fn package_indexes(cache: &Cache) -> io::Result<Vec<(CacheKey, IndexKind, String
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
-}
-
-/// The file's digest by `algorithm`; `None` for one this build does not
-/// compute (SHA-1: no pool index gives only that).
-fn hash(file: &Incoming, algorithm: Algorithm) -> io::Result<Option<Vec<u8>>> {
-    fn stream<D: sha2::Digest>(mut input: impl Read) -> io::Result<Vec<u8>> {
-        let mut hasher = D::new();
-        let mut buf = vec![0; 256 * 1024];
-        loop {
-            match input.read(&mut buf)? {
-                0 => return Ok(hasher.finalize().to_vec()),
-                n => hasher.update(&buf[..n]),
-            }
-        }
-    }
-    let input = file.open()?;
-    Ok(Some(match algorithm {
-        Algorithm::Md5 => stream::<Md5>(input)?,
-        Algorithm::Sha256 => stream::<Sha256>(input)?,
-        Algorithm::Sha512 => stream::<Sha512>(input)?,
-        Algorithm::Sha1 => return Ok(None),
-    }))
 }

@@ -303,7 +303,10 @@ async fn report_page<B>(
         | auth::Action::ListOrphans
         | auth::Action::RemoveOrphans
         | auth::Action::Import
-        | auth::Action::Mirror => {
+        | auth::Action::Mirror
+        | auth::Action::ListDamaged
+        | auth::Action::RemoveDamaged
+        | auth::Action::TruncateDamaged => {
             let links = maintenance::Links {
                 authority: &authority(req, client),
                 report: &report_path,

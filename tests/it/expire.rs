@@ -396,3 +396,48 @@ fn precache_fetches_what_precachefor_names_and_apt_then_needs_no_mirror() {
     apt.download(&names).assert_success();
     assert_eq!(deb_requests(), 5, "apt's downloads were all hits");
 }
+
+#[test]
+fn by_checksum_lists_a_damaged_file_and_truncating_it_brings_a_good_copy() {
+    let origin = Origin::start();
+    let dir = tempfile::tempdir().unwrap();
+    let packages = apt::packages(2, 4_000, 8_000);
+    let repo = Repo::build(&dir.path().join("v1"), SUITE, &packages);
+    publish(&origin, &repo);
+    let daemon = Daemon::start(&format!("Remap-synth: /synth ; {}\n", origin.url("/debian")));
+    let cache = daemon.cache();
+    let apt = Apt::new(
+        &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
+        Access::Direct,
+    );
+    apt.update().assert_success();
+    let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    apt.download(&names).assert_success();
+    // One .deb rots on disk: same size, one byte changed.
+    let rotten = format!("synth{}", repo.deb_path(names[0]));
+    let mut bytes = std::fs::read(cache.join(&rotten)).unwrap();
+    bytes[500] ^= 0xff;
+    std::fs::write(cache.join(&rotten), &bytes).unwrap();
+
+    let page = task(&daemon, &format!("{EXPIRE}&byChecksum=bS"));
+    assert!(page.contains(&format!("Damaged: {rotten}")), "{page}");
+    assert!(page.contains("1 damaged;"), "{page}");
+    assert_eq!(
+        std::fs::read_to_string(cache.join("_expending_damaged")).unwrap(),
+        format!("{rotten}\n")
+    );
+    let page = task(&daemon, "/acng-report.html?justShowDamaged=Show+damaged");
+    assert!(page.contains(&rotten), "{page}");
+    let page = task(&daemon, "/acng-report.html?justTruncDamaged=Truncate+damaged");
+    assert!(page.contains("Done: 1 files"), "{page}");
+    assert!(!cache.join("_expending_damaged").exists());
+    assert_eq!(std::fs::metadata(cache.join(&rotten)).unwrap().len(), 0);
+    assert!(
+        cache.join(format!("{rotten}.head")).exists(),
+        "truncation keeps the .head"
+    );
+
+    let files: std::collections::BTreeMap<String, Vec<u8>> = repo.files().into_iter().collect();
+    let r = get(daemon.addr, &format!("/synth{}", repo.deb_path(names[0])));
+    assert_eq!(r.body, files[&repo.deb_path(names[0])], "a good copy again");
+}

@@ -19,6 +19,9 @@ pub const SHOW: &str = "justShow=Show+unreferenced";
 pub const REMOVE: &str = "justRemove=Delete+unreferenced";
 pub const IMPORT: &str = "doImport=Start+Import";
 pub const MIRROR: &str = "doMirror=Start+Mirroring";
+pub const SHOW_DAMAGED: &str = "justShowDamaged=Show+damaged";
+pub const REMOVE_DAMAGED: &str = "justRemoveDamaged=Delete+damaged";
+pub const TRUNCATE_DAMAGED: &str = "justTruncDamaged=Truncate+damaged";
 
 impl Report for Ctx {
     fn say(&mut self, level: Level, text: &str) {
@@ -109,6 +112,23 @@ pub fn remove(context: Context) -> impl FnOnce(&mut Ctx) + Send {
             ctx.say(Kind::Good, &text);
         }
         Err(e) => ctx.say(Kind::Error, &format!("Cannot update the orphan list: {e}")),
+    }
+}
+
+/// `justShowDamaged`, `justRemoveDamaged`, `justTruncDamaged`.
+pub fn damaged(context: Context, action: expire::OnDamaged) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| match expire::damaged(&context.cache, action, ctx) {
+        Ok(done) if action != expire::OnDamaged::Show => {
+            let text = format!(
+                "Done: {} files ({}) changed.",
+                done.count,
+                human_bytes(done.bytes)
+            );
+            tracing::info!("damaged files: {text}");
+            ctx.say(Kind::Good, &text);
+        }
+        Ok(_) => {}
+        Err(e) => ctx.say(Kind::Error, &format!("Cannot update the damaged-file list: {e}")),
     }
 }
 

@@ -136,6 +136,21 @@ impl Maintenance {
             ),
             Action::RemoveOrphans => (Box::new(expire::remove(context)), expire::REMOVE),
             Action::Import => (Box::new(expire::import(context)), expire::IMPORT),
+            Action::ListDamaged => (
+                Box::new(expire::damaged(context, crate::maint::expire::OnDamaged::Show)),
+                expire::SHOW_DAMAGED,
+            ),
+            Action::RemoveDamaged => (
+                Box::new(expire::damaged(context, crate::maint::expire::OnDamaged::Remove)),
+                expire::REMOVE_DAMAGED,
+            ),
+            Action::TruncateDamaged => (
+                Box::new(expire::damaged(
+                    context,
+                    crate::maint::expire::OnDamaged::Truncate,
+                )),
+                expire::TRUNCATE_DAMAGED,
+            ),
             Action::Mirror => (
                 Box::new(expire::mirror(
                     context,
