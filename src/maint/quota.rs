@@ -265,6 +265,10 @@ fn enforce(cache: &Cache, config: &Config, limit: u64, cancel: &AtomicBool) -> i
         );
     }
     let now = outcome.before.bytes.saturating_sub(outcome.removed.bytes);
+    tracing::debug!(
+        "CacheSizeLimit {limit}: the cache takes {} bytes",
+        outcome.before.bytes
+    );
     if outcome.removed.count > 0 || outcome.busy > 0 {
         tracing::info!(
             "CacheSizeLimit {limit}: the cache took {} bytes in {} files; removed the {} least recently used ({} bytes), now {now} bytes{}",
