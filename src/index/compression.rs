@@ -22,57 +22,14 @@ use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 
 use super::error::{IndexError, Problem};
-
-/// How an index file is compressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    Plain,
-    Gzip,
-    Bzip2,
-    Xz,
-    Lzma,
-    Zstd,
-}
+use super::suffix::split_suffix;
+pub use super::suffix::Compression;
 
 /// What liblzma may allocate for one `.xz` stream: `xz -9` needs 65 MiB,
 /// and a hostile header asks for up to 1.5 GiB.
 const XZ_MEMLIMIT: u64 = 256 << 20;
 /// Buffers below and above a decoder.
 const BUFFER: usize = 64 << 10;
-
-/// Suffixes apt uses, with what debcache does with them.
-const SUFFIXES: [(&str, Option<Compression>); 6] = [
-    (".gz", Some(Compression::Gzip)),
-    (".bz2", Some(Compression::Bzip2)),
-    (".xz", Some(Compression::Xz)),
-    (".lzma", Some(Compression::Lzma)),
-    (".zst", Some(Compression::Zstd)),
-    (".lz4", None),
-];
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Compression::Plain => "plain",
-            Compression::Gzip => "gzip",
-            Compression::Bzip2 => "bzip2",
-            Compression::Xz => "xz",
-            Compression::Lzma => "lzma",
-            Compression::Zstd => "zstd",
-        })
-    }
-}
-
-/// `name` without a compression suffix apt knows (`Packages.xz` →
-/// `Packages`), and the suffix.
-pub(super) fn split_suffix(name: &str) -> (&str, Option<(&'static str, Option<Compression>)>) {
-    for (suffix, compression) in SUFFIXES {
-        if let Some(stem) = name.strip_suffix(suffix) {
-            return (stem, Some((suffix, compression)));
-        }
-    }
-    (name, None)
-}
 
 /// The text of the index file at `path` (any path or name: only its
 /// suffix counts), decompressed as its suffix says, from its bytes `input`.

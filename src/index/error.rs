@@ -6,8 +6,8 @@ use std::io;
 use std::num::ParseIntError;
 use std::str::Utf8Error;
 
-use super::compression::Compression;
 use super::digest::{Algorithm, HexError};
+use super::suffix::Compression;
 use crate::cache::KeyError;
 
 /// An index that cannot be used: the line where that showed (none for the

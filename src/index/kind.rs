@@ -12,7 +12,7 @@
 //! | `debrep/dists/bookworm/main/binary-amd64/Packages.diff/Index` | [`IndexKind::Diffs`] | its directory |
 //! | `Translation-*`, `Contents-*`, `Release.gpg`, by-hash objects, patches | none: data files a Release lists, not indexes naming others | |
 
-use super::compression::split_suffix;
+use super::suffix::split_suffix;
 
 /// The kinds of index [`parse`](super::parse) reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

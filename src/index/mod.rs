@@ -41,6 +41,7 @@ mod kind;
 mod lists;
 mod packages;
 mod sources;
+mod suffix;
 #[cfg(test)]
 mod tests;
 
