@@ -17,10 +17,13 @@
 //! | anything else | the command, then its arguments |
 //!
 //! Then: no command → the usage on stdout, exit 3; a command debcache
-//! does not have → exit 1 (so too acngtool's `curl`, `patch`, `shrink`);
-//! more arguments than it takes → exit 2; fewer → exit 4 (acngtool says
-//! nothing, debcache says what is missing).
+//! does not have → exit 1 (so too acngtool's `curl`, `patch`); more
+//! arguments than it takes → exit 2; fewer → exit 4 (acngtool says
+//! nothing, debcache says what is missing). `shrink SIZE` takes its flags
+//! `-n`, `-f`, `-x`, `-v` among the words; neither `-n` nor `-f` → exit
+//! 97, both → 107, acngtool's codes.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -31,7 +34,7 @@ use crate::config::{self, Lookup};
 const USAGE: &str = "\
 Usage: acngtool command parameter... [options]
 
-command := { printvar, cfgdump, retest, encb64, maint }
+command := { printvar, cfgdump, retest, encb64, maint, shrink }
 parameter := (specific to command)
 options := -c DIR, KEY=VALUE... (as for the daemon, see debcache --help)
 extra options := -h, --verbose
@@ -59,6 +62,8 @@ pub enum Usage {
         command: &'static str,
         argument: &'static str,
     },
+    /// `shrink` without `-n` or `-f` (97), or with both (107).
+    ShrinkMode(u8),
 }
 
 impl Usage {
@@ -77,17 +82,29 @@ impl Usage {
                 stderr_line(format_args!("acngtool: {command} needs {argument}"));
                 4
             }
+            Usage::ShrinkMode(code) => {
+                let what = if *code == 97 {
+                    "needs -f or -n"
+                } else {
+                    "-f and -n are mutually exclusive"
+                };
+                stderr_line(format_args!(
+                    "acngtool: shrink {what}: shrink SIZE (-f | -n) [-x] [-v]"
+                ));
+                *code
+            }
         }
     }
 }
 
 /// The commands: name, argument (if it takes one).
-const COMMANDS: [(&str, Option<&str>); 5] = [
+const COMMANDS: [(&str, Option<&str>); 6] = [
     ("printvar", Some("the name of a setting")),
     ("cfgdump", None),
     ("retest", Some("a path")),
     ("encb64", Some("USER:PASSWORD")),
     ("maint", None),
+    ("shrink", Some("a size")),
 ];
 
 /// Parses the command line; `args` include the program name.
@@ -129,6 +146,17 @@ fn parse_words(words: Vec<OsString>) -> Result<Parsed, Usage> {
         return Err(Usage::Wrong(3));
     }
     let first = positional.remove(0);
+    // shrink's flags are words of their own.
+    let mut flags = HashSet::new();
+    if first == "shrink" {
+        positional.retain(|w| match w.to_str() {
+            Some(flag @ ("-n" | "-f" | "-x" | "-v")) => {
+                flags.insert(flag.to_string());
+                false
+            }
+            _ => true,
+        });
+    }
     let Some(&(name, argument)) = COMMANDS.iter().find(|(n, _)| first == *n) else {
         return Err(Usage::Wrong(1));
     };
@@ -157,6 +185,21 @@ fn parse_words(words: Vec<OsString>) -> Result<Parsed, Usage> {
             credentials: missing()?,
         },
         "cfgdump" => Command::Cfgdump { overrides },
+        "shrink" => {
+            let size = text(missing()?);
+            let (dry_run, force) = (flags.contains("-n"), flags.contains("-f"));
+            if dry_run == force {
+                return Err(Usage::ShrinkMode(if dry_run { 107 } else { 97 }));
+            }
+            Command::Shrink {
+                size,
+                dry_run,
+                force,
+                volatile: flags.contains("-x"),
+                verbose: flags.contains("-v"),
+                overrides,
+            }
+        }
         _ => Command::Maint { verbose, overrides },
     };
     Ok(Parsed::Run { config_dir, command })
@@ -269,7 +312,29 @@ mod tests {
         assert_eq!(acngtool("Port=1"), Parsed::Exit(Usage::Wrong(3)));
         assert_eq!(acngtool("--help"), Parsed::Exit(Usage::Wrong(1)));
         assert_eq!(acngtool("bogus"), Parsed::Exit(Usage::Wrong(1)));
-        assert_eq!(acngtool("shrink 10G -n"), Parsed::Exit(Usage::Wrong(1)));
+        assert_eq!(acngtool("shrink 10G"), Parsed::Exit(Usage::ShrinkMode(97)));
+        assert_eq!(acngtool("shrink -n 10G -f"), Parsed::Exit(Usage::ShrinkMode(107)));
+        assert_eq!(
+            acngtool("shrink -n"),
+            Parsed::Exit(Usage::Missing {
+                command: "shrink",
+                argument: "a size"
+            })
+        );
+        assert_eq!(
+            acngtool("shrink -x 10G -f -c /etc/acng Port=1"),
+            Parsed::Run {
+                config_dir: Some(PathBuf::from("/etc/acng")),
+                command: Command::Shrink {
+                    size: "10G".into(),
+                    dry_run: false,
+                    force: true,
+                    volatile: true,
+                    verbose: false,
+                    overrides: vec!["Port=1".into()],
+                },
+            }
+        );
         assert_eq!(acngtool("Maint"), Parsed::Exit(Usage::Wrong(1)));
         assert_eq!(acngtool("maint extra"), Parsed::Exit(Usage::Wrong(2)));
         assert_eq!(acngtool("encb64 a b"), Parsed::Exit(Usage::Wrong(2)));

@@ -368,7 +368,8 @@ fn linked_as_acngtool_it_takes_acngtools_command_line() {
     for (args, wanted) in [
         (&["bogus"][..], 1),
         (&["--help"], 1),
-        (&["shrink", "10G", "-n"], 1),
+        (&["shrink", "10G"], 97),
+        (&["shrink", "10G", "-n", "-f"], 107),
         (&["printvar", "Port", "extra"], 2),
         (&["maint", "-c"], 2),
         (&["printvar"], 4),
