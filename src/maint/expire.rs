@@ -902,26 +902,48 @@ pub enum OnDamaged {
     Truncate,
 }
 
-/// Acts on `_expending_damaged`: shows it, or removes or empties every file
-/// it lists and then the list; files being downloaded stay listed
-/// (blocking).
-pub fn damaged(cache: &Cache, action: OnDamaged, out: &mut dyn Report) -> io::Result<Files> {
+/// The paths `_expending_damaged` lists, in its order (the numbers the
+/// page's check boxes give are indexes into it).
+pub fn damaged_list(cache: &Cache) -> io::Result<Vec<String>> {
     let Some(bytes) = cache.read_reserved(Reserved::Damaged)? else {
+        return Ok(Vec::new());
+    };
+    Ok(String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Acts on `_expending_damaged`: shows it, or removes or empties the files
+/// it lists (`only`: those of these indexes) and takes them off the list;
+/// files being downloaded stay listed (blocking).
+pub fn damaged(
+    cache: &Cache,
+    action: OnDamaged,
+    only: Option<&[usize]>,
+    out: &mut dyn Report,
+) -> io::Result<Files> {
+    let listed = damaged_list(cache)?;
+    if listed.is_empty() {
         out.say(
             Level::Info,
             "No damaged files are listed (an expiration with byChecksum lists them).",
         );
         return Ok(Files::default());
-    };
-    let text = String::from_utf8_lossy(&bytes);
+    }
     let mut done = Files::default();
     let mut left = String::new();
-    for path in text.lines().filter(|l| !l.is_empty()) {
+    for (i, path) in listed.iter().enumerate() {
+        let path = path.as_str();
         let Ok(key) = CacheKey::parse(path) else {
             continue;
         };
-        if action == OnDamaged::Show || out.should_stop() {
-            out.say(Level::Info, path);
+        let chosen = only.is_none_or(|ids| ids.contains(&i));
+        if action == OnDamaged::Show || !chosen || out.should_stop() {
+            if action == OnDamaged::Show {
+                out.say(Level::Info, path);
+            }
             left.push_str(path);
             left.push('\n');
             continue;

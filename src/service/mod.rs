@@ -306,7 +306,11 @@ async fn report_page<B>(
         | auth::Action::Mirror
         | auth::Action::ListDamaged
         | auth::Action::RemoveDamaged
-        | auth::Action::TruncateDamaged => {
+        | auth::Action::TruncateDamaged
+        | auth::Action::ConfirmDelete
+        | auth::Action::ConfirmTruncate
+        | auth::Action::Delete
+        | auth::Action::Truncate => {
             let links = maintenance::Links {
                 authority: &authority(req, client),
                 report: &report_path,

@@ -441,3 +441,51 @@ fn by_checksum_lists_a_damaged_file_and_truncating_it_brings_a_good_copy() {
     let r = get(daemon.addr, &format!("/synth{}", repo.deb_path(names[0])));
     assert_eq!(r.body, files[&repo.deb_path(names[0])], "a good copy again");
 }
+
+#[test]
+fn ticked_damaged_files_go_only_after_the_confirmation() {
+    let daemon = Daemon::start("");
+    let cache = daemon.cache();
+    for name in ["a", "b", "c"] {
+        put(&cache, &format!("h/pool/{name}.deb"), b"12345");
+        put(
+            &cache,
+            &format!("h/pool/{name}.deb.head"),
+            crate::support::acng_head(5).as_bytes(),
+        );
+    }
+    std::fs::write(
+        cache.join("_expending_damaged"),
+        "h/pool/a.deb\nh/pool/b.deb\nh/pool/c.deb\n",
+    )
+    .unwrap();
+    let page = task(&daemon, "/acng-report.html?justShowDamaged=Show+damaged");
+    assert!(page.contains("name=\"kf\" value=\"1\"> h/pool/b.deb"), "{page}");
+    assert!(page.contains("name=\"doDelete\""), "{page}");
+
+    let page = task(&daemon, "/acng-report.html?doDelete=Delete+selected&kf=0&kf=2");
+    assert!(page.contains("These 2 files will be deleted"), "{page}");
+    assert!(
+        page.contains("h/pool/a.deb") && page.contains("h/pool/c.deb") && !page.contains("h/pool/b.deb"),
+        "{page}"
+    );
+    assert!(page.contains("name=\"doDeleteYes\""), "{page}");
+    assert!(
+        cache.join("h/pool/a.deb").exists(),
+        "the confirmation page changes nothing"
+    );
+
+    let page = task(&daemon, "/acng-report.html?doDeleteYes=Delete&kf=0&kf=2");
+    assert!(page.contains("Done: 2 files"), "{page}");
+    assert!(!cache.join("h/pool/a.deb").exists() && !cache.join("h/pool/c.deb").exists());
+    assert!(cache.join("h/pool/b.deb").exists());
+    assert_eq!(
+        std::fs::read_to_string(cache.join("_expending_damaged")).unwrap(),
+        "h/pool/b.deb\n"
+    );
+
+    let page = task(&daemon, "/acng-report.html?doTruncateYes=Truncate&kf=0");
+    assert!(page.contains("Done: 1 files"), "{page}");
+    assert_eq!(std::fs::metadata(cache.join("h/pool/b.deb")).unwrap().len(), 0);
+    assert!(!cache.join("_expending_damaged").exists());
+}

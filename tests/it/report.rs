@@ -119,12 +119,12 @@ fn statistics_can_be_reset_and_unbuilt_actions_say_so() {
     );
     // A maintenance action of a later version: 501, with acng's control
     // line, which acngtool prints (and cron mails).
-    let mirror = get(daemon.addr, "/acng-report.html?doDelete=Delete+selected");
+    let mirror = get(daemon.addr, "/acng-report.html?doTraceStart=Start");
     assert_eq!((mirror.status, mirror.reason.as_str()), (501, "Not Implemented"));
     assert!(
         mirror
             .text()
-            .contains("41d_a6aeb8-26dfa2Confirmation is not available"),
+            .contains("41d_a6aeb8-26dfa2Pattern Tracing is not available"),
         "{}",
         mirror.text()
     );

@@ -11,7 +11,7 @@ use crate::support::{acng_head, put, Daemon};
 
 const COUNT: &str = "?doCount=Count+Objects";
 /// A trigger this version answers `501`.
-const UNBUILT: &str = "?doDelete=Delete+selected";
+const UNBUILT: &str = "?doTraceStart=Start";
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -238,10 +238,10 @@ fn maint_by_default_runs_the_expiration_and_fails_on_a_501() {
     assert_eq!(
         lines,
         [
-            "Confirmation is not available in this version of debcache".to_string(),
+            "Pattern Tracing is not available in this version of debcache".to_string(),
             format!(
                 "debcache maint: {} answered 501 Not Implemented to \
-                 /acng-report.html?doDelete=Delete+selected",
+                 /acng-report.html?doTraceStart=Start",
                 d.socket.display()
             ),
         ],
@@ -265,7 +265,7 @@ fn maint_over_tcp_without_a_socket() {
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
     assert!(
-        stderr.starts_with("Confirmation is not available in this version of debcache\n"),
+        stderr.starts_with("Pattern Tracing is not available in this version of debcache\n"),
         "{stderr}"
     );
     assert!(
@@ -401,7 +401,7 @@ fn linked_as_expire_caller_it_is_maint() {
     let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", UNBUILT)]);
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("Confirmation is not available"), "{stderr}");
+    assert!(stderr.contains("Pattern Tracing is not available"), "{stderr}");
 }
 
 /// `/etc/cron.daily/apt-cacher-ng` of Debian's package (spec §11.2), its
@@ -455,7 +455,7 @@ fn debians_cron_job_runs_against_debcache() {
     let (code, stdout, stderr) = outcome(&out);
     assert_eq!((code, stdout.as_str()), (Some(1), ""));
     assert!(
-        stderr.starts_with("Confirmation is not available in this version of debcache\n"),
+        stderr.starts_with("Pattern Tracing is not available in this version of debcache\n"),
         "{stderr}"
     );
 

@@ -115,9 +115,112 @@ pub fn remove(context: Context) -> impl FnOnce(&mut Ctx) + Send {
     }
 }
 
-/// `justShowDamaged`, `justRemoveDamaged`, `justTruncDamaged`.
-pub fn damaged(context: Context, action: expire::OnDamaged) -> impl FnOnce(&mut Ctx) + Send {
-    move |ctx| match expire::damaged(&context.cache, action, ctx) {
+/// `justShowDamaged`: the list, with a check box per file and the
+/// buttons that ask to delete or truncate the ones ticked.
+pub fn show_damaged(context: Context, report: String) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| {
+        let listed = match expire::damaged_list(&context.cache) {
+            Ok(listed) => listed,
+            Err(e) => {
+                ctx.say(Kind::Error, &format!("Cannot read the damaged-file list: {e}"));
+                return;
+            }
+        };
+        if listed.is_empty() {
+            ctx.say(
+                Kind::Plain,
+                "No damaged files are listed (an expiration with byChecksum lists them).",
+            );
+            return;
+        }
+        let mut html = format!("<form method=\"get\" action=\"{}\">\n", escape(&report));
+        for (i, path) in listed.iter().enumerate() {
+            html.push_str(&format!(
+                "<label><input type=\"checkbox\" name=\"kf\" value=\"{i}\"> {}</label><br>\n",
+                escape(path)
+            ));
+        }
+        html.push_str(
+            "<button type=\"submit\" name=\"doDelete\" value=\"Delete selected\">Delete selected</button> \
+             <button type=\"submit\" name=\"doTruncate\" value=\"Truncate selected\">Truncate selected</button>\n</form>\n",
+        );
+        ctx.html(html);
+        ctx.say(
+            Kind::Plain,
+            &format!("{} damaged files are listed.", listed.len()),
+        );
+    }
+}
+
+/// `doDelete`, `doTruncate`: the files ticked, and a button that does it
+/// (acng's delconfirm). Changes nothing.
+pub fn confirm(
+    context: Context,
+    action: expire::OnDamaged,
+    ids: Vec<usize>,
+    report: String,
+) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| {
+        let listed = match expire::damaged_list(&context.cache) {
+            Ok(listed) => listed,
+            Err(e) => {
+                ctx.say(Kind::Error, &format!("Cannot read the damaged-file list: {e}"));
+                return;
+            }
+        };
+        let chosen: Vec<(usize, &String)> = listed
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ids.contains(i))
+            .collect();
+        if chosen.is_empty() {
+            ctx.say(Kind::Warning, "No listed file was selected: nothing to do.");
+            return;
+        }
+        let (verb, name, value) = match action {
+            expire::OnDamaged::Truncate => (
+                "truncated to zero bytes (their .head kept)",
+                "doTruncateYes",
+                "Truncate",
+            ),
+            _ => ("deleted with their .head", "doDeleteYes", "Delete"),
+        };
+        let mut html = format!(
+            "<p>These {} files will be {verb}:</p>\n<form method=\"get\" action=\"{}\">\n",
+            chosen.len(),
+            escape(&report)
+        );
+        for (i, path) in &chosen {
+            html.push_str(&format!(
+                "<input type=\"hidden\" name=\"kf\" value=\"{i}\">{}<br>\n",
+                escape(path)
+            ));
+        }
+        html.push_str(&format!(
+            "<button type=\"submit\" name=\"{name}\" value=\"{value}\">Yes, {}</button>\n</form>\n",
+            value.to_lowercase()
+        ));
+        ctx.html(html);
+    }
+}
+
+/// The numbers of the `kf` check boxes in a query.
+pub fn selected(query: &str) -> Vec<usize> {
+    query
+        .split('&')
+        .filter_map(|p| p.strip_prefix("kf="))
+        .filter_map(|v| v.parse().ok())
+        .collect()
+}
+
+/// `justRemoveDamaged`, `justTruncDamaged` (every listed file), and the
+/// confirmed `doDeleteYes`, `doTruncateYes` (the ticked ones).
+pub fn damaged(
+    context: Context,
+    action: expire::OnDamaged,
+    only: Option<Vec<usize>>,
+) -> impl FnOnce(&mut Ctx) + Send {
+    move |ctx| match expire::damaged(&context.cache, action, only.as_deref(), ctx) {
         Ok(done) if action != expire::OnDamaged::Show => {
             let text = format!(
                 "Done: {} files ({}) changed.",

@@ -126,6 +126,7 @@ impl Maintenance {
         head_only: bool,
     ) -> Result<Response<ResponseBody>, askama::Error> {
         use crate::admin::auth::Action;
+        use crate::maint::expire::OnDamaged;
         if head_only {
             return Ok(answer(ResponseBody::empty()));
         }
@@ -137,19 +138,41 @@ impl Maintenance {
             Action::RemoveOrphans => (Box::new(expire::remove(context)), expire::REMOVE),
             Action::Import => (Box::new(expire::import(context)), expire::IMPORT),
             Action::ListDamaged => (
-                Box::new(expire::damaged(context, crate::maint::expire::OnDamaged::Show)),
+                Box::new(expire::show_damaged(context, links.report.to_string())),
                 expire::SHOW_DAMAGED,
             ),
             Action::RemoveDamaged => (
-                Box::new(expire::damaged(context, crate::maint::expire::OnDamaged::Remove)),
+                Box::new(expire::damaged(context, OnDamaged::Remove, None)),
                 expire::REMOVE_DAMAGED,
             ),
             Action::TruncateDamaged => (
+                Box::new(expire::damaged(context, OnDamaged::Truncate, None)),
+                expire::TRUNCATE_DAMAGED,
+            ),
+            Action::ConfirmDelete | Action::ConfirmTruncate => {
+                let what = if action == Action::ConfirmDelete {
+                    OnDamaged::Remove
+                } else {
+                    OnDamaged::Truncate
+                };
+                let job = expire::confirm(context, what, expire::selected(query), links.report.to_string());
+                (Box::new(job), expire::SHOW_DAMAGED)
+            }
+            Action::Delete => (
                 Box::new(expire::damaged(
                     context,
-                    crate::maint::expire::OnDamaged::Truncate,
+                    OnDamaged::Remove,
+                    Some(expire::selected(query)),
                 )),
-                expire::TRUNCATE_DAMAGED,
+                expire::SHOW_DAMAGED,
+            ),
+            Action::Truncate => (
+                Box::new(expire::damaged(
+                    context,
+                    OnDamaged::Truncate,
+                    Some(expire::selected(query)),
+                )),
+                expire::SHOW_DAMAGED,
             ),
             Action::Mirror => (
                 Box::new(expire::mirror(
