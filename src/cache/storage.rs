@@ -41,6 +41,9 @@ use super::scan::Walk;
 /// Where files to import are dropped (spec §6.4, §10.3).
 pub const IMPORT_DIR: &str = "_import";
 
+/// How deep below a repository empty directories are looked for.
+const MAX_PRUNE_DEPTH: usize = 64;
+
 /// How deep below it the import looks.
 pub const MAX_IMPORT_DEPTH: usize = 16;
 
@@ -362,6 +365,70 @@ impl Storage {
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(Some((files, problems)))
+    }
+
+    /// Removes the empty directories below the repositories (never a
+    /// repository's own, nothing under a `_` name, no symlink followed)
+    /// not changed for `age`; how many. Deepest first, so a tree that is
+    /// empty but for empty directories goes in one pass.
+    pub fn prune_empty_dirs(&self, age: std::time::Duration) -> io::Result<u64> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(age)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs() as i64);
+        fn prune(dir: &OwnedFd, flags: OFlags, cutoff: i64, depth: usize) -> u64 {
+            let Ok(entries) = rustix::fs::Dir::read_from(dir) else {
+                return 0;
+            };
+            let mut subdirs = Vec::new();
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_owned();
+                if matches!(name.to_bytes(), b"." | b"..") {
+                    continue;
+                }
+                if entry.file_type() == rustix::fs::FileType::Directory
+                    || (entry.file_type() == rustix::fs::FileType::Unknown
+                        && rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok_and(
+                            |st| {
+                                rustix::fs::FileType::from_raw_mode(st.st_mode)
+                                    == rustix::fs::FileType::Directory
+                            },
+                        ))
+                {
+                    subdirs.push(name);
+                }
+            }
+            let mut removed = 0;
+            for name in subdirs {
+                // Its age before its own empty directories go (which
+                // changes it).
+                let old = rustix::fs::statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| st.st_mtime < cutoff);
+                if depth < MAX_PRUNE_DEPTH {
+                    if let Ok(sub) = openat(dir, name.as_c_str(), flags, Mode::empty()) {
+                        removed += prune(&sub, flags, cutoff, depth + 1);
+                    }
+                }
+                // Refused with ENOTEMPTY unless it is empty: nothing else to check.
+                if old && unlinkat(dir, name.as_c_str(), AtFlags::REMOVEDIR).is_ok() {
+                    removed += 1;
+                }
+            }
+            removed
+        }
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.path)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.as_encoded_bytes().starts_with(b"_") || !entry.file_type()?.is_dir() {
+                continue;
+            }
+            if let Ok(repo) = openat(&self.root, name.as_os_str(), flags, Mode::empty()) {
+                removed += prune(&repo, flags, cutoff, 0);
+            }
+        }
+        Ok(removed)
     }
 
     /// Puts an incoming file at `key`'s name: a hard link when both are on

@@ -147,6 +147,13 @@ impl Cache {
         Ok(Changed::Done { freed: 0 })
     }
 
+    /// Removes the repositories' empty directories not changed for `age`
+    /// (acng: 10 days, so a directory a download is about to fill is not
+    /// taken from under it); how many.
+    pub fn prune_empty_dirs(&self, age: std::time::Duration) -> io::Result<u64> {
+        self.storage.prune_empty_dirs(age)
+    }
+
     /// Removes a file and its `.head`.
     pub fn remove(&self, key: &CacheKey) -> io::Result<Changed> {
         let Some(_claim) = self.flights.claim(key) else {

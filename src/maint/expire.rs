@@ -52,6 +52,9 @@ use crate::index::{self, IndexKind, Listed};
 use crate::request::kind::classify as file_class;
 use crate::request::FileKind;
 
+/// Empty directories go once unchanged this long (acng's 10 days).
+const EMPTY_DIR_AGE: Duration = Duration::from_secs(10 * 86_400);
+
 /// The report page's switches for a run (acng's names, spec §8.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -294,6 +297,17 @@ impl Run<'_> {
             );
         }
         self.sweep(&suites, &referenced, problems)?;
+        if !problems {
+            match self.ctx.cache.prune_empty_dirs(EMPTY_DIR_AGE) {
+                Ok(0) => {}
+                Ok(n) => self
+                    .out
+                    .say(Level::Info, &format!("Removed {n} empty directories.")),
+                Err(e) => self
+                    .out
+                    .say(Level::Warning, &format!("Cannot remove empty directories: {e}")),
+            }
+        }
         Ok(Ended::Done)
     }
 

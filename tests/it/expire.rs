@@ -489,3 +489,35 @@ fn ticked_damaged_files_go_only_after_the_confirmation() {
     assert_eq!(std::fs::metadata(cache.join("h/pool/b.deb")).unwrap().len(), 0);
     assert!(!cache.join("_expending_damaged").exists());
 }
+
+#[test]
+fn empty_directories_unchanged_for_ten_days_go() {
+    let daemon = Daemon::start("");
+    let cache = daemon.cache();
+    put(&cache, "h/pool/kept/a.deb", b"12345");
+    put(
+        &cache,
+        "h/pool/kept/a.deb.head",
+        crate::support::acng_head(5).as_bytes(),
+    );
+    for dir in ["h/pool/old/empty", "h/pool/fresh", "_import/old"] {
+        std::fs::create_dir_all(cache.join(dir)).unwrap();
+    }
+    for dir in ["h/pool/old/empty", "h/pool/old", "h/pool/kept", "_import/old"] {
+        let status = std::process::Command::new("touch")
+            .args(["-d", "20 days ago"])
+            .arg(cache.join(dir))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let page = task(&daemon, EXPIRE);
+    assert!(page.contains("Removed 2 empty directories."), "{page}");
+    assert!(!cache.join("h/pool/old").exists());
+    assert!(cache.join("h/pool/fresh").exists(), "changed within ten days");
+    assert!(cache.join("h/pool/kept/a.deb").exists());
+    assert!(
+        cache.join("_import/old").exists(),
+        "debcache's and acng's own names are not touched"
+    );
+}
