@@ -62,21 +62,50 @@ fn publish(origin: &Origin, repo: &Repo) {
     }
 }
 
-#[test]
-fn the_dropped_packages_become_orphans_and_go_after_the_threshold() {
+/// A mock mirror serving suite v1 of `packages` under `/debian`, a daemon
+/// with `Remap-synth` to it (and `conf`), and an apt using it, not run yet.
+struct World {
+    origin: Origin,
+    dir: tempfile::TempDir,
+    packages: Vec<apt::Package>,
+    repo: Repo,
+    daemon: Daemon,
+    apt: Apt,
+}
+
+fn world(packages: Vec<apt::Package>, conf: &str) -> World {
     let origin = Origin::start();
     let dir = tempfile::tempdir().unwrap();
-    let packages = apt::packages(6, 2_000, 20_000);
-    let v1 = Repo::build(&dir.path().join("v1"), SUITE, &packages);
-    publish(&origin, &v1);
+    let repo = Repo::build(&dir.path().join("v1"), SUITE, &packages);
+    publish(&origin, &repo);
     let daemon = Daemon::start(&format!(
-        "Remap-synth: /synth ; {}\nExThreshold: 4\n",
+        "Remap-synth: /synth ; {}\n{conf}",
         origin.url("/debian")
     ));
     let apt = Apt::new(
         &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
         Access::Direct,
     );
+    World {
+        origin,
+        dir,
+        packages,
+        repo,
+        daemon,
+        apt,
+    }
+}
+
+#[test]
+fn the_dropped_packages_become_orphans_and_go_after_the_threshold() {
+    let World {
+        origin,
+        dir,
+        packages,
+        repo: v1,
+        daemon,
+        apt,
+    } = world(apt::packages(6, 2_000, 20_000), "ExThreshold: 4\n");
     apt.update().assert_success();
     let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
     apt.download(&names).assert_success();
@@ -163,17 +192,15 @@ fn the_acng_written_cache_loses_nothing_it_references() {
 
 #[test]
 fn a_malformed_index_stops_every_deletion() {
-    let origin = Origin::start();
-    let dir = tempfile::tempdir().unwrap();
-    let packages = apt::packages(2, 2_000, 4_000);
-    let repo = Repo::build(&dir.path().join("v1"), SUITE, &packages);
-    publish(&origin, &repo);
-    let daemon = Daemon::start(&format!("Remap-synth: /synth ; {}\n", origin.url("/debian")));
+    let World {
+        origin: _origin,
+        dir: _dir,
+        packages: _packages,
+        repo: _repo,
+        daemon,
+        apt,
+    } = world(apt::packages(2, 2_000, 4_000), "");
     let cache = daemon.cache();
-    let apt = Apt::new(
-        &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
-        Access::Direct,
-    );
     apt.update().assert_success();
     // An orphan due for removal, and the Packages file broken in the cache
     // (skipIxUp: it is read as it is).
@@ -353,18 +380,16 @@ fn the_schedule_is_a_time_of_day_or_0() {
 
 #[test]
 fn precache_fetches_what_precachefor_names_and_apt_then_needs_no_mirror() {
-    let origin = Origin::start();
-    let dir = tempfile::tempdir().unwrap();
-    let packages = apt::packages(5, 2_000, 20_000);
-    let repo = Repo::build(&dir.path().join("v1"), SUITE, &packages);
-    publish(&origin, &repo);
-    let daemon = Daemon::start(&format!(
-        "Remap-synth: /synth ; {}\nPrecacheFor: synth/dists/*/main/binary-*/Packages*\nPrecacheDownloads: 2\n",
-        origin.url("/debian")
-    ));
-    let apt = Apt::new(
-        &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
-        Access::Direct,
+    let World {
+        origin,
+        dir: _dir,
+        packages,
+        repo,
+        daemon,
+        apt,
+    } = world(
+        apt::packages(5, 2_000, 20_000),
+        "PrecacheFor: synth/dists/*/main/binary-*/Packages*\nPrecacheDownloads: 2\n",
     );
     apt.update().assert_success();
     let debs: Vec<String> = packages
@@ -399,17 +424,15 @@ fn precache_fetches_what_precachefor_names_and_apt_then_needs_no_mirror() {
 
 #[test]
 fn by_checksum_lists_a_damaged_file_and_truncating_it_brings_a_good_copy() {
-    let origin = Origin::start();
-    let dir = tempfile::tempdir().unwrap();
-    let packages = apt::packages(2, 4_000, 8_000);
-    let repo = Repo::build(&dir.path().join("v1"), SUITE, &packages);
-    publish(&origin, &repo);
-    let daemon = Daemon::start(&format!("Remap-synth: /synth ; {}\n", origin.url("/debian")));
+    let World {
+        origin: _origin,
+        dir: _dir,
+        packages,
+        repo,
+        daemon,
+        apt,
+    } = world(apt::packages(2, 4_000, 8_000), "");
     let cache = daemon.cache();
-    let apt = Apt::new(
-        &format!("deb [trusted=yes] http://{}/synth {SUITE} main", daemon.addr),
-        Access::Direct,
-    );
     apt.update().assert_success();
     let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
     apt.download(&names).assert_success();
