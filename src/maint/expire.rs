@@ -916,6 +916,9 @@ pub enum OnDamaged {
     Truncate,
 }
 
+/// Said when `_expending_damaged` lists nothing.
+pub const NO_DAMAGED: &str = "No damaged files are listed (an expiration with byChecksum lists them).";
+
 /// The paths `_expending_damaged` lists, in its order (the numbers the
 /// page's check boxes give are indexes into it).
 pub fn damaged_list(cache: &Cache) -> io::Result<Vec<String>> {
@@ -940,10 +943,7 @@ pub fn damaged(
 ) -> io::Result<Files> {
     let listed = damaged_list(cache)?;
     if listed.is_empty() {
-        out.say(
-            Level::Info,
-            "No damaged files are listed (an expiration with byChecksum lists them).",
-        );
+        out.say(Level::Info, NO_DAMAGED);
         return Ok(Files::default());
     }
     let mut done = Files::default();

@@ -119,18 +119,11 @@ pub fn remove(context: Context) -> impl FnOnce(&mut Ctx) + Send {
 /// buttons that ask to delete or truncate the ones ticked.
 pub fn show_damaged(context: Context, report: String) -> impl FnOnce(&mut Ctx) + Send {
     move |ctx| {
-        let listed = match expire::damaged_list(&context.cache) {
-            Ok(listed) => listed,
-            Err(e) => {
-                ctx.say(Kind::Error, &format!("Cannot read the damaged-file list: {e}"));
-                return;
-            }
+        let Some(listed) = damaged_list(&context, ctx) else {
+            return;
         };
         if listed.is_empty() {
-            ctx.say(
-                Kind::Plain,
-                "No damaged files are listed (an expiration with byChecksum lists them).",
-            );
+            ctx.say(Kind::Plain, expire::NO_DAMAGED);
             return;
         }
         let mut html = format!("<form method=\"get\" action=\"{}\">\n", escape(&report));
@@ -152,6 +145,13 @@ pub fn show_damaged(context: Context, report: String) -> impl FnOnce(&mut Ctx) +
     }
 }
 
+/// The damaged-file list, or `None` when it could not be read (said).
+fn damaged_list(context: &Context, ctx: &mut Ctx) -> Option<Vec<String>> {
+    expire::damaged_list(&context.cache)
+        .map_err(|e| ctx.say(Kind::Error, &format!("Cannot read the damaged-file list: {e}")))
+        .ok()
+}
+
 /// `doDelete`, `doTruncate`: the files ticked, and a button that does it
 /// (acng's delconfirm). Changes nothing.
 pub fn confirm(
@@ -161,12 +161,8 @@ pub fn confirm(
     report: String,
 ) -> impl FnOnce(&mut Ctx) + Send {
     move |ctx| {
-        let listed = match expire::damaged_list(&context.cache) {
-            Ok(listed) => listed,
-            Err(e) => {
-                ctx.say(Kind::Error, &format!("Cannot read the damaged-file list: {e}"));
-                return;
-            }
+        let Some(listed) = damaged_list(&context, ctx) else {
+            return;
         };
         let chosen: Vec<(usize, &String)> = listed
             .iter()

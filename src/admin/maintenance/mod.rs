@@ -114,9 +114,9 @@ impl Maintenance {
         respond(joined, links)
     }
 
-    /// The tasks on the cache's files (`doExpire`, `justShow`,
-    /// `justRemove`, `doImport`): starts the task, or joins the running
-    /// one.
+    /// The tasks on the cache's files (expiration and its lists, the
+    /// damaged files and their confirmation, import, precaching): starts
+    /// the task, or joins the running one.
     pub fn upkeep(
         self: &Arc<Self>,
         action: crate::admin::auth::Action,
@@ -141,14 +141,22 @@ impl Maintenance {
                 Box::new(expire::show_damaged(context, links.report.to_string())),
                 expire::SHOW_DAMAGED,
             ),
-            Action::RemoveDamaged => (
-                Box::new(expire::damaged(context, OnDamaged::Remove, None)),
-                expire::REMOVE_DAMAGED,
-            ),
-            Action::TruncateDamaged => (
-                Box::new(expire::damaged(context, OnDamaged::Truncate, None)),
-                expire::TRUNCATE_DAMAGED,
-            ),
+            Action::RemoveDamaged | Action::TruncateDamaged | Action::Delete | Action::Truncate => {
+                let what = if matches!(action, Action::RemoveDamaged | Action::Delete) {
+                    OnDamaged::Remove
+                } else {
+                    OnDamaged::Truncate
+                };
+                // The confirmed ones act on the ticked files only.
+                let only =
+                    matches!(action, Action::Delete | Action::Truncate).then(|| expire::selected(query));
+                let trigger = match action {
+                    Action::RemoveDamaged => expire::REMOVE_DAMAGED,
+                    Action::TruncateDamaged => expire::TRUNCATE_DAMAGED,
+                    _ => expire::SHOW_DAMAGED,
+                };
+                (Box::new(expire::damaged(context, what, only)), trigger)
+            }
             Action::ConfirmDelete | Action::ConfirmTruncate => {
                 let what = if action == Action::ConfirmDelete {
                     OnDamaged::Remove
@@ -158,22 +166,6 @@ impl Maintenance {
                 let job = expire::confirm(context, what, expire::selected(query), links.report.to_string());
                 (Box::new(job), expire::SHOW_DAMAGED)
             }
-            Action::Delete => (
-                Box::new(expire::damaged(
-                    context,
-                    OnDamaged::Remove,
-                    Some(expire::selected(query)),
-                )),
-                expire::SHOW_DAMAGED,
-            ),
-            Action::Truncate => (
-                Box::new(expire::damaged(
-                    context,
-                    OnDamaged::Truncate,
-                    Some(expire::selected(query)),
-                )),
-                expire::SHOW_DAMAGED,
-            ),
             Action::Mirror => (
                 Box::new(expire::mirror(
                     context,
