@@ -40,6 +40,7 @@ pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod digest;
 pub mod error;
 pub mod index;
 pub mod intercept;

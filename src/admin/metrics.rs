@@ -15,6 +15,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug)]
 pub struct Gauges {
     pub downloads: usize,
+    /// Paths whose size and digest the cached indexes give.
+    pub checksums: usize,
 }
 
 /// How one sample's value is read from the counters.
@@ -98,6 +100,11 @@ pub fn render(snapshot: &Snapshot, status: &Status, gauges: &Gauges) -> String {
         gauges.downloads as u64,
     );
     gauge(
+        "debcache_index_checksums",
+        "Files whose size and digest the cached indexes give: their downloads are verified.",
+        gauges.checksums as u64,
+    );
+    gauge(
         "debcache_healthy",
         "1 when the cache can serve and store (as /health says), else 0.",
         u64::from(status.serving()),
@@ -172,7 +179,10 @@ mod tests {
             problems: Vec::new(),
             space: Some((1, 2)),
         };
-        let text = render(&stats.snapshot(), &status, &Gauges { downloads: 3 });
+        let text = render(&stats.snapshot(), &status, &Gauges {
+                downloads: 3,
+                checksums: 7,
+            });
         assert!(text.contains("debcache_requests_total{repository=\"deb\\\"ian\",result=\"hit\"} 1\n"));
         assert!(text.contains("debcache_requests_total{repository=\"other\",result=\"miss\"} 0\n"));
         assert!(text.contains("debcache_downloads_in_progress 3\n"));

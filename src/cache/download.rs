@@ -14,9 +14,11 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::entry::EntryWriter;
+use super::expect::Expected;
 use super::flight::{Body, Failure, Leader, State, Unusable};
 use super::key::CacheKey;
 use super::meta::Head;
+use super::verify::{Mismatch, Verifier};
 use super::{Cache, Meta};
 use crate::config::RemapFlags;
 use crate::error::Chain;
@@ -33,6 +35,10 @@ const BACKOFF_MAX: Duration = Duration::from_secs(16);
 const PUBLISH_BYTES: u64 = 64 * 1024;
 /// ...or this long after the last publication, whichever comes first.
 const PUBLISH_EVERY: Duration = Duration::from_millis(10);
+
+/// The end of a verified download that clients get only once its digest
+/// matched: less than the whole file is all a wrong one can give them.
+const HELD_BACK: u64 = 64 * 1024;
 
 /// Received bytes are written once this many have arrived (or when progress
 /// is due): one trip to the blocking pool per write, not per frame.
@@ -126,6 +132,7 @@ pub async fn run(cache: Arc<Cache>, job: Job, leader: Leader) {
         job: &job,
         leader: &leader,
         writer: None,
+        verifier: None,
         source: None,
         validator: None,
         total: None,
@@ -172,6 +179,8 @@ struct Task<'a> {
     job: &'a Job,
     leader: &'a Leader,
     writer: Option<EntryWriter>,
+    /// Hashes the writer's file when its index gives a digest.
+    verifier: Option<Verifier>,
     /// The URL that is sending the bytes: resumes go there and nowhere else.
     source: Option<HttpUrl>,
     /// The strong validator of the response being stored.
@@ -281,8 +290,9 @@ impl Task<'_> {
                     why = Unusable::WrongRange;
                     plan = Plan::Whole;
                 }
+                Accepted::Mismatch(m) => return Err(Spent::Backend(self.reject(backend, m).await)),
                 Accepted::Body(body) => match self.stream(body).await {
-                    Ok(()) => return self.commit().await.map_err(Spent::Download),
+                    Ok(()) => return self.commit(backend).await,
                     Err(BodyError::Disk(e)) => return Err(Spent::Download(disk_failure(e))),
                     Err(BodyError::Upstream(broke)) => {
                         why = Unusable::CutShort;
@@ -435,6 +445,11 @@ impl Task<'_> {
                     return Ok(Accepted::Restart);
                 };
                 if self.writer.is_none() {
+                    if self.expected().is_some_and(|e| e.size != total) {
+                        // The partial file is of another version than the
+                        // index lists.
+                        return Ok(Accepted::Restart);
+                    }
                     let head = head_for(&response, &url, Some(total));
                     let offset = *offset;
                     let writer = self
@@ -468,6 +483,15 @@ impl Task<'_> {
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok());
+        if let (Some(expected), Some(total)) = (self.expected(), total) {
+            if expected.size != total {
+                self.source = Some(url);
+                return Ok(Accepted::Mismatch(Mismatch::Size {
+                    got: total,
+                    expected: expected.size,
+                }));
+            }
+        }
         self.total = total;
         let etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok());
         let last_modified = response
@@ -524,13 +548,50 @@ impl Task<'_> {
                 .is_some_and(|ct| ct.contains(mime.as_str()))
     }
 
-    fn publish_new(&self, writer: &EntryWriter, head: Head, total: Option<u64>) {
+    /// A new body: clients see it, and its hashing starts when the index
+    /// gives a digest.
+    fn publish_new(&mut self, writer: &EntryWriter, head: Head, total: Option<u64>) {
+        self.verifier = self
+            .expected()
+            .and_then(|e| Verifier::start(e, Arc::clone(writer.file()), writer.len()));
         let body = Arc::new(Body {
             file: Arc::clone(writer.file()),
             meta: Arc::new(Meta::new(head)),
             total,
+            held: self.held(),
         });
-        self.leader.start_body(body, writer.len());
+        self.leader.start_body(body, self.visible(writer.len()));
+    }
+
+    /// What the cached indexes say this file is (package files only: an
+    /// index changes under its name, and its Release is apt's to check).
+    fn expected(&self) -> Option<Expected> {
+        match self.job.kind {
+            FileKind::Solid => self.cache.expected.get(&self.job.key),
+            FileKind::Volatile => None,
+        }
+    }
+
+    /// Bytes from `backend` that are not the file: keep none of them, and
+    /// ask the next backend (this one is avoided for a while).
+    async fn reject(&mut self, backend: &HttpUrl, mismatch: Mismatch) -> Failure {
+        self.verifier = None;
+        let from = self.source.as_ref().map_or_else(|| backend.masked(), HttpUrl::masked);
+        tracing::warn!("{}: from {from}: {mismatch}; nothing kept", self.job.key);
+        self.cache.upstream.avoid(
+            backend,
+            &format_args!("sent {} unlike its index", self.job.key),
+        );
+        if let Some(writer) = self.writer.take() {
+            let discarded = tokio::task::spawn_blocking(move || writer.discard())
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            if let Err(e) = discarded {
+                tracing::error!("{}: cannot remove the rejected file: {e}", self.job.key);
+            }
+            self.cache.forget(&self.job.key);
+        }
+        Failure::Mismatch(mismatch)
     }
 
     /// Writes the body to disk, publishing progress.
@@ -611,6 +672,9 @@ impl Task<'_> {
     async fn write(&mut self, unwritten: &mut Unwritten) -> Result<(), BodyError> {
         let pieces = std::mem::take(&mut unwritten.pieces);
         let len = std::mem::take(&mut unwritten.len);
+        if let (Some(verifier), false) = (&self.verifier, pieces.is_empty()) {
+            verifier.feed(&pieces).await;
+        }
         match &mut self.writer {
             Some(writer) if !pieces.is_empty() => {
                 writer.append(pieces).await.map_err(BodyError::Disk)?;
@@ -626,7 +690,19 @@ impl Task<'_> {
     /// The syncs run on the blocking pool: a gigabyte's `fdatasync` takes
     /// seconds, and on a runtime worker it would stall every client that
     /// worker serves, the ones still sending this very file included.
-    async fn commit(&mut self) -> Result<Done, Failure> {
+    /// A verified download commits only when its digest matches.
+    async fn commit(&mut self, backend: &HttpUrl) -> Result<Done, Spent> {
+        if let Some(verifier) = self.verifier.take() {
+            match verifier.finish().await {
+                Ok(Ok(())) => {}
+                Ok(Err(mismatch)) => return Err(Spent::Backend(self.reject(backend, mismatch).await)),
+                Err(e) => return Err(Spent::Download(disk_failure(e))),
+            }
+        }
+        self.durable().await.map_err(Spent::Download)
+    }
+
+    async fn durable(&mut self) -> Result<Done, Failure> {
         let Some(writer) = self.writer.take() else {
             return Err(Failure::Storage(Arc::new(std::io::Error::other(
                 "a body ended without a file to commit",
@@ -644,6 +720,10 @@ impl Task<'_> {
         if self.job.kind == FileKind::Volatile {
             self.cache.fresh.mark(&self.job.key, self.started);
         }
+        if self.job.kind == FileKind::Volatile || self.job.key.as_str().contains("/by-hash/") {
+            // Perhaps an index: what it lists is to be verified now.
+            self.cache.expected.committed(&self.job.key);
+        }
         Ok(Done::Written)
     }
 
@@ -658,7 +738,19 @@ impl Task<'_> {
         if self.total.is_some_and(|t| self.written() >= t) {
             self.record_fetched();
         }
-        self.leader.committed(self.written());
+        self.leader.committed(self.visible(self.written()));
+    }
+
+    /// Where the bytes held back until verification begin.
+    fn held(&self) -> Option<u64> {
+        self.verifier
+            .as_ref()
+            .map(|v| v.expected().size.saturating_sub(HELD_BACK))
+    }
+
+    /// What clients may have of `written` bytes.
+    fn visible(&self, written: u64) -> u64 {
+        written.min(self.held().unwrap_or(u64::MAX))
     }
 
     /// The requester's `I` record of the bytes received so far.
@@ -674,6 +766,8 @@ enum Accepted {
     NotModified,
     /// The partial response does not fit the file: start over.
     Restart,
+    /// Not the file the index lists (its length says so).
+    Mismatch(Mismatch),
     Body(Response<Incoming>),
 }
 

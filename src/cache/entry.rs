@@ -171,6 +171,21 @@ impl EntryWriter {
         Ok(self.head.clone())
     }
 
+    /// Removes what was written: the bytes are not the file.
+    pub fn discard(self) -> io::Result<()> {
+        if let Place::InPlace = self.place {
+            let name = self.key.file_name();
+            for file in [name.to_string(), format!("{name}.head")] {
+                match self.dir.remove(&file) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+        }
+        // A temporary file goes on drop.
+        Ok(())
+    }
+
     /// The rename crossed devices after all (a bind mount): copy beside the
     /// target, then rename that.
     fn copy_into_place(&self, storage: &Storage, name: &str) -> io::Result<()> {

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use super::key::CacheKey;
+use super::verify::Mismatch;
 use super::Meta;
 use crate::stats::FailureClass;
 use crate::upstream::UpstreamError;
@@ -56,6 +57,9 @@ pub struct Body {
     pub meta: Arc<Meta>,
     /// The length upstream announced; `None` for a chunked response.
     pub total: Option<u64>,
+    /// A verified download's: the bytes from here on reach clients only
+    /// once the digest matched (`done`), never after a failure.
+    pub held: Option<u64>,
 }
 
 /// Why a flight produced no file.
@@ -82,6 +86,9 @@ pub enum Failure {
     LayoutConflict,
     /// The download task ended without a word (a bug, or shutdown).
     Abandoned,
+    /// The bytes are not what the cached indexes say the file is: nothing
+    /// was kept, and clients got less than the whole body.
+    Mismatch(Mismatch),
 }
 
 /// Why upstream's answers could not be stored.
@@ -126,6 +133,7 @@ impl Failure {
             Failure::DiskFull => FailureClass::DiskFull,
             Failure::Storage(_) | Failure::LayoutConflict => FailureClass::Storage,
             Failure::Abandoned => FailureClass::Other,
+            Failure::Mismatch(_) => FailureClass::Mismatch,
         }
     }
 
@@ -134,7 +142,7 @@ impl Failure {
     pub fn is_transient(&self) -> bool {
         match self {
             Failure::Status { code, .. } => *code >= 500,
-            Failure::Upstream(_) | Failure::Unusable(_) | Failure::Abandoned => true,
+            Failure::Upstream(_) | Failure::Unusable(_) | Failure::Abandoned | Failure::Mismatch(_) => true,
             _ => false,
         }
     }
@@ -151,6 +159,7 @@ impl fmt::Display for Failure {
             Failure::Storage(_) => f.write_str("cache write error"),
             Failure::LayoutConflict => f.write_str("conflicts with a file or directory in the cache"),
             Failure::Abandoned => f.write_str("download abandoned"),
+            Failure::Mismatch(why) => write!(f, "not the file its index lists: {why}"),
         }
     }
 }
@@ -314,6 +323,7 @@ impl Leader {
                         file: Arc::clone(&body.file),
                         meta: Arc::clone(&body.meta),
                         total: Some(len),
+                        held: body.held,
                     });
                 }
                 *committed = len;
@@ -384,6 +394,7 @@ mod tests {
                 file: Arc::new(tempfile::tempfile().unwrap()),
                 meta: Arc::new(Meta::new(crate::cache::Head::default())),
                 total: Some(10),
+                held: None,
             })
         };
         assert_eq!(leader.start_body(body(), 0), 0);

@@ -129,10 +129,12 @@ impl Follow {
         match progress.state {
             // What was written before the download broke is good (the
             // failure may have replaced the last progress before this
-            // client saw it): those bytes first, then the error.
+            // client saw it): those bytes first, then the error. Not the
+            // held bytes of a verified download: they may be what failed.
             State::Failed(f) => {
                 // An fstat of the open file: its inode is in memory.
                 let written = self.body.file.metadata().map_or(0, |m| m.len());
+                let written = written.min(self.body.held.unwrap_or(u64::MAX));
                 Some(Some(
                     self.span_to(written, max).ok_or_else(|| io::Error::other(f)),
                 ))

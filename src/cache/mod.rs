@@ -9,6 +9,7 @@
 
 mod download;
 mod entry;
+mod expect;
 mod flight;
 mod follow;
 mod fresh;
@@ -18,6 +19,7 @@ mod read;
 mod scan;
 mod storage;
 mod upkeep;
+mod verify;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -44,7 +46,9 @@ pub use read::{read_range, resident, ChunkReader, CHUNK};
 pub use scan::{Census, Files, Found, Problem, Tally, Walk};
 use storage::Disk;
 pub use storage::{CacheLock, Incoming, LockError, Storage};
+pub use expect::{Changes, Expectations, Expected};
 pub use upkeep::{Changed, Reserved};
+pub use verify::Mismatch;
 
 /// Entries kept in the metadata table (a few hundred bytes each).
 const META_CAPACITY: usize = 16 * 1024;
@@ -143,6 +147,8 @@ pub struct Cache {
     /// its waker.
     grown: AtomicU64,
     grew: tokio::sync::Notify,
+    /// What the indexes say the files are, for verifying downloads.
+    expected: Expectations,
 }
 
 /// A flight joined by [`Cache::fetch`].
@@ -170,6 +176,7 @@ impl Cache {
             disk_full_logged: Mutex::new(None),
             grown: AtomicU64::new(0),
             grew: tokio::sync::Notify::new(),
+            expected: Expectations::default(),
         }
     }
 
@@ -177,6 +184,11 @@ impl Cache {
     /// files stay partial, resumed by the next request. Returns how many.
     pub async fn stop_downloads(&self) -> usize {
         self.downloads.stop().await
+    }
+
+    /// The sizes and digests downloads are verified against.
+    pub fn expectations(&self) -> &Expectations {
+        &self.expected
     }
 
     pub fn upstream(&self) -> &Upstream {

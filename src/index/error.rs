@@ -6,7 +6,7 @@ use std::io;
 use std::num::ParseIntError;
 use std::str::Utf8Error;
 
-use super::digest::{Algorithm, HexError};
+use crate::digest::{Algorithm, HexError};
 use super::suffix::Compression;
 use crate::cache::KeyError;
 

@@ -4,7 +4,8 @@
 
 use std::collections::btree_map::{BTreeMap, Entry};
 
-use super::digest::{Algorithm, Digest, Sums};
+use super::sums::Sums;
+use crate::digest::{Algorithm, Digest};
 use super::error::Problem;
 use super::MAX_FILES;
 use crate::cache::{check_relative, KeyError};

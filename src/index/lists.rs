@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 
 use super::armour::Armour;
 use super::deb822::{Line, Reader};
-use super::digest::{Algorithm, Sums};
+use super::sums::Sums;
+use crate::digest::Algorithm;
 use super::error::{IndexError, Problem};
 use super::fields::{entry, join, merge};
 use super::{Listed, Reference, Summary};

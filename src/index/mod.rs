@@ -34,7 +34,7 @@
 mod armour;
 mod compression;
 mod deb822;
-mod digest;
+mod sums;
 mod error;
 mod fields;
 mod kind;
@@ -48,7 +48,7 @@ mod tests;
 use std::io::BufRead;
 
 pub use compression::{decompress, Compression};
-pub use digest::{Algorithm, Digest, HexError};
+pub use crate::digest::{Algorithm, Digest, HexError};
 pub use error::{IndexError, Problem};
 pub use kind::{classify, Classified, IndexKind};
 

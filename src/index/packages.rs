@@ -6,7 +6,8 @@
 //! small values.
 
 use super::deb822::{Line, Reader};
-use super::digest::{Algorithm, Sums};
+use super::sums::Sums;
+use crate::digest::Algorithm;
 use super::error::{IndexError, Problem};
 use super::fields::{digest, path, size, text};
 use super::{Listed, Reference, Summary};

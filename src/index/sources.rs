@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use super::deb822::{Line, Reader};
-use super::digest::{Algorithm, Sums};
+use super::sums::Sums;
+use crate::digest::Algorithm;
 use super::error::{IndexError, Problem};
 use super::fields::{entry, join, merge, path, text};
 use super::{Listed, Reference, Summary};

@@ -656,8 +656,8 @@ impl Run<'_> {
             );
             None
         } else {
-            match super::digest_of(hit.file, digest.algorithm()) {
-                Ok(Some(got)) if got != digest.as_bytes() => {
+            match crate::digest::Hasher::of(digest.algorithm(), hit.file) {
+                Ok(Some(got)) if got != digest => {
                     Some(format!("its {:?} is not its index's", digest.algorithm()))
                 }
                 Ok(_) => None,

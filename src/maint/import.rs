@@ -17,7 +17,8 @@
 use std::collections::HashMap;
 use std::io::{self, BufReader};
 
-use super::{digest_of, Level, Report};
+use super::{Level, Report};
+use crate::digest::Hasher;
 use crate::cache::{Cache, CacheKey, Changed, Files, Found, Lookup};
 use crate::index::{self, Algorithm, IndexKind, Listed};
 
@@ -77,7 +78,7 @@ pub fn run(cache: &Cache, out: &mut dyn Report) -> Outcome {
         );
         return outcome;
     }
-    let mut digests: Vec<HashMap<Algorithm, Option<Vec<u8>>>> = vec![HashMap::new(); files.len()];
+    let mut digests: Vec<HashMap<Algorithm, Option<crate::digest::Digest>>> = vec![HashMap::new(); files.len()];
     let mut targets: Vec<Option<String>> = vec![None; files.len()];
     for (key, kind, base) in &indexes {
         if out.should_stop() {
@@ -105,11 +106,11 @@ pub fn run(cache: &Cache, out: &mut dyn Report) -> Outcome {
                     let digest = digests[i].entry(algorithm).or_insert_with(|| {
                         files[i]
                             .open()
-                            .and_then(|f| digest_of(f, algorithm))
+                            .and_then(|f| Hasher::of(algorithm, f))
                             .ok()
                             .flatten()
                     });
-                    if digest.as_deref() == Some(r.digest.as_bytes()) {
+                    if *digest == Some(r.digest) {
                         targets[i] = Some(if base.is_empty() {
                             r.path.clone()
                         } else {

@@ -25,31 +25,6 @@ mod orphans;
 pub mod precache;
 pub mod quota;
 
-/// The digest of `input` by `algorithm`; `None` for SHA-1, which this
-/// build does not compute (no pool index gives only that).
-pub fn digest_of(
-    mut input: impl std::io::Read,
-    algorithm: crate::index::Algorithm,
-) -> std::io::Result<Option<Vec<u8>>> {
-    use crate::index::Algorithm;
-    fn stream<D: sha2::Digest>(input: &mut dyn std::io::Read) -> std::io::Result<Vec<u8>> {
-        let mut hasher = D::new();
-        let mut buf = vec![0; 256 * 1024];
-        loop {
-            match input.read(&mut buf)? {
-                0 => return Ok(hasher.finalize().to_vec()),
-                n => hasher.update(&buf[..n]),
-            }
-        }
-    }
-    Ok(Some(match algorithm {
-        Algorithm::Md5 => stream::<md5::Md5>(&mut input)?,
-        Algorithm::Sha256 => stream::<sha2::Sha256>(&mut input)?,
-        Algorithm::Sha512 => stream::<sha2::Sha512>(&mut input)?,
-        Algorithm::Sha1 => return Ok(None),
-    }))
-}
-
 /// How important a line of a task's output is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {

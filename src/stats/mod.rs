@@ -58,11 +58,13 @@ pub enum FailureClass {
     Unusable,
     DiskFull,
     Storage,
+    /// The bytes were not what the indexes say.
+    Mismatch,
     Other,
 }
 
 impl FailureClass {
-    const ALL: [FailureClass; 12] = [
+    const ALL: [FailureClass; 13] = [
         FailureClass::Dns,
         FailureClass::Connect,
         FailureClass::Timeout,
@@ -74,6 +76,7 @@ impl FailureClass {
         FailureClass::Unusable,
         FailureClass::DiskFull,
         FailureClass::Storage,
+        FailureClass::Mismatch,
         FailureClass::Other,
     ];
 
@@ -90,6 +93,7 @@ impl FailureClass {
             FailureClass::Unusable => "unusable",
             FailureClass::DiskFull => "disk_full",
             FailureClass::Storage => "storage",
+            FailureClass::Mismatch => "mismatch",
             FailureClass::Other => "other",
         }
     }

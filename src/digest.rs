@@ -1,5 +1,7 @@
 //! Checksums as the indexes give them: an algorithm and its bytes, parsed
-//! strictly from hex (exact length, hex digits only, either case).
+//! strictly from hex (exact length, hex digits only, either case), and
+//! computed over a stream ([`Hasher`]). Below both the index model and the
+//! cache, which verifies downloads with it.
 
 use std::fmt;
 
@@ -43,9 +45,6 @@ impl Algorithm {
         }
     }
 
-    fn index(self) -> usize {
-        self as usize
-    }
 }
 
 impl fmt::Display for Algorithm {
@@ -152,64 +151,66 @@ impl fmt::Debug for Digest {
     }
 }
 
-/// The digests one file is listed with, one slot per algorithm, and its
-/// size: what several lists (a Release's `MD5Sum` … `SHA512`, a Sources
-/// paragraph's `Files` … `Checksums-Sha512`) say of one path, merged.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Sums {
-    size: Option<u64>,
-    digests: [Option<Digest>; 4],
+/// A digest being computed over bytes fed in order. SHA-1 has none: no
+/// current index gives it as its strongest, and we carry no SHA-1 code.
+pub struct Hasher(State);
+
+enum State {
+    Md5(md5::Md5),
+    Sha256(sha2::Sha256),
+    Sha512(Box<sha2::Sha512>),
 }
 
-/// Two lists disagree about a file.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Conflict;
+impl Hasher {
+    /// A hasher for `algorithm`; `None` for SHA-1.
+    pub fn new(algorithm: Algorithm) -> Option<Hasher> {
+        use sha2::Digest as _;
+        Some(Hasher(match algorithm {
+            Algorithm::Md5 => State::Md5(md5::Md5::new()),
+            Algorithm::Sha1 => return None,
+            Algorithm::Sha256 => State::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => State::Sha512(Box::new(sha2::Sha512::new())),
+        }))
+    }
 
-impl Sums {
-    pub(super) fn of(size: u64, digest: Digest) -> Sums {
-        let mut digests = [None; 4];
-        digests[digest.algorithm().index()] = Some(digest);
-        Sums {
-            size: Some(size),
-            digests,
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        match &mut self.0 {
+            State::Md5(h) => h.update(bytes),
+            State::Sha256(h) => h.update(bytes),
+            State::Sha512(h) => h.update(bytes),
         }
     }
 
-    /// Records a size; a different size given before is a conflict.
-    pub(super) fn size(&mut self, size: u64) -> Result<(), Conflict> {
-        match self.size {
-            Some(known) if known != size => Err(Conflict),
-            _ => {
-                self.size = Some(size);
-                Ok(())
+    pub fn finish(self) -> Digest {
+        use sha2::Digest as _;
+        match self.0 {
+            State::Md5(h) => Digest::Md5(h.finalize().into()),
+            State::Sha256(h) => Digest::Sha256(h.finalize().into()),
+            State::Sha512(h) => Digest::Sha512(h.finalize().into()),
+        }
+    }
+
+    /// The digest of everything `input` gives; `None` for SHA-1.
+    pub fn of(algorithm: Algorithm, mut input: impl std::io::Read) -> std::io::Result<Option<Digest>> {
+        let Some(mut hasher) = Hasher::new(algorithm) else {
+            return Ok(None);
+        };
+        let mut buf = vec![0; 256 * 1024];
+        loop {
+            match input.read(&mut buf) {
+                Ok(0) => return Ok(Some(hasher.finish())),
+                Ok(n) => hasher.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
     }
+}
 
-    /// Records a digest; a different one of the same algorithm is a
-    /// conflict, the same one again is not.
-    pub(super) fn digest(&mut self, digest: Digest) -> Result<(), Conflict> {
-        let slot = &mut self.digests[digest.algorithm().index()];
-        match slot {
-            Some(known) if *known != digest => Err(Conflict),
-            _ => {
-                *slot = Some(digest);
-                Ok(())
-            }
-        }
-    }
-
-    pub(super) fn known_size(&self) -> Option<u64> {
-        self.size
-    }
-
-    pub(super) fn strongest(&self) -> Option<Digest> {
-        self.digests.iter().rev().flatten().next().copied()
-    }
-
-    /// Every digest given, weakest first.
-    pub(super) fn all(&self) -> impl Iterator<Item = Digest> + '_ {
-        self.digests.iter().flatten().copied()
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hasher")
     }
 }
 
@@ -258,29 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn strongest_digest_wins_whatever_the_order() {
-        let md5 = Digest::parse(Algorithm::Md5, MD5_EMPTY).unwrap();
-        let sha256 = Digest::parse(Algorithm::Sha256, SHA256_EMPTY).unwrap();
-        let sha1 = Digest::Sha1([7; 20]);
-        let mut sums = Sums::default();
-        assert_eq!(sums.strongest(), None);
-        sums.digest(sha256).unwrap();
-        sums.digest(md5).unwrap();
-        sums.digest(sha1).unwrap();
-        assert_eq!(sums.strongest(), Some(sha256));
-        assert_eq!(sums.all().collect::<Vec<_>>(), vec![md5, sha1, sha256]);
-        assert!(Algorithm::Sha512 > Algorithm::Sha256 && Algorithm::Sha1 > Algorithm::Md5);
-    }
-
-    #[test]
-    fn merging_keeps_agreement_and_refuses_contradiction() {
-        let mut sums = Sums::default();
-        sums.size(10).unwrap();
-        sums.size(10).unwrap();
-        assert_eq!(sums.size(11), Err(Conflict));
-        sums.digest(Digest::Sha1([1; 20])).unwrap();
-        sums.digest(Digest::Sha1([1; 20])).unwrap();
-        assert_eq!(sums.digest(Digest::Sha1([2; 20])), Err(Conflict));
-        assert_eq!(sums.known_size(), Some(10));
+    fn hashers_agree_with_the_known_digests_of_nothing() {
+        for (algorithm, hex) in [(Algorithm::Md5, MD5_EMPTY), (Algorithm::Sha256, SHA256_EMPTY)] {
+            let digest = Hasher::of(algorithm, &b""[..]).unwrap().unwrap();
+            assert_eq!(digest, Digest::parse(algorithm, hex).unwrap());
+        }
+        let mut split = Hasher::new(Algorithm::Sha512).unwrap();
+        split.update(b"ab");
+        split.update(b"c");
+        assert_eq!(
+            Some(split.finish()),
+            Hasher::of(Algorithm::Sha512, &b"abc"[..]).unwrap(),
+            "fed in pieces or at once, the same digest"
+        );
+        assert!(Hasher::new(Algorithm::Sha1).is_none());
     }
 }
