@@ -175,6 +175,10 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         };
         tokio::spawn(Arc::clone(&maintenance).expire_daily(context, minute))
     });
+    let sums = config
+        .maintenance
+        .verify_downloads
+        .then(|| tokio::spawn(crate::maint::sums::keep(Arc::clone(&cache))));
     let quota = config.maintenance.size_limit.map(|limit| {
         tokio::spawn(crate::maint::quota::keep_under(
             Arc::clone(&cache),
@@ -206,7 +210,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     }
     flusher.abort();
     saver.abort();
-    for task in quota.into_iter().chain(daily) {
+    for task in quota.into_iter().chain(daily).chain(sums) {
         task.abort();
     }
     save_stats(Arc::clone(&stats), stats_path).await;

@@ -44,7 +44,6 @@ impl Algorithm {
             Algorithm::Sha512 => "SHA512",
         }
     }
-
 }
 
 impl fmt::Display for Algorithm {

@@ -179,10 +179,14 @@ mod tests {
             problems: Vec::new(),
             space: Some((1, 2)),
         };
-        let text = render(&stats.snapshot(), &status, &Gauges {
+        let text = render(
+            &stats.snapshot(),
+            &status,
+            &Gauges {
                 downloads: 3,
                 checksums: 7,
-            });
+            },
+        );
         assert!(text.contains("debcache_requests_total{repository=\"deb\\\"ian\",result=\"hit\"} 1\n"));
         assert!(text.contains("debcache_requests_total{repository=\"other\",result=\"miss\"} 0\n"));
         assert!(text.contains("debcache_downloads_in_progress 3\n"));

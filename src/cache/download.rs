@@ -576,12 +576,14 @@ impl Task<'_> {
     /// ask the next backend (this one is avoided for a while).
     async fn reject(&mut self, backend: &HttpUrl, mismatch: Mismatch) -> Failure {
         self.verifier = None;
-        let from = self.source.as_ref().map_or_else(|| backend.masked(), HttpUrl::masked);
+        let from = self
+            .source
+            .as_ref()
+            .map_or_else(|| backend.masked(), HttpUrl::masked);
         tracing::warn!("{}: from {from}: {mismatch}; nothing kept", self.job.key);
-        self.cache.upstream.avoid(
-            backend,
-            &format_args!("sent {} unlike its index", self.job.key),
-        );
+        self.cache
+            .upstream
+            .avoid(backend, &format_args!("sent {} unlike its index", self.job.key));
         if let Some(writer) = self.writer.take() {
             let discarded = tokio::task::spawn_blocking(move || writer.discard())
                 .await
@@ -591,7 +593,7 @@ impl Task<'_> {
             }
             self.cache.forget(&self.job.key);
         }
-        Failure::Mismatch(mismatch)
+        Failure::Mismatch(Arc::new(mismatch))
     }
 
     /// Writes the body to disk, publishing progress.

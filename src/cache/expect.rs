@@ -101,12 +101,8 @@ impl Expectations {
     }
 
     /// Paths with an entry (verified or disputed).
-    pub fn len(&self) -> usize {
-        self.table
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entries
-            .len()
+    pub fn count(&self) -> usize {
+        self.table.lock().unwrap_or_else(|p| p.into_inner()).entries.len()
     }
 
     /// An index file was committed.
@@ -159,14 +155,20 @@ mod tests {
     #[test]
     fn a_suite_replaces_only_its_own_entries() {
         let x = Expectations::default();
-        x.replace("r/dists/a", vec![("r/pool/1.deb".into(), sum(1, 1)), ("r/pool/2.deb".into(), sum(2, 2))]);
+        x.replace(
+            "r/dists/a",
+            vec![
+                ("r/pool/1.deb".into(), sum(1, 1)),
+                ("r/pool/2.deb".into(), sum(2, 2)),
+            ],
+        );
         x.replace("r/dists/b", vec![("r/pool/3.deb".into(), sum(3, 3))]);
         assert_eq!(x.get(&key("r/pool/1.deb")), Some(sum(1, 1)));
         x.replace("r/dists/a", vec![("r/pool/2.deb".into(), sum(2, 2))]);
         assert_eq!(x.get(&key("r/pool/1.deb")), None, "no longer listed");
         assert_eq!(x.get(&key("r/pool/2.deb")), Some(sum(2, 2)));
         assert_eq!(x.get(&key("r/pool/3.deb")), Some(sum(3, 3)), "another suite's");
-        assert_eq!(x.len(), 2);
+        assert_eq!(x.count(), 2);
     }
 
     #[test]

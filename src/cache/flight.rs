@@ -88,7 +88,7 @@ pub enum Failure {
     Abandoned,
     /// The bytes are not what the cached indexes say the file is: nothing
     /// was kept, and clients got less than the whole body.
-    Mismatch(Mismatch),
+    Mismatch(Arc<Mismatch>),
 }
 
 /// Why upstream's answers could not be stored.

@@ -36,6 +36,7 @@ use crate::stats::Stats;
 use crate::tasks::Tasks;
 use crate::upstream::Upstream;
 pub use download::{longest_wait, needs_tls, Job, Origin, Revalidate};
+pub use expect::{Changes, Expectations, Expected};
 use flight::Flights;
 pub use flight::{Body, Failure, Progress, State, Unusable};
 pub use follow::Follow;
@@ -46,7 +47,6 @@ pub use read::{read_range, resident, ChunkReader, CHUNK};
 pub use scan::{Census, Files, Found, Problem, Tally, Walk};
 use storage::Disk;
 pub use storage::{CacheLock, Incoming, LockError, Storage};
-pub use expect::{Changes, Expectations, Expected};
 pub use upkeep::{Changed, Reserved};
 pub use verify::Mismatch;
 

@@ -81,11 +81,7 @@ impl Verifier {
             }
             Ok((at, hasher.finish()))
         });
-        Some(Verifier {
-            expected,
-            tx,
-            hashed,
-        })
+        Some(Verifier { expected, tx, hashed })
     }
 
     pub fn expected(&self) -> &Expected {
@@ -103,11 +99,7 @@ impl Verifier {
     /// The verdict on every byte fed. `Err` when the file could not be
     /// read back.
     pub async fn finish(self) -> io::Result<Result<(), Mismatch>> {
-        let Verifier {
-            expected,
-            tx,
-            hashed,
-        } = self;
+        let Verifier { expected, tx, hashed } = self;
         drop(tx);
         let (size, digest) = hashed.await.map_err(io::Error::other)??;
         Ok(if size != expected.size {
@@ -148,7 +140,8 @@ mod tests {
     #[tokio::test]
     async fn a_resumed_file_is_hashed_from_its_first_byte() {
         let v = Verifier::start(expected(b"hello world"), file_with(b"hello"), 5).unwrap();
-        v.feed(&[Bytes::from_static(b" wor"), Bytes::from_static(b"ld")]).await;
+        v.feed(&[Bytes::from_static(b" wor"), Bytes::from_static(b"ld")])
+            .await;
         assert_eq!(v.finish().await.unwrap(), Ok(()));
     }
 
@@ -156,18 +149,12 @@ mod tests {
     async fn other_bytes_of_the_same_size_are_a_mismatch() {
         let v = Verifier::start(expected(b"hello world"), file_with(b""), 0).unwrap();
         v.feed(&[Bytes::from_static(b"hello World")]).await;
-        assert!(matches!(
-            v.finish().await.unwrap(),
-            Err(Mismatch::Digest { .. })
-        ));
+        assert!(matches!(v.finish().await.unwrap(), Err(Mismatch::Digest { .. })));
         let v = Verifier::start(expected(b"hello"), file_with(b""), 0).unwrap();
         v.feed(&[Bytes::from_static(b"hell")]).await;
         assert_eq!(
             v.finish().await.unwrap(),
-            Err(Mismatch::Size {
-                got: 4,
-                expected: 5
-            })
+            Err(Mismatch::Size { got: 4, expected: 5 })
         );
     }
 

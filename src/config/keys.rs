@@ -275,6 +275,7 @@ directives! {
     CacheSizeLimit => d("CacheSizeLimit", Size, "0", InEffect),
     ExpireSchedule => d("ExpireSchedule", Daily, "03:40", InEffect),
     PrecacheDownloads => d("PrecacheDownloads", int(1, 64), "4", InEffect),
+    VerifyDownloads => d("VerifyDownloads", Bool, "1", InEffect),
     AllowedClients => d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
     TlsInterceptDomains => d("TlsInterceptDomains", Text, "", InEffect),
     TlsInterceptCaDir => d("TlsInterceptCaDir", Path, "", InEffect),

@@ -213,6 +213,9 @@ pub struct Maintenance {
     pub precache_for: Vec<String>,
     /// `PrecacheDownloads`: downloads a precache runs at once.
     pub precache_downloads: usize,
+    /// `VerifyDownloads`: package files are checked against the cached
+    /// indexes as they arrive.
+    pub verify_downloads: bool,
     pub track_file_use: bool,
 }
 
@@ -533,6 +536,7 @@ fn maintenance(v: &Values) -> Maintenance {
         },
         precache_for: v.names(Key::PrecacheFor),
         precache_downloads: v.count(Key::PrecacheDownloads) as usize,
+        verify_downloads: v.bool(Key::VerifyDownloads),
         track_file_use: v.bool(Key::TrackFileUse),
         size_limit: u64::try_from(v.int(Key::CacheSizeLimit)).ok().filter(|&n| n > 0),
         expire_at: u32::try_from(v.int(Key::ExpireSchedule) - 1).ok(),

@@ -6,9 +6,9 @@ use std::io;
 use std::num::ParseIntError;
 use std::str::Utf8Error;
 
-use crate::digest::{Algorithm, HexError};
 use super::suffix::Compression;
 use crate::cache::KeyError;
+use crate::digest::{Algorithm, HexError};
 
 /// An index that cannot be used: the line where that showed (none for the
 /// file as a whole) and the problem.

@@ -4,11 +4,11 @@
 
 use std::collections::btree_map::{BTreeMap, Entry};
 
-use super::sums::Sums;
-use crate::digest::{Algorithm, Digest};
 use super::error::Problem;
+use super::sums::Sums;
 use super::MAX_FILES;
 use crate::cache::{check_relative, KeyError};
+use crate::digest::{Algorithm, Digest};
 use crate::request::path::normalise;
 
 /// `bytes` as text.

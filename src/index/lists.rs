@@ -17,11 +17,11 @@ use std::collections::BTreeMap;
 
 use super::armour::Armour;
 use super::deb822::{Line, Reader};
-use super::sums::Sums;
-use crate::digest::Algorithm;
 use super::error::{IndexError, Problem};
 use super::fields::{entry, join, merge};
+use super::sums::Sums;
 use super::{Listed, Reference, Summary};
+use crate::digest::Algorithm;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Flavour {

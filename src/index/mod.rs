@@ -34,7 +34,6 @@
 mod armour;
 mod compression;
 mod deb822;
-mod sums;
 mod error;
 mod fields;
 mod kind;
@@ -42,13 +41,14 @@ mod lists;
 mod packages;
 mod sources;
 mod suffix;
+mod sums;
 #[cfg(test)]
 mod tests;
 
 use std::io::BufRead;
 
-pub use compression::{decompress, Compression};
 pub use crate::digest::{Algorithm, Digest, HexError};
+pub use compression::{decompress, Compression};
 pub use error::{IndexError, Problem};
 pub use kind::{classify, Classified, IndexKind};
 
@@ -63,6 +63,12 @@ pub const MAX_LINE: usize = 1 << 20;
 /// The most paths one Release, one i18n or pdiff Index, or one source
 /// package may list (Debian's Release lists about 800).
 pub const MAX_FILES: usize = 100_000;
+
+/// An index's path without its compression suffix (`…/Packages.xz` →
+/// `…/Packages`): the same index in whichever compression.
+pub fn uncompressed(path: &str) -> &str {
+    suffix::split_suffix(path).0
+}
 
 /// A file an index names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +90,8 @@ pub enum Listed {
     /// given (`main/binary-amd64/by-hash/SHA256/<hex>`), with that digest:
     /// given whether or not the Release says `Acquire-By-Hash: yes` (see
     /// [`Summary::acquire_by_hash`]); objects of files with equal content
-    /// in one directory repeat.
+    /// in one directory repeat. They come right after the file's
+    /// [`Listed::File`].
     ByHash(Reference),
 }
 

@@ -6,11 +6,11 @@
 //! small values.
 
 use super::deb822::{Line, Reader};
-use super::sums::Sums;
-use crate::digest::Algorithm;
 use super::error::{IndexError, Problem};
 use super::fields::{digest, path, size, text};
+use super::sums::Sums;
 use super::{Listed, Reference, Summary};
+use crate::digest::Algorithm;
 
 /// The fields read, and the algorithm of the digest ones.
 const FIELDS: [(&str, Option<Algorithm>); 6] = [

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 
 use super::deb822::{Line, Reader};
-use super::sums::Sums;
-use crate::digest::Algorithm;
 use super::error::{IndexError, Problem};
 use super::fields::{entry, join, merge, path, text};
+use super::sums::Sums;
 use super::{Listed, Reference, Summary};
 use crate::cache::check_relative;
+use crate::digest::Algorithm;
 
 const LISTS: [(&str, Algorithm); 4] = [
     ("Files", Algorithm::Md5),

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::io::{self, BufReader};
 
 use super::{Level, Report};
-use crate::digest::Hasher;
 use crate::cache::{Cache, CacheKey, Changed, Files, Found, Lookup};
+use crate::digest::Hasher;
 use crate::index::{self, Algorithm, IndexKind, Listed};
 
 /// acng skips smaller files (nothing in a pool is that small).
@@ -78,7 +78,8 @@ pub fn run(cache: &Cache, out: &mut dyn Report) -> Outcome {
         );
         return outcome;
     }
-    let mut digests: Vec<HashMap<Algorithm, Option<crate::digest::Digest>>> = vec![HashMap::new(); files.len()];
+    let mut digests: Vec<HashMap<Algorithm, Option<crate::digest::Digest>>> =
+        vec![HashMap::new(); files.len()];
     let mut targets: Vec<Option<String>> = vec![None; files.len()];
     for (key, kind, base) in &indexes {
         if out.should_stop() {

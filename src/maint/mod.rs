@@ -24,6 +24,7 @@ pub mod import;
 mod orphans;
 pub mod precache;
 pub mod quota;
+pub mod sums;
 
 /// How important a line of a task's output is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -113,9 +113,10 @@ impl ServeError {
                 (StatusCode::NOT_IMPLEMENTED, "Redirected to invalid target")
             }
             ServeError::Download(Failure::DiskFull) => (StatusCode::SERVICE_UNAVAILABLE, "Cache disk full"),
-            ServeError::Download(Failure::Mismatch(_)) => {
-                (StatusCode::BAD_GATEWAY, "Checksum mismatch, see the cache's error log")
-            }
+            ServeError::Download(Failure::Mismatch(_)) => (
+                StatusCode::BAD_GATEWAY,
+                "Checksum mismatch, see the cache's error log",
+            ),
             ServeError::Download(Failure::Abandoned) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "Remote or cache error")
             }

@@ -252,7 +252,7 @@ async fn answer<B>(state: &AppState, client: &Client, req: &Request<B>, target: 
             let status = health::check(&state.cache).await;
             let gauges = metrics::Gauges {
                 downloads: state.cache.downloads(),
-                checksums: state.cache.expectations().len(),
+                checksums: state.cache.expectations().count(),
             };
             let text = metrics::render(&state.stats.snapshot(), &status, &gauges);
             Ok(page_response(metrics::CONTENT_TYPE, text, req.method()))
