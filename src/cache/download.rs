@@ -674,7 +674,7 @@ impl Task<'_> {
     async fn write(&mut self, unwritten: &mut Unwritten) -> Result<(), BodyError> {
         let pieces = std::mem::take(&mut unwritten.pieces);
         let len = std::mem::take(&mut unwritten.len);
-        if let (Some(verifier), false) = (&self.verifier, pieces.is_empty()) {
+        if let (Some(verifier), false) = (&mut self.verifier, pieces.is_empty()) {
             verifier.feed(&pieces).await;
         }
         match &mut self.writer {

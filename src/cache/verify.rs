@@ -1,8 +1,10 @@
-//! Hashing a download beside its transfer: the received pieces go to a
-//! blocking thread of their own as they are written, so the digest costs
-//! the transfer no time, only a core. A resumed file's first bytes are read
-//! back from disk first (they may come from an earlier run, or from
-//! apt-cacher-ng).
+//! Hashing a download beside its transfer: each batch of pieces is hashed
+//! on the blocking pool while the download receives and writes the next
+//! one, so the digest costs the transfer no time, only a core. One batch is
+//! hashed at a time, in order, and no thread waits between batches (a
+//! thread held per download could starve the pool the writes need). A
+//! resumed file's first bytes are read back from disk first (they may come
+//! from an earlier run, or from apt-cacher-ng).
 
 use std::fmt;
 use std::fs::File;
@@ -11,22 +13,21 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::expect::Expected;
 use crate::digest::{Digest, Hasher};
 
-/// Batches of pieces queued for the hasher: with the download's writes of
-/// about 128 KiB, at most a few MiB wait per download.
-const QUEUE: usize = 16;
+/// The hasher and the bytes it has seen.
+type Hashed = io::Result<(Hasher, u64)>;
 
 /// A download being hashed.
 #[derive(Debug)]
 pub struct Verifier {
     expected: Expected,
-    tx: mpsc::Sender<Vec<Bytes>>,
-    hashed: JoinHandle<io::Result<(u64, Digest)>>,
+    /// The batch being hashed, which hands the hasher back (taken only
+    /// while the next is handed over).
+    hashing: Option<JoinHandle<Hashed>>,
 }
 
 /// What the bytes are, against what their index says.
@@ -57,8 +58,7 @@ impl Verifier {
     /// digest is one this build cannot compute.
     pub fn start(expected: Expected, file: Arc<File>, prefix: u64) -> Option<Verifier> {
         let mut hasher = Hasher::new(expected.digest.algorithm())?;
-        let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(QUEUE);
-        let hashed = tokio::task::spawn_blocking(move || {
+        let hashing = tokio::task::spawn_blocking(move || {
             let mut buf = vec![0; 256 * 1024];
             let mut at = 0;
             while at < prefix {
@@ -73,35 +73,48 @@ impl Verifier {
                     Err(e) => return Err(e),
                 }
             }
-            while let Some(pieces) = rx.blocking_recv() {
-                for piece in pieces {
-                    hasher.update(&piece);
-                    at += piece.len() as u64;
-                }
-            }
-            Ok((at, hasher.finish()))
+            Ok((hasher, at))
         });
-        Some(Verifier { expected, tx, hashed })
+        Some(Verifier {
+            expected,
+            hashing: Some(hashing),
+        })
     }
 
     pub fn expected(&self) -> &Expected {
         &self.expected
     }
 
-    /// The next bytes of the file, in order. Waits while the hasher is
-    /// behind: memory stays bounded, and a download cannot outrun its
-    /// verification by more than the queue.
-    pub async fn feed(&self, pieces: &[Bytes]) {
-        // A hasher that stopped (an unreadable prefix) says so in `finish`.
-        let _ = self.tx.send(pieces.to_vec()).await;
+    /// The next bytes of the file, in order: hashed once the batch before
+    /// them is, while the caller goes on. Waits only for that earlier
+    /// batch, so memory stays bounded and the download cannot outrun its
+    /// verification by more than one batch.
+    pub async fn feed(&mut self, pieces: &[Bytes]) {
+        let pieces = pieces.to_vec();
+        let earlier = self.hashed().await;
+        self.hashing = Some(tokio::task::spawn_blocking(move || {
+            let (mut hasher, mut at) = earlier?;
+            for piece in &pieces {
+                hasher.update(piece);
+                at += piece.len() as u64;
+            }
+            Ok((hasher, at))
+        }));
+    }
+
+    /// The hasher once every batch fed is hashed.
+    async fn hashed(&mut self) -> Hashed {
+        match self.hashing.take() {
+            Some(batch) => batch.await.unwrap_or_else(|e| Err(io::Error::other(e))),
+            None => Err(io::Error::other("verification stopped")),
+        }
     }
 
     /// The verdict on every byte fed. `Err` when the file could not be
     /// read back.
-    pub async fn finish(self) -> io::Result<Result<(), Mismatch>> {
-        let Verifier { expected, tx, hashed } = self;
-        drop(tx);
-        let (size, digest) = hashed.await.map_err(io::Error::other)??;
+    pub async fn finish(mut self) -> io::Result<Result<(), Mismatch>> {
+        let (hasher, size) = self.hashed().await?;
+        let (expected, digest) = (self.expected, hasher.finish());
         Ok(if size != expected.size {
             Err(Mismatch::Size {
                 got: size,
@@ -139,7 +152,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_resumed_file_is_hashed_from_its_first_byte() {
-        let v = Verifier::start(expected(b"hello world"), file_with(b"hello"), 5).unwrap();
+        let mut v = Verifier::start(expected(b"hello world"), file_with(b"hello"), 5).unwrap();
         v.feed(&[Bytes::from_static(b" wor"), Bytes::from_static(b"ld")])
             .await;
         assert_eq!(v.finish().await.unwrap(), Ok(()));
@@ -147,10 +160,10 @@ mod tests {
 
     #[tokio::test]
     async fn other_bytes_of_the_same_size_are_a_mismatch() {
-        let v = Verifier::start(expected(b"hello world"), file_with(b""), 0).unwrap();
+        let mut v = Verifier::start(expected(b"hello world"), file_with(b""), 0).unwrap();
         v.feed(&[Bytes::from_static(b"hello World")]).await;
         assert!(matches!(v.finish().await.unwrap(), Err(Mismatch::Digest { .. })));
-        let v = Verifier::start(expected(b"hello"), file_with(b""), 0).unwrap();
+        let mut v = Verifier::start(expected(b"hello"), file_with(b""), 0).unwrap();
         v.feed(&[Bytes::from_static(b"hell")]).await;
         assert_eq!(
             v.finish().await.unwrap(),

@@ -28,3 +28,4 @@ mod tool;
 mod traversal;
 mod tunnel;
 mod upstream;
+mod verify;
