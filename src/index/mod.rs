@@ -44,6 +44,7 @@ mod suffix;
 mod sums;
 #[cfg(test)]
 mod tests;
+pub mod version;
 
 use std::io::BufRead;
 

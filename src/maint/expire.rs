@@ -196,9 +196,11 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// An error of the run, counted; cron hears of the run's errors at
+    /// its end (`ExSuppressAdminNotification`).
     fn error(&mut self, text: &str) {
         self.outcome.errors += 1;
-        self.out.say(Level::Error, text);
+        self.out.say(Level::Problem, text);
     }
 
     fn check(&self) -> Result<(), Stop> {
@@ -492,7 +494,7 @@ impl Run<'_> {
     ) -> Result<bool, ()> {
         let mut error = |text: String| {
             outcome.errors += 1;
-            out.say(Level::Error, &text);
+            out.say(Level::Problem, &text);
         };
         let file = match ctx.cache.lookup(key) {
             Ok(Lookup::Complete(hit)) => hit.file,
@@ -550,6 +552,8 @@ impl Run<'_> {
         }
         let downloading: HashSet<CacheKey> = cache.downloading().into_iter().collect();
         let mut orphans = Orphans::default();
+        let keep_extra = config.maintenance.expiration.keep_extra_versions as usize;
+        let mut extra_versions = (keep_extra > 0).then(ExtraVersions::default);
         let may_remove = !problems;
         for (n, found) in cache.walk()?.enumerate() {
             if n % 1024 == 0 {
@@ -580,31 +584,29 @@ impl Run<'_> {
                 Verdict::Orphan => {}
             }
             let since = old.since(&path).unwrap_or(self.ctx.now);
-            let due = self.options.purge_now
-                || self
-                    .ctx
-                    .now
-                    .duration_since(since)
-                    .is_ok_and(|age| age >= threshold);
-            if due && may_remove {
-                match cache.remove(&key) {
-                    Ok(Changed::Done { freed }) => {
-                        self.outcome.removed.add(freed);
-                        if self.options.verbose {
-                            self.out.say(Level::Info, &format!("Removed {path}"));
-                        }
-                        continue;
-                    }
-                    Ok(Changed::Absent) => continue,
-                    Ok(Changed::Busy) => {}
-                    Err(e) => self.error(&format!("Cannot remove {path}: {e}")),
+            let orphan = Orphaned {
+                key,
+                since,
+                allocated,
+            };
+            let left = match extra_versions.as_mut() {
+                Some(versions) => versions.hold(orphan),
+                None => Some(orphan),
+            };
+            if let Some(orphan) = left {
+                self.settle(orphan, threshold, may_remove, &mut orphans);
+            }
+        }
+        if let Some(versions) = extra_versions {
+            for (orphan, keep) in versions.sorted(keep_extra) {
+                if keep {
+                    // The newest versions are orphaned anew each run: kept.
+                    self.outcome.tagged.add(orphan.allocated);
+                    orphans.insert(orphan.key.as_str().to_string(), self.ctx.now);
+                } else {
+                    self.settle(orphan, threshold, may_remove, &mut orphans);
                 }
             }
-            if self.options.verbose {
-                self.out.say(Level::Info, &format!("Tagging {path}"));
-            }
-            self.outcome.tagged.add(allocated);
-            orphans.insert(path, since);
         }
         let rendered = orphans.render();
         let written = cache.write_reserved(
@@ -632,6 +634,40 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// An orphan removed when due, else tagged.
+    fn settle(&mut self, orphan: Orphaned, threshold: Duration, may_remove: bool, orphans: &mut Orphans) {
+        let Orphaned {
+            key,
+            since,
+            allocated,
+        } = orphan;
+        let due = self.options.purge_now
+            || self
+                .ctx
+                .now
+                .duration_since(since)
+                .is_ok_and(|age| age >= threshold);
+        if due && may_remove {
+            match self.ctx.cache.remove(&key) {
+                Ok(Changed::Done { freed }) => {
+                    self.outcome.removed.add(freed);
+                    if self.options.verbose {
+                        self.out.say(Level::Info, &format!("Removed {key}"));
+                    }
+                    return;
+                }
+                Ok(Changed::Absent) => return,
+                Ok(Changed::Busy) => {}
+                Err(e) => self.error(&format!("Cannot remove {key}: {e}")),
+            }
+        }
+        if self.options.verbose {
+            self.out.say(Level::Info, &format!("Tagging {key}"));
+        }
+        self.outcome.tagged.add(allocated);
+        orphans.insert(key.as_str().to_string(), since);
     }
 
     /// `byChecksum`: the file against what its index says.
@@ -693,6 +729,13 @@ impl Run<'_> {
                 .ok()
                 .flatten()
                 .unwrap_or_default();
+            // acng's rule: cron is told once the failed runs in a row pass
+            // ExSuppressAdminNotification.
+            let before = text.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+            let tolerated = self.ctx.config.maintenance.expiration.suppress_admin_notification;
+            if before + 1 > tolerated as usize {
+                self.out.say(Level::Error, "Errors found, aborting expiration...");
+            }
             text.extend_from_slice(format!("{now}\n").as_bytes());
             cache.write_reserved(Reserved::Failures, Some(&text))
         } else {
@@ -713,6 +756,51 @@ impl Run<'_> {
             tracing::info!("expiration: {summary}");
             self.out.say(Level::Good, &format!("Done: {summary}."));
         }
+    }
+}
+
+/// A file no index names, found by this run's walk.
+struct Orphaned {
+    key: CacheKey,
+    /// Since when (`_expending_dat`), or now.
+    since: SystemTime,
+    allocated: u64,
+}
+
+/// `KeepExtraVersions`: the orphaned `.deb`s held until the walk is over,
+/// by directory, package and architecture, so the newest of each can stay.
+#[derive(Default)]
+struct ExtraVersions {
+    groups: HashMap<(String, String, String), Vec<(String, Orphaned)>>,
+}
+
+impl ExtraVersions {
+    /// Takes `orphan` when it is a `.deb` named `name_version_arch.deb`,
+    /// else gives it back.
+    fn hold(&mut self, orphan: Orphaned) -> Option<Orphaned> {
+        let Some((name, version, arch)) = index::version::deb_name(orphan.key.file_name()) else {
+            return Some(orphan);
+        };
+        let group = (
+            parent(orphan.key.as_str()).to_string(),
+            name.to_string(),
+            arch.to_string(),
+        );
+        let version = version.to_string();
+        self.groups.entry(group).or_default().push((version, orphan));
+        None
+    }
+
+    /// Every orphan held, with whether it is among its group's `keep`
+    /// newest versions.
+    fn sorted(self, keep: usize) -> impl Iterator<Item = (Orphaned, bool)> {
+        self.groups.into_values().flat_map(move |mut versions| {
+            versions.sort_by(|(a, _), (b, _)| index::version::compare(b, a));
+            versions
+                .into_iter()
+                .enumerate()
+                .map(move |(n, (_, orphan))| (orphan, n < keep))
+        })
     }
 }
 

@@ -33,6 +33,9 @@ pub enum Level {
     /// The good end.
     Good,
     Warning,
+    /// An error counted by the task; whether cron hears of it is the
+    /// task's verdict at its end.
+    Problem,
     /// Also an error line for cron (acng's control line).
     Error,
 }

@@ -190,6 +190,41 @@ fn the_acng_written_cache_loses_nothing_it_references() {
     }
 }
 
+/// An expiration that reads the indexes as they are (and purges).
+const BROKEN_RUN: &str =
+    "/acng-report.html?doExpire=Start+Expiration&ignoreTradeOff=iTO&skipIxUp=si&purgeNow=pN";
+
+/// Garbles the suite's cached Packages.xz, its length kept.
+fn break_index(cache: &Path) {
+    let packages_xz = cache.join(format!("synth/dists/{SUITE}/main/binary-all/Packages.xz"));
+    let len = std::fs::metadata(&packages_xz).unwrap().len() as usize;
+    std::fs::write(&packages_xz, vec![b'x'; len]).unwrap();
+}
+
+#[test]
+fn cron_hears_of_failed_runs_past_ex_suppress_admin_notification() {
+    let world = world(apt::packages(1, 2_000, 2_000), "ExSuppressAdminNotification: 1\n");
+    let cache = world.daemon.cache();
+    world.apt.update().assert_success();
+    break_index(&cache);
+    let first = task(&world.daemon, BROKEN_RUN);
+    assert!(
+        first.contains("class=\"ERROR\""),
+        "the page shows the error:\n{first}"
+    );
+    assert!(
+        !first.contains(&format!("{MARKER}2")),
+        "one failed run is tolerated:\n{first}"
+    );
+    let second = task(&world.daemon, BROKEN_RUN);
+    assert!(
+        second.contains(&format!("{MARKER}2Errors found, aborting expiration...")),
+        "the second in a row is mailed:\n{second}"
+    );
+    let failures = std::fs::read_to_string(cache.join("_exfail_cnt")).unwrap();
+    assert_eq!(failures.lines().count(), 2, "{failures}");
+}
+
 #[test]
 fn a_malformed_index_stops_every_deletion() {
     let World {
@@ -199,7 +234,7 @@ fn a_malformed_index_stops_every_deletion() {
         repo: _repo,
         daemon,
         apt,
-    } = world(apt::packages(2, 2_000, 4_000), "");
+    } = world(apt::packages(2, 2_000, 4_000), "ExSuppressAdminNotification: 0\n");
     let cache = daemon.cache();
     apt.update().assert_success();
     // An orphan due for removal, and the Packages file broken in the cache
@@ -210,14 +245,12 @@ fn a_malformed_index_stops_every_deletion() {
         "synth/pool/main/o/old/old_1_all.deb.head",
         crate::support::acng_head(3).as_bytes(),
     );
-    let packages_xz = cache.join(format!("synth/dists/{SUITE}/main/binary-all/Packages.xz"));
-    let len = std::fs::metadata(&packages_xz).unwrap().len() as usize;
-    std::fs::write(&packages_xz, vec![b'x'; len]).unwrap();
-    let page = task(
-        &daemon,
-        "/acng-report.html?doExpire=Start+Expiration&ignoreTradeOff=iTO&skipIxUp=si&purgeNow=pN",
+    break_index(&cache);
+    let page = task(&daemon, BROKEN_RUN);
+    assert!(
+        page.contains(&format!("{MARKER}2Errors found, aborting expiration...")),
+        "an error line for cron:\n{page}"
     );
-    assert!(page.contains(MARKER), "an error line for cron:\n{page}");
     assert!(page.contains("nothing is removed"), "{page}");
     assert!(cache.join("synth/pool/main/o/old/old_1_all.deb").exists());
 
@@ -543,4 +576,41 @@ fn empty_directories_unchanged_for_ten_days_go() {
         cache.join("_import/old").exists(),
         "debcache's and acng's own names are not touched"
     );
+}
+
+#[test]
+fn keep_extra_versions_keeps_the_newest_unreferenced_versions() {
+    let world = world(apt::packages(1, 2_000, 2_000), "KeepExtraVersions: 1\n");
+    let cache = world.daemon.cache();
+    world.apt.update().assert_success();
+    world.apt.download(&["synth-pkg01"]).assert_success();
+    let current = format!("synth{}", world.repo.deb_path("synth-pkg01"));
+    let dir = &current[..current.rfind('/').unwrap()];
+    // dpkg's order: 0.8~rc1 < 0.9 < 0.10; another architecture is a group
+    // of its own.
+    let old = ["0.8~rc1-1_all", "0.9-1_all", "0.10-1_all", "0.9-1_amd64"];
+    for v in old {
+        let path = format!("{dir}/synth-pkg01_{v}.deb");
+        put(&cache, &path, b"old");
+        put(
+            &cache,
+            &format!("{path}.head"),
+            crate::support::acng_head(3).as_bytes(),
+        );
+    }
+    let page = task(
+        &world.daemon,
+        "/acng-report.html?doExpire=Start+Expiration&ignoreTradeOff=iTO&skipIxUp=si&purgeNow=pN",
+    );
+    let exists = |v: &str| cache.join(format!("{dir}/synth-pkg01_{v}.deb")).exists();
+    assert!(
+        exists("0.10-1_all") && exists("0.9-1_amd64"),
+        "the newest of each:\n{page}"
+    );
+    assert!(
+        !exists("0.9-1_all") && !exists("0.8~rc1-1_all"),
+        "the older go:\n{page}"
+    );
+    assert!(cache.join(&current).exists(), "the referenced one stays");
+    assert!(orphans(&cache).contains(&format!("{dir}/synth-pkg01_0.10-1_all.deb")));
 }

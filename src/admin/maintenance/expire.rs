@@ -29,6 +29,7 @@ impl Report for Ctx {
             Level::Info => Kind::Plain,
             Level::Good => Kind::Good,
             Level::Warning => Kind::Warning,
+            Level::Problem => Kind::Problem,
             Level::Error => Kind::Error,
         };
         Ctx::say(self, kind, text);

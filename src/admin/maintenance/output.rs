@@ -19,6 +19,10 @@ pub enum Kind {
     Plain,
     Good,
     Warning,
+    /// An error the page shows, and a context control line: cron hears of
+    /// it only with the error line of the task's verdict (an expiration's
+    /// `ExSuppressAdminNotification`).
+    Problem,
     /// Also a control line: cron mails it.
     Error,
 }
@@ -30,6 +34,11 @@ pub fn line(kind: Kind, text: &str) -> String {
         Kind::Plain => format!("{html}<br>\n"),
         Kind::Good => format!("<span class=\"GOOD\">{html}</span><br>\n"),
         Kind::Warning => format!("<span class=\"WARNING\">{html}</span><br>\n"),
+        // A context line: acngtool prints it only before an error line.
+        Kind::Problem => format!(
+            "<span class=\"ERROR\">{html}</span><br>\n{}",
+            control_line(ControlType::Context, text)
+        ),
         // The control line keeps the text as it is: acngtool prints it.
         Kind::Error => format!(
             "<span class=\"ERROR\">{html}</span><br>\n{}",
@@ -41,8 +50,8 @@ pub fn line(kind: Kind, text: &str) -> String {
 /// The kinds of acng's control lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ControlType {
-    /// Printed before an error, to say where it happened (no task of this
-    /// version gives one yet).
+    /// Printed before an error, to say what led to it (an expiration's
+    /// errors, before its verdict).
     Context = 1,
     Error = 2,
 }
@@ -147,6 +156,10 @@ mod tests {
             "<span class=\"WARNING\">careful</span><br>\n"
         );
         assert!(!line(Kind::Warning, "x").contains(CONTROL_MARKER));
+        assert_eq!(
+            line(Kind::Problem, "bad"),
+            format!("<span class=\"ERROR\">bad</span><br>\n<!--\n{CONTROL_MARKER}1bad\n-->\n")
+        );
     }
 
     #[test]

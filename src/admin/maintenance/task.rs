@@ -176,7 +176,7 @@ impl Ctx {
 
     /// One line of text.
     pub fn say(&mut self, kind: Kind, text: &str) {
-        if kind == Kind::Error {
+        if matches!(kind, Kind::Error | Kind::Problem) {
             tracing::warn!(task = self.task.name, "{text}");
         }
         self.html(output::line(kind, text));
