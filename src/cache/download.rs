@@ -92,6 +92,9 @@ pub enum Revalidate {
     IfStale,
     /// Whatever the clock says (a client's `no-cache`).
     Always,
+    /// Downloaded again whole, whatever the copy's validators say
+    /// (expiration's `forceRedownload`).
+    Refetch,
 }
 
 /// The requester of a download, whose transfer log records (and whose
@@ -344,6 +347,7 @@ impl Task<'_> {
                     Revalidate::Never => true,
                     Revalidate::IfStale => self.cache.fresh.is_fresh(&self.job.key),
                     Revalidate::Always => false,
+                    Revalidate::Refetch => return Ok(Some(Plan::Whole)),
                 };
                 if current {
                     return Ok(None);

@@ -44,7 +44,7 @@ use fresh::Freshness;
 pub use key::{check_relative, CacheKey, KeyError};
 pub use meta::{Head, HeadError, MAX_HEAD_SIZE};
 pub use read::{read_range, resident, ChunkReader, CHUNK};
-pub use scan::{Census, Files, Found, Problem, Tally, Walk};
+pub use scan::{Census, Damage, Files, Found, Problem, Tally, Walk};
 use storage::Disk;
 pub use storage::{CacheLock, Incoming, LockError, Storage};
 pub use upkeep::{Changed, Reserved};

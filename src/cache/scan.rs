@@ -38,6 +38,27 @@ use super::meta::{Head, MAX_HEAD_SIZE};
 /// are about ten deep.
 pub const MAX_DEPTH: usize = 64;
 
+/// What is wrong with a data file's `.head`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// There is none.
+    NoHead,
+    /// It does not parse.
+    BadHead,
+    /// The data is longer than it says.
+    Longer,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Damage::NoHead => "no .head",
+            Damage::BadHead => "its .head cannot be read",
+            Damage::Longer => "longer than its .head says",
+        })
+    }
+}
+
 /// One thing the walk found.
 #[derive(Debug)]
 pub enum Found {
@@ -52,6 +73,9 @@ pub enum Found {
         allocated: u64,
         /// Its `.head` says it is whole: it would be served as a hit.
         complete: bool,
+        /// Why it can be neither served nor resumed; `None` for a complete
+        /// file or a partial one (shorter than its `.head` expects).
+        damage: Option<Damage>,
         /// Its data's access time (a hit reads it; `relatime` renews it
         /// once a day at most).
         accessed: SystemTime,
@@ -74,6 +98,7 @@ impl Found {
             len,
             allocated: len,
             complete,
+            damage: None,
             accessed: UNIX_EPOCH,
             modified: UNIX_EPOCH,
         }
@@ -261,14 +286,23 @@ impl Walk {
                     let st = statat(at, name, AtFlags::SYMLINK_NOFOLLOW).ok()?;
                     let len = st.st_size as u64;
                     let head = read_head(at, bytes, &mut self.head).ok();
-                    let complete =
-                        head.is_some() && Head::parse(&self.head).is_ok_and(|head| head.is_complete(len));
+                    let parsed = head.map(|_| Head::parse(&self.head));
+                    let complete = matches!(&parsed, Some(Ok(h)) if h.is_complete(len));
+                    let damage = match &parsed {
+                        None => Some(Damage::NoHead),
+                        Some(Err(_)) => Some(Damage::BadHead),
+                        Some(Ok(h)) if h.expected_length.or(h.content_length).is_some_and(|n| n < len) => {
+                            Some(Damage::Longer)
+                        }
+                        Some(Ok(_)) => None,
+                    };
                     Some(Found::Data {
                         repo: Arc::clone(&self.repo),
                         path: format!("{}/{}", self.path, String::from_utf8_lossy(bytes)),
                         len,
                         allocated: (st.st_blocks as u64 + head.unwrap_or(0)) * 512,
                         complete,
+                        damage,
                         accessed: time(st.st_atime, st.st_atime_nsec),
                         modified: time(st.st_mtime, st.st_mtime_nsec),
                     })

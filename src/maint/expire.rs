@@ -78,6 +78,13 @@ pub struct Options {
     pub by_checksum: bool,
     /// `truncNow=tN`: damaged files are emptied at once.
     pub truncate_now: bool,
+    /// `forceRedownload=fRd`: every index is downloaded again whole.
+    pub force_redownload: bool,
+    /// `skipHeadChecks=sHC`: referenced files are not judged by their
+    /// `.head`.
+    pub skip_head_checks: bool,
+    /// `incomAsDamaged=iad`: a referenced file still partial is damaged.
+    pub incomplete_as_damaged: bool,
 }
 
 impl Options {
@@ -91,6 +98,9 @@ impl Options {
             by_path: query.contains("byPath=bP") || query.contains("byChecksum=bS"),
             by_checksum: query.contains("byChecksum=bS"),
             truncate_now: query.contains("truncNow=tN"),
+            force_redownload: query.contains("forceRedownload=fRd"),
+            skip_head_checks: query.contains("skipHeadChecks=sHC"),
+            incomplete_as_damaged: query.contains("incomAsDamaged=iad"),
         }
     }
 }
@@ -395,7 +405,9 @@ impl Run<'_> {
         // A Release is asked about whatever the freshness clock says: the
         // run must see the mirror as it is now. A changed one makes its
         // suite's indexes stale, so those follow.
-        let revalidate = if is_release(key) {
+        let revalidate = if self.options.force_redownload {
+            Revalidate::Refetch
+        } else if is_release(key) {
             Revalidate::Always
         } else {
             Revalidate::IfStale
@@ -559,7 +571,14 @@ impl Run<'_> {
             if n % 1024 == 0 {
                 self.check()?;
             }
-            let Found::Data { path, allocated, .. } = found else {
+            let Found::Data {
+                path,
+                allocated,
+                complete,
+                damage,
+                ..
+            } = found
+            else {
                 continue;
             };
             let Ok(key) = CacheKey::parse(&path) else {
@@ -568,8 +587,16 @@ impl Run<'_> {
             match verdict(&key, suites, referenced, config, self.options.by_path) {
                 Verdict::Referenced => {
                     self.outcome.referenced.add(allocated);
-                    if self.options.by_checksum {
-                        self.verify(&key, allocated);
+                    if downloading.contains(&key) {
+                        continue;
+                    }
+                    match (self.options.skip_head_checks, damage, complete) {
+                        (false, Some(damage), _) => self.damaged(&key, allocated, &damage.to_string()),
+                        (false, None, false) if self.options.incomplete_as_damaged => {
+                            self.damaged(&key, allocated, "incomplete")
+                        }
+                        _ if self.options.by_checksum => self.verify(&key, allocated),
+                        _ => {}
                     }
                     continue;
                 }
@@ -616,22 +643,19 @@ impl Run<'_> {
         if let Err(e) = written {
             self.error(&format!("Cannot write _expending_dat: {e}"));
         }
-        if self.options.by_checksum {
-            let list: String = self.damaged.iter().map(|p| format!("{p}\n")).collect();
-            let written =
-                cache.write_reserved(Reserved::Damaged, (!list.is_empty()).then_some(list.as_bytes()));
-            if let Err(e) = written {
-                self.error(&format!("Cannot write _expending_damaged: {e}"));
-            }
-            if !self.damaged.is_empty() {
-                self.out.say(
-                    Level::Warning,
-                    &format!(
-                        "{} damaged files are listed: justShowDamaged shows them, justRemoveDamaged or justTruncDamaged acts on them.",
-                        self.damaged.len()
-                    ),
-                );
-            }
+        let list: String = self.damaged.iter().map(|p| format!("{p}\n")).collect();
+        let written = cache.write_reserved(Reserved::Damaged, (!list.is_empty()).then_some(list.as_bytes()));
+        if let Err(e) = written {
+            self.error(&format!("Cannot write _expending_damaged: {e}"));
+        }
+        if !self.damaged.is_empty() {
+            self.out.say(
+                Level::Warning,
+                &format!(
+                    "{} damaged files are listed: justShowDamaged shows them, justRemoveDamaged or justTruncDamaged acts on them.",
+                    self.damaged.len()
+                ),
+            );
         }
         Ok(())
     }
@@ -700,7 +724,13 @@ impl Run<'_> {
                 Err(e) => Some(format!("cannot read it: {e}")),
             }
         };
-        let Some(problem) = problem else { return };
+        if let Some(problem) = problem {
+            self.damaged(key, allocated, &problem);
+        }
+    }
+
+    /// Lists a referenced file as damaged, or empties it (`truncNow`).
+    fn damaged(&mut self, key: &CacheKey, allocated: u64, problem: &str) {
         self.outcome.damaged.add(allocated);
         self.out
             .say(Level::Warning, &format!("Damaged: {key}: {problem}"));

@@ -614,3 +614,74 @@ fn keep_extra_versions_keeps_the_newest_unreferenced_versions() {
     assert!(cache.join(&current).exists(), "the referenced one stays");
     assert!(orphans(&cache).contains(&format!("{dir}/synth-pkg01_0.10-1_all.deb")));
 }
+
+#[test]
+fn referenced_files_are_judged_by_their_head_and_force_redownload_fetches_indexes_whole() {
+    let world = world(apt::packages(2, 20_000, 20_000), "");
+    let cache = world.daemon.cache();
+    world.apt.update().assert_success();
+    world
+        .apt
+        .download(&["synth-pkg01", "synth-pkg02"])
+        .assert_success();
+    let deb = |n: &str| format!("synth{}", world.repo.deb_path(n));
+    let (headless, partial) = (deb("synth-pkg01"), deb("synth-pkg02"));
+    std::fs::remove_file(cache.join(format!("{headless}.head"))).unwrap();
+    let len = std::fs::metadata(cache.join(&partial)).unwrap().len();
+    let half = std::fs::read(cache.join(&partial)).unwrap()[..len as usize / 2].to_vec();
+    put(&cache, &partial, &half);
+    put(
+        &cache,
+        &format!("{partial}.head"),
+        format!("HTTP/1.1 200 OK\r\nX-Debcache-Expected-Length: {len}\r\n\r\n").as_bytes(),
+    );
+    let damaged = || std::fs::read_to_string(cache.join("_expending_damaged")).unwrap_or_default();
+    let run = |extra: &str| {
+        task(
+            &world.daemon,
+            &format!("/acng-report.html?doExpire=Start+Expiration&ignoreTradeOff=iTO&skipIxUp=si{extra}"),
+        )
+    };
+
+    let page = run("");
+    assert!(page.contains(&format!("Damaged: {headless}: no .head")), "{page}");
+    assert_eq!(
+        damaged(),
+        format!("{headless}\n"),
+        "a partial download is kept:\n{page}"
+    );
+    let page = run("&incomAsDamaged=iad");
+    assert!(
+        page.contains(&format!("Damaged: {partial}: incomplete")),
+        "{page}"
+    );
+    assert_eq!(damaged().lines().count(), 2, "{page}");
+    let page = run("&skipHeadChecks=sHC");
+    assert!(!page.contains("Damaged:"), "{page}");
+    assert_eq!(damaged(), "");
+    assert!(
+        cache.join(&headless).exists() && cache.join(&partial).exists(),
+        "nothing removed"
+    );
+
+    let index = format!("/debian/dists/{SUITE}/main/binary-all/Packages.xz");
+    let before = world.origin.requests(&index);
+    let page = task(
+        &world.daemon,
+        "/acng-report.html?doExpire=Start+Expiration&ignoreTradeOff=iTO&forceRedownload=fRd",
+    );
+    assert!(page.contains("Done:"), "{page}");
+    let asked: Vec<_> = world
+        .origin
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == index)
+        .skip(before)
+        .collect();
+    assert_eq!(asked.len(), 1, "fetched again");
+    assert!(
+        asked[0].header("if-none-match").is_none() && asked[0].header("if-modified-since").is_none(),
+        "whole, not revalidated: {:?}",
+        asked[0].headers
+    );
+}
