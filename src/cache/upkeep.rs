@@ -203,6 +203,44 @@ impl Cache {
         self.forget(key);
         Ok(Changed::Done { freed })
     }
+
+    /// Gives back the blocks reserved past a file's end (a download's
+    /// reservation, left by one that stopped), its bytes untouched: a
+    /// truncation to its own length (ext4 and XFS free what lies past the
+    /// end; a hole punched there is a no-op on ext4).
+    pub fn trim(&self, key: &CacheKey) -> io::Result<Changed> {
+        let Some(_claim) = self.flights.claim(key) else {
+            return Ok(Changed::Busy);
+        };
+        let file = match self.storage.open_data_rw(key) {
+            Err(e) if is_absent(&e) => return Ok(Changed::Absent),
+            file => file?,
+        };
+        let before = rustix::fs::fstat(&file)?;
+        let len = before.st_size as u64;
+        let blocks = before.st_blocks as u64 * 512;
+        if blocks <= len.next_multiple_of(4096) {
+            return Ok(Changed::Done { freed: 0 });
+        }
+        file.set_len(len)?;
+        // The truncation renews the times; the size quota orders by them.
+        let times = rustix::fs::Timestamps {
+            last_access: rustix::fs::Timespec {
+                tv_sec: before.st_atime,
+                tv_nsec: before.st_atime_nsec as _,
+            },
+            last_modification: rustix::fs::Timespec {
+                tv_sec: before.st_mtime,
+                tv_nsec: before.st_mtime_nsec as _,
+            },
+        };
+        rustix::fs::futimens(&file, &times)?;
+        self.forget(key);
+        let after = rustix::fs::fstat(&file)?.st_blocks as u64 * 512;
+        Ok(Changed::Done {
+            freed: blocks.saturating_sub(after),
+        })
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +264,34 @@ mod tests {
 
     fn key(path: &str) -> CacheKey {
         CacheKey::parse(path).unwrap()
+    }
+
+    #[test]
+    fn trim_gives_back_what_a_download_reserved_past_the_end() {
+        use rustix::fs::{fallocate, FallocateFlags};
+        let (dir, cache) = cache();
+        let path = dir.path().join("h/p/a.deb");
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        if fallocate(&file, FallocateFlags::KEEP_SIZE, 0, 1 << 20).is_err() {
+            return; // A file system without reservations: nothing to give back.
+        }
+        let blocks = || rustix::fs::stat(&path).unwrap().st_blocks * 512;
+        assert!(blocks() >= 1 << 20);
+        let mtime = |p: &std::path::Path| fs::metadata(p).unwrap().modified().unwrap();
+        let stamp = mtime(&path);
+        let Changed::Done { freed } = cache.trim(&key("h/p/a.deb")).unwrap() else {
+            panic!("not trimmed");
+        };
+        assert!(freed >= (1 << 20) - 8192, "{freed}");
+        assert!(blocks() <= 8192);
+        assert_eq!(fs::read(&path).unwrap(), b"12345");
+        assert_eq!(
+            mtime(&path),
+            stamp,
+            "its times are kept: the size quota orders by them"
+        );
+        assert_eq!(cache.trim(&key("h/p/a.deb")).unwrap(), Changed::Done { freed: 0 });
+        assert_eq!(cache.trim(&key("h/p/gone.deb")).unwrap(), Changed::Absent);
     }
 
     #[test]

@@ -52,6 +52,12 @@ use crate::index::{self, IndexKind, Listed};
 use crate::request::kind::classify as file_class;
 use crate::request::FileKind;
 
+/// Blocks past a file's end beyond this much (its `.head`'s block
+/// included) are a stopped download's reservation, given back once the
+/// file is this old (acng's rule: about 10 KB, a day).
+const PREALLOCATED_SLACK: u64 = 16 * 1024;
+const PREALLOCATED_AGE: Duration = Duration::from_secs(86_400);
+
 /// Empty directories go once unchanged this long (acng's 10 days).
 const EMPTY_DIR_AGE: Duration = Duration::from_secs(10 * 86_400);
 
@@ -130,6 +136,9 @@ pub struct Outcome {
     /// With `byChecksum`: referenced files whose content is not what their
     /// index says.
     pub damaged: Files,
+    /// Files whose reserved blocks past their end were given back, and
+    /// the bytes.
+    pub trimmed: Files,
     pub errors: u64,
 }
 
@@ -137,7 +146,7 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} files ({} bytes) removed, {} ({} bytes) kept as orphans, {} ({} bytes) referenced, {} kept otherwise; {} damaged; {} error(s)",
+            "{} files ({} bytes) removed, {} ({} bytes) kept as orphans, {} ({} bytes) referenced, {} kept otherwise; {} damaged; {} trimmed ({} bytes); {} error(s)",
             self.removed.count,
             self.removed.bytes,
             self.tagged.count,
@@ -146,6 +155,8 @@ impl fmt::Display for Outcome {
             self.referenced.bytes,
             self.spared.count,
             self.damaged.count,
+            self.trimmed.count,
+            self.trimmed.bytes,
             self.errors
         )
     }
@@ -573,9 +584,11 @@ impl Run<'_> {
             }
             let Found::Data {
                 path,
-                allocated,
+                len,
+                mut allocated,
                 complete,
                 damage,
+                modified,
                 ..
             } = found
             else {
@@ -584,6 +597,24 @@ impl Run<'_> {
             let Ok(key) = CacheKey::parse(&path) else {
                 continue;
             };
+            if allocated > len + PREALLOCATED_SLACK
+                && !downloading.contains(&key)
+                && self
+                    .ctx
+                    .now
+                    .duration_since(modified)
+                    .is_ok_and(|age| age >= PREALLOCATED_AGE)
+            {
+                // A stopped download's reservation (acng's trimming).
+                match cache.trim(&key) {
+                    Ok(Changed::Done { freed }) if freed > 0 => {
+                        allocated -= freed.min(allocated);
+                        self.outcome.trimmed.add(freed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => self.error(&format!("Cannot trim {path}: {e}")),
+                }
+            }
             match verdict(&key, suites, referenced, config, self.options.by_path) {
                 Verdict::Referenced => {
                     self.outcome.referenced.add(allocated);

@@ -685,3 +685,37 @@ fn referenced_files_are_judged_by_their_head_and_force_redownload_fetches_indexe
         asked[0].headers
     );
 }
+
+#[test]
+fn a_stopped_downloads_reservation_is_given_back() {
+    let world = world(apt::packages(1, 5_000, 5_000), "");
+    let cache = world.daemon.cache();
+    world.apt.update().assert_success();
+    world.apt.download(&["synth-pkg01"]).assert_success();
+    let deb = cache.join(format!("synth{}", world.repo.deb_path("synth-pkg01")));
+    let file = std::fs::OpenOptions::new().write(true).open(&deb).unwrap();
+    let reserved = unsafe {
+        use std::os::fd::AsRawFd;
+        libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 4 << 20)
+    };
+    if reserved != 0 {
+        return; // No reservations on this file system: nothing to give back.
+    }
+    let two_days_ago = SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    file.set_modified(two_days_ago).unwrap();
+    drop(file);
+    let blocks = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(&deb).unwrap().blocks() * 512
+    };
+    assert!(blocks() >= 4 << 20);
+    let page = task(
+        &world.daemon,
+        "/acng-report.html?doExpire=Start+Expiration&ignoreTradeOff=iTO&skipIxUp=si",
+    );
+    assert!(page.contains("; 1 trimmed ("), "{page}");
+    assert!(blocks() < 64 * 1024, "{} bytes still allocated", blocks());
+    assert_eq!(std::fs::metadata(&deb).unwrap().modified().unwrap(), two_days_ago);
+    let path = format!("/synth{}", world.repo.deb_path("synth-pkg01"));
+    assert_eq!(get(world.daemon.addr, &path).status, 200, "still a hit");
+}
