@@ -162,6 +162,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         config: Arc::clone(&config),
         intercept,
         maintenance: Arc::clone(&maintenance),
+        trace: Arc::new(crate::admin::trace::PatternTrace::new(config.log.pattern_tracing)),
     };
     let cache = Arc::clone(&state.cache);
     let daily = config.maintenance.expire_at.map(|minute| {

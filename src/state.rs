@@ -24,4 +24,6 @@ pub struct AppState {
     pub intercept: Option<Arc<Interceptor>>,
     /// The maintenance task slot (one task at a time).
     pub maintenance: Arc<Maintenance>,
+    /// Pattern tracing: its switch and what it found.
+    pub trace: Arc<crate::admin::trace::PatternTrace>,
 }

@@ -67,6 +67,7 @@ pub fn run(data: &[u8]) {
         method: &method,
         target,
         cache_control,
+        tracing: false,
     };
     let got = classify(req, &f.requests, &f.remap);
     assert_eq!(
@@ -155,6 +156,7 @@ fn upstream_form_names_the_same_file(
         method,
         target: &again,
         cache_control,
+        tracing: false,
     };
     let second = classify(req, &f.requests, &f.remap);
     let Some(other) = second.as_ref().ok().and_then(Target::file) else {

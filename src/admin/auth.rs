@@ -149,17 +149,13 @@ impl Action {
         }
     }
 
-    /// Reads the cache and its statistics without changing them (starting
-    /// or stopping the pattern trace only changes what the page shows).
+    /// Reads the cache and its statistics without changing them, or only
+    /// narrows what is served (stopping the pattern trace). Starting the
+    /// trace is not: while it runs, any path of a mirror is fetched.
     pub fn is_read_only(self) -> bool {
         matches!(
             self,
-            Action::ListOrphans
-                | Action::ListDamaged
-                | Action::Count
-                | Action::TraceStart
-                | Action::TraceEnd
-                | Action::Report
+            Action::ListOrphans | Action::ListDamaged | Action::Count | Action::TraceEnd | Action::Report
         )
     }
 }
@@ -376,7 +372,7 @@ mod tests {
 
     #[test]
     fn only_views_are_read_only() {
-        let read_only = [ListOrphans, ListDamaged, Count, TraceStart, TraceEnd, Report];
+        let read_only = [ListOrphans, ListDamaged, Count, TraceEnd, Report];
         for (_, action) in TRIGGERS {
             assert_eq!(action.is_read_only(), read_only.contains(&action), "{action:?}");
         }
@@ -466,7 +462,9 @@ mod tests {
             &[
                 ("doCount=1", &[], Remote, Ok(Count)),
                 ("justShow=1", &[], Remote, Ok(ListOrphans)),
-                ("doTraceStart=1", &[], Remote, Ok(TraceStart)),
+                ("doTraceStart=1", &[], Remote, Err(NotLocal)),
+                ("doTraceStart=1", &[], Loopback, Ok(TraceStart)),
+                ("doTraceEnd=1", &[], Remote, Ok(TraceEnd)),
                 ("format=json", &[], Remote, Ok(Report)),
                 ("", &[], Remote, Ok(Report)),
                 ("doCount=1", &[xff], Loopback, Ok(Count)),

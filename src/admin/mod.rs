@@ -12,3 +12,4 @@ pub mod maintenance;
 pub mod metrics;
 mod mime;
 pub mod report;
+pub mod trace;

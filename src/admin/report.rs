@@ -14,12 +14,16 @@ use serde::Serialize;
 
 use super::health::{human_bytes, Status};
 use super::maintenance::CountSummary;
+use super::trace::Traced;
 use crate::stats::{Snapshot, Totals};
 
 /// What the page says above the numbers after an action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Notice {
     StatsReset,
+    TraceStarted,
+    TraceStopped,
+    TraceCleared,
 }
 
 /// The maintenance tasks, as the page tells of them.
@@ -41,6 +45,7 @@ pub fn html(
     authority: &str,
     notice: Option<Notice>,
     tasks: &Tasks,
+    trace: Traced,
 ) -> Result<String, askama::Error> {
     let now = SystemTime::now();
     let mut since_start = Row::new("Since start".into(), &snapshot.since_start);
@@ -79,6 +84,11 @@ pub fn html(
         working,
         notice: notice.map(|n| match n {
             Notice::StatsReset => "The statistics were reset.",
+            Notice::TraceStarted => {
+                "Pattern tracing is on: files no pattern knows are served as volatile and listed below."
+            }
+            Notice::TraceStopped => "Pattern tracing is off.",
+            Notice::TraceCleared => "The traced URLs were cleared.",
         }),
         disk: status
             .space
@@ -89,6 +99,7 @@ pub fn html(
         failures,
         last_count: tasks.last_count.as_ref().map(CountView::new),
         abort_on_problems: tasks.abort_on_problems,
+        trace,
     }
     .render()
 }
@@ -212,6 +223,7 @@ struct ReportPage<'a> {
     failures: Vec<(&'static str, u64)>,
     last_count: Option<CountView>,
     abort_on_problems: bool,
+    trace: Traced,
 }
 
 /// One line of a statistics table, formatted.
@@ -383,6 +395,7 @@ mod tests {
             "cache:3142",
             None,
             &Tasks::default(),
+            Traced::default(),
         )
         .unwrap();
         for expected in [
@@ -419,9 +432,15 @@ mod tests {
             "a\"b",
             Some(Notice::StatsReset),
             &Tasks::default(),
+            Traced {
+                on: true,
+                urls: vec!["http://m/<x>.weird".into()],
+                dropped: 0,
+            },
         )
         .unwrap();
         assert!(page.contains("&#60;b&#62;repo&#60;/b&#62;") && !page.contains("<b>repo"));
+        assert!(page.contains("http://m/&#60;x&#62;.weird") && page.contains("doTraceStop"));
         assert!(page.contains("&#60;evil&#62;:80") && !page.contains("a\"b"));
         assert!(page.contains("The statistics were reset."));
         assert!(!page.contains("Healthy"));
@@ -463,7 +482,15 @@ mod tests {
             }),
             abort_on_problems: true,
         };
-        let page = html(&stats.snapshot(), &status(), "cache", None, &tasks).unwrap();
+        let page = html(
+            &stats.snapshot(),
+            &status(),
+            "cache",
+            None,
+            &tasks,
+            Traced::default(),
+        )
+        .unwrap();
         for expected in [
             "Maintenance task Count Objects running (for 0 s).",
             "3 files (3.0 MiB) complete, 1 file (10 bytes) partial, 2 .head files without data, in 2 repositories.",

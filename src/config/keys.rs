@@ -244,7 +244,7 @@ directives! {
     KeepExtraVersions => d("KeepExtraVersions", int(0, I32), "0", InEffect),
     PrecacheFor => d("PrecacheFor", Text, "", InEffect),
     TrackFileUse => d("TrackFileUse", Bool, "0", NotYetInEffect),
-    Patrace => d("Patrace", Bool, "0", NotYetInEffect),
+    Patrace => d("Patrace", Bool, "0", InEffect),
     RecompBz2 => d("RecompBz2", Bool, "0", NO_EFFECT),
     MinUpdateInterval => d("MinUpdateInterval", int(0, I32), "0", NO_EFFECT),
     ForeGround => d(

@@ -83,6 +83,9 @@ pub struct FileRequest {
     /// Fetch without storing unless complete in cache (`no-store`,
     /// `DontCacheRequested`, directory listings).
     pub pass_through: bool,
+    /// No pattern classifies it: served as volatile because pattern
+    /// tracing is on, and to be traced.
+    pub unmatched: bool,
 }
 
 impl FileRequest {
@@ -115,6 +118,9 @@ pub struct RequestLine<'a> {
     pub target: &'a str,
     /// The `Cache-Control` header, if any.
     pub cache_control: Option<&'a str>,
+    /// Pattern tracing is on (`Patrace`, the report page): a file no
+    /// pattern classifies is served as volatile, not refused.
+    pub tracing: bool,
 }
 
 /// Classifies a request (spec §2.4).
@@ -153,7 +159,7 @@ pub fn classify(req: RequestLine<'_>, config: &Requests, remap: &RemapTable) -> 
     if let Cow::Owned(normal) = path::normalise(&url.path) {
         url.path = normal;
     }
-    let file = file_request(url, req.cache_control, config)?;
+    let file = file_request(url, req.cache_control, req.tracing, config)?;
     Ok(match style {
         Style::Proxy if https => Target::HttpsProxy(file),
         Style::Proxy => Target::Proxy(file),
@@ -253,7 +259,12 @@ fn local_page(decoded: &str, config: &Requests) -> Option<Target> {
     })
 }
 
-fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Requests) -> Result<FileRequest, Reject> {
+fn file_request(
+    url: HttpUrl,
+    cache_control: Option<&str>,
+    tracing: bool,
+    config: &Requests,
+) -> Result<FileRequest, Reject> {
     let (no_cache, no_store) = cache_control.map_or((false, false), |cc| {
         let has = |token: &str| {
             cc.split(',').any(|t| {
@@ -269,16 +280,21 @@ fn file_request(url: HttpUrl, cache_control: Option<&str>, config: &Requests) ->
     let no_store = no_store && config.cache_control.no_store;
     let directory = url.path.ends_with('/');
     let dont_cache = dont_cache(&config.dont_cache_requested, &url);
-    let kind = if directory {
-        FileKind::Solid
+    let (kind, unmatched) = if directory {
+        (FileKind::Solid, false)
     } else {
-        kind::classify(&url.path, &config.file_patterns).ok_or(Reject::Forbidden)?
+        match kind::classify(&url.path, &config.file_patterns) {
+            Some(kind) => (kind, false),
+            None if tracing => (FileKind::Volatile, true),
+            None => return Err(Reject::Forbidden),
+        }
     };
     Ok(FileRequest {
         url,
         kind,
         no_cache,
         pass_through: directory || dont_cache || no_store,
+        unmatched,
     })
 }
 

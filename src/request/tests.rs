@@ -29,6 +29,7 @@ impl Fixture {
             method: &method,
             target,
             cache_control: cc,
+            tracing: false,
         };
         classify(req, &self.requests, &self.remap)
     }

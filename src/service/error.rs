@@ -37,8 +37,6 @@ pub enum ServeError {
     Storage(std::io::Error),
     /// No certificate could be made for an intercepted host.
     Intercept(InterceptError),
-    /// A maintenance action this version does not have (its name).
-    NotBuilt(&'static str),
     /// A page of the daemon could not be rendered (a bug).
     Page(askama::Error),
     /// An upstream answer could not be passed on (a bug: its parts were
@@ -94,7 +92,6 @@ impl ServeError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unable to download in offline mode",
             ),
-            ServeError::NotBuilt(_) => (StatusCode::NOT_IMPLEMENTED, "Not Implemented"),
             ServeError::Storage(_)
             | ServeError::Intercept(_)
             | ServeError::Page(_)
@@ -193,7 +190,6 @@ impl fmt::Display for ServeError {
             ServeError::Upstream(e) => write!(f, "{e}"),
             ServeError::Admin(denied) => write!(f, "{denied}"),
             ServeError::Intercept(_) => f.write_str("no certificate for an intercepted host"),
-            ServeError::NotBuilt(task) => write!(f, "{task} is not available in this version of debcache"),
             ServeError::Page(_) => f.write_str("the page cannot be rendered"),
             ServeError::Response(_) => f.write_str("the upstream answer cannot be passed on"),
             ServeError::LocalDir(e) => write!(f, "{e}"),
@@ -224,9 +220,12 @@ impl std::error::Error for ServeError {
 pub fn response(err: &ServeError) -> Response<ResponseBody> {
     let (status, reason) = err.status();
     // acng's machine-readable error line (spec §8.3), which `acngtool
-    // maint` prints, so that a cron job asking for a missing action mails
-    // someone.
-    let detail = matches!(err, ServeError::NotBuilt(_)).then(|| err.to_string());
+    // maint` prints, so that a cron job the admin gate refuses mails
+    // someone why.
+    let detail = match err {
+        ServeError::Admin(denied) => Some(format!("Maintenance refused: {denied}")),
+        _ => None,
+    };
     let control = detail
         .as_deref()
         .map(|d| maintenance::control_line(maintenance::ControlType::Error, d))

@@ -141,6 +141,7 @@ pub async fn prefetch(state: &AppState, client: &Client, ahead: &Ahead) {
         method: &Method::GET,
         target: &ahead.target,
         cache_control: ahead.cache_control.as_deref(),
+        tracing: state.trace.is_on(),
     };
     if let Ok(Target::Proxy(f) | Target::Path(f) | Target::Alias(f)) =
         request::classify(line, &state.config.requests, &state.remap)
@@ -159,12 +160,20 @@ pub async fn handle<B>(state: &AppState, client: &Client, req: Request<B>) -> Re
             .headers()
             .get(header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok()),
+        tracing: state.trace.is_on(),
     };
     let outcome = if !client.allowed {
         Err(ServeError::ClientNotAllowed.into())
     } else {
         match request::classify(line, &state.config.requests, &state.remap) {
-            Ok(target) => answer(state, client, &req, target).await,
+            Ok(target) => {
+                if let Target::Proxy(f) | Target::Path(f) | Target::Alias(f) = &target {
+                    if f.unmatched {
+                        state.trace.record(&f.url.to_string());
+                    }
+                }
+                answer(state, client, &req, target).await
+            }
             Err(reject) => Err(ServeError::Rejected(reject).into()),
         }
     };
@@ -283,6 +292,18 @@ async fn report_page<B>(
         state.config.requests.report_page.as_deref().unwrap_or_default()
     );
     let notice = match action {
+        auth::Action::TraceStart => {
+            state.trace.set(true);
+            tracing::info!(client = client.log.client(), "pattern tracing started");
+            Some(report::Notice::TraceStarted)
+        }
+        // acng's page names its button doTraceStop; doTraceEnd is its trigger.
+        auth::Action::TraceEnd => stop_trace(state, client),
+        auth::Action::Report if has_param(query, "doTraceStop") => stop_trace(state, client),
+        auth::Action::Report if has_param(query, "doTraceClear") => {
+            state.trace.clear();
+            Some(report::Notice::TraceCleared)
+        }
         auth::Action::Report => None,
         auth::Action::ResetStats => {
             state.stats.reset();
@@ -341,7 +362,6 @@ async fn report_page<B>(
             }
             return Ok(redirect(&report_path));
         }
-        other => return Err(ServeError::NotBuilt(other.name()).into()),
     };
     let status = health::check(&state.cache).await;
     let snapshot = state.stats.snapshot();
@@ -354,13 +374,31 @@ async fn report_page<B>(
         let text = report::json(&snapshot, &status, state.cache.downloads(), &tasks);
         return Ok(no_store(page_response("application/json", text, req.method())));
     }
-    let page = report::html(&snapshot, &status, &authority(req, client), notice, &tasks)
-        .map_err(ServeError::Page)?;
+    let page = report::html(
+        &snapshot,
+        &status,
+        &authority(req, client),
+        notice,
+        &tasks,
+        state.trace.snapshot(),
+    )
+    .map_err(ServeError::Page)?;
     Ok(no_store(page_response(
         "text/html; charset=utf-8",
         page,
         req.method(),
     )))
+}
+
+fn stop_trace(state: &AppState, client: &Client) -> Option<report::Notice> {
+    state.trace.set(false);
+    tracing::info!(client = client.log.client(), "pattern tracing stopped");
+    Some(report::Notice::TraceStopped)
+}
+
+/// Whether the query has the parameter `name` (with any value).
+fn has_param(query: Option<&str>, name: &str) -> bool {
+    query.is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some(name)))
 }
 
 /// Pages whose numbers change: never from a browser's or a proxy's cache.

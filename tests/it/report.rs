@@ -101,7 +101,7 @@ fn the_week_survives_a_restart_and_is_rebuilt_from_the_log_without_its_file() {
 }
 
 #[test]
-fn statistics_can_be_reset_and_unbuilt_actions_say_so() {
+fn statistics_can_be_reset() {
     let origin = Origin::start();
     origin.put(PATH, vec![3u8; 1000]);
     let daemon = Daemon::start(&format!("Remap-m: /m ; {}\n", origin.url("/debian")));
@@ -117,15 +117,41 @@ fn statistics_can_be_reset_and_unbuilt_actions_say_so() {
         ),
         (Some(0), Some(0))
     );
-    // A maintenance action of a later version: 501, with acng's control
-    // line, which acngtool prints (and cron mails).
-    let mirror = get(daemon.addr, "/acng-report.html?doTraceStart=Start");
-    assert_eq!((mirror.status, mirror.reason.as_str()), (501, "Not Implemented"));
+}
+
+#[test]
+fn pattern_tracing_serves_unknown_types_and_lists_them() {
+    let origin = Origin::start();
+    origin.put("/debian/odd/thing.xyz", b"unknown kind".to_vec());
+    let daemon = Daemon::start(&format!("Remap-m: /m ; {}\n", origin.url("/debian")));
+    let odd = "/m/odd/thing.xyz";
+    assert_eq!(get(daemon.addr, odd).status, 403, "no pattern knows it");
+
+    let page = get(daemon.addr, "/acng-report.html?doTraceStart=Start").text();
+    assert!(page.contains("Pattern tracing is on"), "{page}");
+    let r = get(daemon.addr, odd);
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"unknown kind"[..]));
+    let page = get(daemon.addr, "/acng-report.html").text();
+    assert!(page.contains("odd/thing.xyz</code>"), "listed:\n{page}");
+
+    let page = get(daemon.addr, "/acng-report.html?doTraceStop=Stop").text();
+    assert!(page.contains("Pattern tracing is off."), "{page}");
+    assert_eq!(get(daemon.addr, odd).status, 403, "refused again");
     assert!(
-        mirror
-            .text()
-            .contains("41d_a6aeb8-26dfa2Pattern Tracing is not available"),
-        "{}",
-        mirror.text()
+        page.contains("odd/thing.xyz</code>"),
+        "the list stays until cleared"
     );
+    let page = get(daemon.addr, "/acng-report.html?doTraceClear=Clear").text();
+    assert!(!page.contains("odd/thing.xyz"), "{page}");
+}
+
+#[test]
+fn patrace_starts_the_trace_with_the_daemon() {
+    let origin = Origin::start();
+    origin.put("/debian/odd/thing.xyz", b"x".to_vec());
+    let daemon = Daemon::start(&format!("Patrace: 1\nRemap-m: /m ; {}\n", origin.url("/debian")));
+    assert_eq!(get(daemon.addr, "/m/odd/thing.xyz").status, 200);
+    assert!(get(daemon.addr, "/acng-report.html")
+        .text()
+        .contains("Stop tracing"));
 }

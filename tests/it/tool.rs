@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 use crate::support::{acng_head, put, Daemon};
 
 const COUNT: &str = "?doCount=Count+Objects";
-/// A trigger this version answers `501`.
-const UNBUILT: &str = "?doTraceStart=Start";
+/// What the admin gate says to wrong credentials, as acng's error line.
+const REFUSED: &str = "Maintenance refused: wrong AdminAuth credentials";
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
@@ -220,7 +220,7 @@ fn maint_prints_the_tasks_errors_and_exits_0_for_a_whole_answer() {
 }
 
 #[test]
-fn maint_by_default_runs_the_expiration_and_fails_on_a_501() {
+fn maint_by_default_runs_the_expiration() {
     let d = WithSocket::start("");
     // A fresh cache: the expiration is suppressed (ExStartTradeOff), a
     // warning, not an error: nothing for cron to mail.
@@ -230,23 +230,6 @@ fn maint_by_default_runs_the_expiration_and_fails_on_a_501() {
     let (code, stdout, _) = outcome(&out);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("Expiration suppressed"), "{stdout}");
-
-    let out = debcache(&["maint", "-c", &d.conf()], &[("ACNGREQ", UNBUILT)]);
-    let (code, stdout, stderr) = outcome(&out);
-    assert_eq!((code, stdout.as_str()), (Some(1), ""));
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(
-        lines,
-        [
-            "Pattern Tracing is not available in this version of debcache".to_string(),
-            format!(
-                "debcache maint: {} answered 501 Not Implemented to \
-                 /acng-report.html?doTraceStart=Start",
-                d.socket.display()
-            ),
-        ],
-        "{stderr}"
-    );
 }
 
 #[test]
@@ -258,20 +241,6 @@ fn maint_over_tcp_without_a_socket() {
         &[("ACNGREQ", COUNT)],
     );
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
-    let out = debcache(
-        &["maint", "-c", &d.conf(), "SocketPath=", &tcp],
-        &[("ACNGREQ", UNBUILT)],
-    );
-    let (code, _, stderr) = outcome(&out);
-    assert_eq!(code, Some(1));
-    assert!(
-        stderr.starts_with("Pattern Tracing is not available in this version of debcache\n"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!("{} answered 501", d.daemon.addr)),
-        "{stderr}"
-    );
 }
 
 #[test]
@@ -308,10 +277,31 @@ fn maint_sends_admin_auth_over_the_socket_and_over_tcp_only_when_insecure_is_set
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()), "over TCP");
 
     let out = debcache(&["maint", "-c", &conf, "AdminAuth=admin:wrong"], &count);
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!((code, stdout.as_str()), (Some(1), ""));
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines[0], REFUSED, "the refusal's error line first: {stderr}");
+    assert!(
+        lines[1].contains(&format!(
+            "{} answered 401 Not Authorized to /acng-report.html?doCount=Count+Objects",
+            d.socket.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("is AdminAuth here the daemon's?"), "{stderr}");
+
+    let wrong = [("ACNGREQ", COUNT), ("ACNG_INSECURE", "1")];
+    let out = debcache(
+        &["maint", "-c", &conf, "SocketPath=", &tcp, "AdminAuth=admin:wrong"],
+        &wrong,
+    );
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("answered 401 Not Authorized"), "{stderr}");
-    assert!(stderr.contains("is AdminAuth here the daemon's?"), "{stderr}");
+    assert!(stderr.starts_with(&format!("{REFUSED}\n")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} answered 401", d.daemon.addr)),
+        "over TCP too: {stderr}"
+    );
 }
 
 #[test]
@@ -394,14 +384,22 @@ fn linked_as_acngtool_it_takes_acngtools_command_line() {
 
 #[test]
 fn linked_as_expire_caller_it_is_maint() {
-    let d = WithSocket::start("");
+    let d = WithSocket::start("AdminAuth: admin:right\n");
     let (_dir, caller) = linked("expire-caller.pl");
     let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", COUNT)]);
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
-    let out = run_as(&caller, &["-c", &d.conf()], &[("ACNGREQ", UNBUILT)]);
+    let wrong = conf_dir(&format!(
+        "SocketPath: {}\nAdminAuth: admin:wrong\n",
+        d.socket.display()
+    ));
+    let out = run_as(
+        &caller,
+        &["-c", wrong.path().to_str().unwrap()],
+        &[("ACNGREQ", COUNT)],
+    );
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, Some(1));
-    assert!(stderr.contains("Pattern Tracing is not available"), "{stderr}");
+    assert!(stderr.starts_with(&format!("{REFUSED}\n")), "{stderr}");
 }
 
 /// `/etc/cron.daily/apt-cacher-ng` of Debian's package (spec §11.2), its
@@ -433,7 +431,7 @@ fn cron(acngtool: &Path, conf: &str, socket: &Path, env: &[(&str, &str)]) -> Out
 
 #[test]
 fn debians_cron_job_runs_against_debcache() {
-    let d = WithSocket::start("");
+    let d = WithSocket::start("AdminAuth: admin:right\n");
     let (_dir, acngtool) = linked("acngtool");
     // The socket given on the command line, as cron gives it; the
     // configuration has no TCP port to try instead.
@@ -450,14 +448,13 @@ fn debians_cron_job_runs_against_debcache() {
     let out = cron(&acngtool, &conf, &d.socket, &[]);
     assert_eq!(outcome(&out), (Some(0), String::new(), String::new()));
 
-    // An action this version does not have: cron gets output and a failure.
-    let out = cron(&acngtool, &conf, &d.socket, &[("ACNGREQ", UNBUILT)]);
+    // Refused (the credentials changed on one side): cron gets output and
+    // a failure.
+    let wrong = conf_dir("AdminAuth: admin:wrong\n");
+    let out = cron(&acngtool, wrong.path().to_str().unwrap(), &d.socket, &[]);
     let (code, stdout, stderr) = outcome(&out);
     assert_eq!((code, stdout.as_str()), (Some(1), ""));
-    assert!(
-        stderr.starts_with("Pattern Tracing is not available in this version of debcache\n"),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with(&format!("{REFUSED}\n")), "{stderr}");
 
     let disabled = conf_dir("ReportPage:\n");
     let out = cron(&acngtool, disabled.path().to_str().unwrap(), &d.socket, &[]);
