@@ -142,6 +142,18 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         stderr_line(format_args!("debcache: listening on {}", path.display()));
     }
     tracing::info!("cache directory {cache_dir}");
+    let notifier = Arc::new(crate::notify::Notifier::from_env());
+    notifier.ready(&format!("serving; cache directory {cache_dir}"));
+    let watchdog = notifier.watchdog_every().map(|every| {
+        let notifier = Arc::clone(&notifier);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                notifier.watchdog();
+            }
+        })
+    });
     let flusher = tokio::spawn(flush_every_second(Arc::clone(&log)));
     let socket_path = listeners
         .unix
@@ -190,8 +202,10 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     // The running task is cut when the stop begins: its viewers' pages end
     // with it, so they do not hold the drain.
     let tasks = Arc::clone(&maintenance);
+    let stopping = Arc::clone(&notifier);
     let stop = async move {
         stop.await;
+        stopping.stopping("draining connections");
         if let Some(task) = tasks.shut() {
             tracing::info!("stopping: maintenance task {task} cut");
         }
@@ -211,7 +225,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     }
     flusher.abort();
     saver.abort();
-    for task in quota.into_iter().chain(daily).chain(sums) {
+    for task in quota.into_iter().chain(daily).chain(sums).chain(watchdog) {
         task.abort();
     }
     save_stats(Arc::clone(&stats), stats_path).await;

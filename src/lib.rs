@@ -13,11 +13,15 @@
 //! - `cli`: the command line and its exit codes.
 //! - `config`: acng.conf-compatible loading into one validated `Config`.
 //! - `daemon`: start-up and shutdown of the running daemon.
+//! - `digest`: checksums as indexes give them, and their streaming hasher.
 //! - `error`: error display shared by the layers.
 //! - `index`: the files a repository's indexes name, parsed from their text.
 //! - `intercept`: the local CA that answers CONNECTs to `TlsInterceptDomains`.
 //! - `log`: the transfer log, `apt-cacher.log`.
-//! - `maint`: keeping the cache in shape: the size quota (more to come).
+//! - `maint`: keeping the cache in shape: expiration, import, precache, the
+//!   size quota, and the checksum table downloads are verified against.
+//! - `notify`: systemd's readiness protocol (`READY=1`, `STOPPING=1`,
+//!   the watchdog).
 //! - `remap`: which repository a URL is cached in, and its backends.
 //! - `request`: what a client request is for (a `Target`), pure.
 //! - `server`: listeners, connections and their HTTP/1.1 (sendfile), draining.
@@ -46,6 +50,7 @@ pub mod index;
 pub mod intercept;
 pub mod log;
 pub mod maint;
+pub mod notify;
 pub mod remap;
 pub mod request;
 pub mod server;

@@ -322,3 +322,69 @@ fn a_download_still_running_at_shutdown_is_cut_and_stays_partial() {
     let head = std::fs::read_to_string(daemon.cache().join("m/pool/a.deb.head")).unwrap();
     assert!(!head.contains("Content-Length"), "still partial: {head}");
 }
+
+#[test]
+fn systemd_is_told_ready_after_the_port_listens_then_stopping_and_the_watchdog_is_fed() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let socket = path.to_str().unwrap();
+    // WATCHDOG_PID unset: the watchdog is this process's, every 0.1 s.
+    let mut daemon = Daemon::start_with(Setup {
+        env: &[("NOTIFY_SOCKET", socket), ("WATCHDOG_USEC", "200000")],
+        ..Setup::default()
+    });
+    let mut buf = [0u8; 512];
+    let mut next = || {
+        let n = notify.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ready = next();
+    assert!(ready.starts_with("READY=1\nSTATUS=serving"), "{ready}");
+    assert!(ready.contains(&format!("MAINPID={}", daemon.pid())), "{ready}");
+    // Ready means serving: the port answers (Daemon::start saw it listen
+    // before this, and READY=1 was sent after that line).
+    assert_eq!(Conn::open(daemon.addr).get("/health", &[]).status, 200);
+    let mut pings = 0;
+    while pings < 2 {
+        match next().as_str() {
+            "WATCHDOG=1" => pings += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    daemon.signal(libc::SIGTERM);
+    let stopping = loop {
+        let m = next();
+        if m != "WATCHDOG=1" {
+            break m;
+        }
+    };
+    assert!(stopping.starts_with("STOPPING=1"), "{stopping}");
+    assert!(daemon.wait(Duration::from_secs(20)).is_some_and(|s| s.success()));
+}
+
+#[test]
+fn a_watchdog_meant_for_another_process_is_not_fed() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_millis(600))).unwrap();
+    let _daemon = Daemon::start_with(Setup {
+        env: &[
+            ("NOTIFY_SOCKET", path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "100000"),
+            ("WATCHDOG_PID", "1"),
+        ],
+        ..Setup::default()
+    });
+    let mut buf = [0u8; 512];
+    let n = notify.recv(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"READY=1"));
+    assert!(
+        notify.recv(&mut buf).is_err(),
+        "no WATCHDOG=1 for pid 1's watchdog"
+    );
+}

@@ -22,6 +22,8 @@ pub struct Setup<'a> {
     pub conf: &'a str,
     /// Extra KEY=VALUE words.
     pub args: &'a [&'a str],
+    /// Extra environment variables.
+    pub env: &'a [(&'a str, &'a str)],
     /// Cache directory to use instead of a fresh one.
     pub cache: Option<&'a Path>,
     /// A hard limit on open descriptors.
@@ -82,6 +84,7 @@ impl Daemon {
             .arg("BindAddress=127.0.0.1:0")
             .args(setup.args)
             .env("RUST_LOG", "debcache=debug")
+            .envs(setup.env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
