@@ -127,7 +127,19 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
     let listeners = server::bind(&config.listen)
         .await
         .map_err(|e| fatal(exit::UNAVAILABLE, Chain(&e)))?;
-    let stop = shutdown::signals(Arc::clone(&log))
+    let socket_path = listeners
+        .unix
+        .as_ref()
+        .filter(|_| !listeners.inherited)
+        .map(|(_, p)| p.clone());
+    let ours = config
+        .listen
+        .pid_file
+        .iter()
+        .chain(socket_path.iter())
+        .cloned()
+        .collect();
+    let stop = shutdown::signals(Arc::clone(&log), ours)
         .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot install signal handlers: {e}")))?;
     if let Some(pid_file) = &config.listen.pid_file {
         if let Err(e) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
@@ -155,11 +167,6 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
         })
     });
     let flusher = tokio::spawn(flush_every_second(Arc::clone(&log)));
-    let socket_path = listeners
-        .unix
-        .as_ref()
-        .filter(|_| !listeners.inherited)
-        .map(|(_, p)| p.clone());
     let config = Arc::new(config);
     let stats = Arc::new(Stats::new(config.remaps.iter().map(|r| r.name.as_str())));
     let stats_path = stats::state_path(&config.storage.cache_dir);

@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -13,8 +14,9 @@ use tokio::sync::oneshot;
 use crate::log::TransferLog;
 
 /// Installs the handlers; the returned future resolves at the first stop
-/// signal.
-pub fn signals(log: Arc<TransferLog>) -> io::Result<impl Future<Output = ()>> {
+/// signal. `ours` (the pid file, the unix socket) are removed when a second
+/// signal ends the process at once, as a graceful stop removes them.
+pub fn signals(log: Arc<TransferLog>, ours: Vec<PathBuf>) -> io::Result<impl Future<Output = ()>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut usr1 = signal(SignalKind::user_defined1())?;
@@ -24,8 +26,8 @@ pub fn signals(log: Arc<TransferLog>) -> io::Result<impl Future<Output = ()>> {
         let mut first = Some(tx);
         loop {
             tokio::select! {
-                _ = term.recv() => stop(&mut first, &log, libc::SIGTERM),
-                _ = int.recv() => stop(&mut first, &log, libc::SIGINT),
+                _ = term.recv() => stop(&mut first, &log, &ours, libc::SIGTERM),
+                _ = int.recv() => stop(&mut first, &log, &ours, libc::SIGINT),
                 _ = usr1.recv() => reopen(&log),
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: configuration is read at start-up only; restart debcache to apply changes");
@@ -39,7 +41,7 @@ pub fn signals(log: Arc<TransferLog>) -> io::Result<impl Future<Output = ()>> {
     })
 }
 
-fn stop(first: &mut Option<oneshot::Sender<()>>, log: &TransferLog, signo: i32) {
+fn stop(first: &mut Option<oneshot::Sender<()>>, log: &TransferLog, ours: &[PathBuf], signo: i32) {
     match first.take() {
         Some(tx) => {
             tracing::info!("signal {signo}: stopping; send it again to stop at once");
@@ -48,6 +50,9 @@ fn stop(first: &mut Option<oneshot::Sender<()>>, log: &TransferLog, signo: i32) 
         None => {
             tracing::warn!("signal {signo} again: stopping now");
             log.flush();
+            for path in ours {
+                let _ = std::fs::remove_file(path);
+            }
             std::process::exit(128 + signo);
         }
     }

@@ -53,8 +53,16 @@ fn a_transfer_still_running_at_the_drain_deadline_is_cut() {
 }
 
 #[test]
-fn a_second_signal_stops_at_once() {
-    let (_root, mut daemon, _client, _) = stalled_transfer("DrainTimeout: 30");
+fn a_second_signal_stops_at_once_and_leaves_no_pid_file_or_socket() {
+    let files = tempfile::tempdir().unwrap();
+    let (pid_file, socket) = (files.path().join("pid"), files.path().join("sock"));
+    let conf = format!(
+        "DrainTimeout: 30\nPidFile: {}\nSocketPath: {}\n",
+        pid_file.display(),
+        socket.display()
+    );
+    let (_root, mut daemon, _client, _) = stalled_transfer(&conf);
+    assert!(pid_file.exists() && socket.exists());
     daemon.signal(libc::SIGTERM);
     for _ in 0..2000 {
         if daemon.stderr().contains("stopping") {
@@ -67,6 +75,8 @@ fn a_second_signal_stops_at_once() {
         .wait(Duration::from_secs(20))
         .expect("exits long before the 30 s drain");
     assert_eq!(status.code(), Some(128 + libc::SIGTERM));
+    assert!(!pid_file.exists(), "the pid file is removed");
+    assert!(!socket.exists(), "the unix socket is removed");
 }
 
 #[test]
