@@ -126,7 +126,8 @@ pub async fn bind(config: &Listen) -> Result<Listeners, BindError> {
 
 /// Sockets passed by systemd (`LISTEN_FDS`, descriptors from 3 on, for
 /// this process when `LISTEN_PID` says so): they replace the configured
-/// addresses.
+/// addresses. `LISTEN_FDNAMES` names them in errors. One unix socket at
+/// most: a second is refused rather than closing the first.
 fn systemd_sockets() -> Result<Option<Listeners>, BindError> {
     let count: i32 = match std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()) {
         Some(n) if n > 0 => n,
@@ -144,9 +145,15 @@ fn systemd_sockets() -> Result<Option<Listeners>, BindError> {
         what: format!("LISTEN_FDS={count}"),
         source: io::ErrorKind::InvalidInput.into(),
     })?;
+    let names = std::env::var("LISTEN_FDNAMES").unwrap_or_default();
+    let mut names = names.split(':');
     for fd in 3..end {
+        let what = match names.next().filter(|n| !n.is_empty()) {
+            Some(name) => format!("inherited descriptor {fd} ({name})"),
+            None => format!("inherited descriptor {fd}"),
+        };
         let failed = |source| BindError::Failed {
-            what: format!("inherited descriptor {fd}"),
+            what: what.clone(),
             source,
         };
         // Looked at before it is taken: a LISTEN_FDS larger than what was
@@ -160,6 +167,12 @@ fn systemd_sockets() -> Result<Option<Listeners>, BindError> {
         // from here on; nothing else in it uses it.
         let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
         if family == rustix::net::AddressFamily::UNIX {
+            if listeners.unix.is_some() {
+                return Err(failed(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "a second unix socket; debcache serves one (give the socket unit one ListenStream= path)",
+                )));
+            }
             let std_listener = std::os::unix::net::UnixListener::from(owned);
             std_listener.set_nonblocking(true).map_err(failed)?;
             let path = std_listener

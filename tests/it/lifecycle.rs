@@ -398,3 +398,43 @@ fn a_watchdog_meant_for_another_process_is_not_fed() {
         "no WATCHDOG=1 for pid 1's watchdog"
     );
 }
+
+#[test]
+fn two_inherited_unix_sockets_are_refused_not_one_closed() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let a = std::os::unix::net::UnixListener::bind(dir.path().join("a")).unwrap();
+    let b = std::os::unix::net::UnixListener::bind(dir.path().join("b")).unwrap();
+    std::fs::write(
+        dir.path().join("acng.conf"),
+        format!("CacheDir: {}\nLogDir:\n", dir.path().join("cache").display()),
+    )
+    .unwrap();
+    let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"));
+    command
+        .arg("-c")
+        .arg(dir.path())
+        .env("LISTEN_FDS", "2")
+        .env("LISTEN_FDNAMES", "first:second")
+        .env("RUST_LOG", "warn");
+    // SAFETY: only dup2 and fcntl, async-signal-safe, run between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            for (from, to) in [(fa, 3), (fb, 4)] {
+                if libc::dup2(from, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let out = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{stderr}");
+    assert!(
+        stderr.contains("inherited descriptor 4 (second)") && stderr.contains("a second unix socket"),
+        "{stderr}"
+    );
+}
