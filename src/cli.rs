@@ -5,7 +5,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -404,28 +404,6 @@ pub fn stderr_line(line: fmt::Arguments<'_>) {
     let _ = writeln!(io::stderr().lock(), "{line}");
 }
 
-/// The log goes to stderr, `RUST_LOG` choosing what (`info` by default).
-pub fn init_logging() {
-    let no_color = std::env::var_os("NO_COLOR");
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(io::stderr)
-        .with_ansi(wants_colour(io::stderr().is_terminal(), no_color.as_deref()))
-        // A broken stderr would otherwise be reported with `eprintln!`, which
-        // panics in whichever task was logging.
-        .log_internal_errors(false)
-        .init();
-}
-
-/// Colour is for people: only on a terminal, and never when `NO_COLOR` is
-/// set to anything but the empty string (no-color.org). A file or the
-/// journal would keep the escape codes as noise.
-fn wants_colour(terminal: bool, no_color: Option<&OsStr>) -> bool {
-    terminal && no_color.is_none_or(OsStr::is_empty)
-}
-
 /// The start-up report of the daemon: once, through the log.
 fn log_diagnostic(d: &config::Diagnostic) {
     match d.severity {
@@ -466,15 +444,6 @@ mod tests {
             .contains("did you mean `Port`"));
         assert!(parse(&["Port"]).unwrap().validate_overrides().is_err());
         assert!(parse(&["remap-x=/x"]).unwrap().validate_overrides().is_ok());
-    }
-
-    #[test]
-    fn colour_only_on_a_terminal_and_never_with_no_color() {
-        assert!(wants_colour(true, None));
-        assert!(wants_colour(true, Some(OsStr::new(""))));
-        assert!(!wants_colour(true, Some(OsStr::new("1"))));
-        assert!(!wants_colour(false, None));
-        assert!(!wants_colour(false, Some(OsStr::new(""))));
     }
 
     #[test]

@@ -38,7 +38,8 @@ fn fatal(code: u8, message: impl Display) -> Fatal {
     }
 }
 
-pub fn run(config: Config) -> u8 {
+/// Runs the daemon; `errors` is the log's handle for `apt-cacher.err`.
+pub fn run(config: Config, errors: crate::logging::ErrorLog) -> u8 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -47,7 +48,7 @@ pub fn run(config: Config) -> u8 {
         }
     };
     let finish_within = config.listen.drain_timeout;
-    let outcome = runtime.block_on(serve(config));
+    let outcome = runtime.block_on(serve(config, errors));
     // Once the server has stopped, work may remain on the blocking pool: a
     // download being committed (the fdatasync of a large file, seconds for
     // a gigabyte, then the `.head` that marks it complete) or a name lookup
@@ -86,7 +87,7 @@ fn default_stop_signals() {
 
 /// Serves until the first stop signal; returns the transfer log for its
 /// last flush.
-async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
+async fn serve(config: Config, errors: crate::logging::ErrorLog) -> Result<Arc<TransferLog>, Fatal> {
     raise_fd_limit();
     let cache_dir = config.storage.cache_dir.display().to_string();
     let storage = Storage::open(&config.storage.cache_dir)
@@ -124,6 +125,7 @@ async fn serve(config: Config) -> Result<Arc<TransferLog>, Fatal> {
                 ),
             )
         })?;
+    errors.attach(&log);
     let listeners = server::bind(&config.listen)
         .await
         .map_err(|e| fatal(exit::UNAVAILABLE, Chain(&e)))?;

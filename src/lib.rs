@@ -17,7 +17,9 @@
 //! - `error`: error display shared by the layers.
 //! - `index`: the files a repository's indexes name, parsed from their text.
 //! - `intercept`: the local CA that answers CONNECTs to `TlsInterceptDomains`.
-//! - `log`: the transfer log, `apt-cacher.log`.
+//! - `log`: the transfer log, `apt-cacher.log`, and `apt-cacher.err`.
+//! - `logging`: the daemon's log: stderr (journald's form under systemd),
+//!   its warnings and errors copied to `apt-cacher.err`.
 //! - `maint`: keeping the cache in shape: expiration, import, precache, the
 //!   size quota, and the checksum table downloads are verified against.
 //! - `notify`: systemd's readiness protocol (`READY=1`, `STOPPING=1`,
@@ -49,6 +51,7 @@ pub mod error;
 pub mod index;
 pub mod intercept;
 pub mod log;
+pub mod logging;
 pub mod maint;
 pub mod notify;
 pub mod remap;

@@ -23,6 +23,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::stats::{Sending, Served, Stats};
 
 pub const FILE_NAME: &str = "apt-cacher.log";
+/// The daemon's errors, beside it.
+pub const ERR_FILE_NAME: &str = "apt-cacher.err";
 
 /// The three kinds of record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +60,9 @@ struct Record {
 pub struct TransferLog {
     path: Option<PathBuf>,
     writer: Mutex<Option<BufWriter<File>>>,
+    /// `apt-cacher.err` beside it: the daemon's warnings and errors, a line
+    /// each, written at once (they are few).
+    errors: Mutex<Option<File>>,
     verbose: bool,
     unbuffered: bool,
 }
@@ -75,9 +80,14 @@ impl TransferLog {
             }
             None => None,
         };
+        let errors = match dir {
+            Some(d) => Some(open_raw(&d.join(ERR_FILE_NAME))?),
+            None => None,
+        };
         Ok(TransferLog {
             path,
             writer: Mutex::new(writer),
+            errors: Mutex::new(errors),
             verbose,
             unbuffered,
         })
@@ -126,7 +136,7 @@ impl TransferLog {
         }
     }
 
-    /// Closes and reopens the file, after logrotate moved it away.
+    /// Closes and reopens the files, after logrotate moved them away.
     pub fn reopen(&self) -> io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
@@ -136,7 +146,21 @@ impl TransferLog {
             let _ = old.flush();
         }
         *guard = Some(open_append(path)?);
+        drop(guard);
+        let errors = open_raw(&path.with_file_name(ERR_FILE_NAME))?;
+        *self.errors.lock().unwrap_or_else(|p| p.into_inner()) = Some(errors);
         Ok(())
+    }
+
+    /// One line of `apt-cacher.err` (spec §9.2): acng's local `ctime`
+    /// time, `|`, the text. A line that cannot be written is lost: the log
+    /// of a failing log would only fail again.
+    pub fn error_line(&self, text: &str) {
+        let mut guard = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(file) = guard.as_mut() {
+            let line = format!("{}|{}\n", ctime_now(), text.replace('\n', " "));
+            let _ = file.write_all(line.as_bytes());
+        }
     }
 }
 
@@ -148,8 +172,35 @@ pub fn head_bytes(headers: &http::HeaderMap) -> u64 {
 }
 
 fn open_append(path: &std::path::Path) -> io::Result<BufWriter<File>> {
-    let file = OpenOptions::new().create(true).append(true).open(path)?;
-    Ok(BufWriter::with_capacity(64 * 1024, file))
+    Ok(BufWriter::with_capacity(64 * 1024, open_raw(path)?))
+}
+
+fn open_raw(path: &std::path::Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Now as `ctime(3)` writes it in the local time zone, without its
+/// newline: `Sun Nov 22 02:33:56 2026`.
+fn ctime_now() -> String {
+    let now: libc::time_t = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as libc::time_t);
+    // SAFETY: localtime_r and strftime write only into the buffers given,
+    // whose sizes are passed; the format is a NUL-terminated literal.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return now.to_string();
+        }
+        let mut buf = [0u8; 64];
+        let n = libc::strftime(
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            c"%a %b %e %H:%M:%S %Y".as_ptr(),
+            &tm,
+        );
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
 }
 
 /// `I` records held for the responses they belong to, at most.

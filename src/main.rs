@@ -23,10 +23,10 @@ static MALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muz
 fn main() -> ExitCode {
     let code = match cli::invocation(std::env::args_os().collect()) {
         Invocation::Daemon(cli) => {
-            cli::init_logging();
+            let errors = debcache::logging::init();
             match cli::run(cli) {
                 Next::Exit(code) => code,
-                Next::Serve(config) => debcache::daemon::run(*config),
+                Next::Serve(config) => debcache::daemon::run(*config, errors),
             }
         }
         Invocation::Command { config_dir, command } => tool::run(config_dir, command),

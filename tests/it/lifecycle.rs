@@ -438,3 +438,82 @@ fn two_inherited_unix_sockets_are_refused_not_one_closed() {
         "{stderr}"
     );
 }
+
+#[test]
+fn warnings_and_errors_go_to_apt_cacher_err_as_acng_writes_it() {
+    // A mirror that refuses connections: the download's give-up is a
+    // warning.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let daemon = Daemon::start(&format!(
+        "Remap-d: /d ; http://127.0.0.1:{port}/\nDlMaxRetries: 0\n"
+    ));
+    let status = Conn::open(daemon.addr).get("/d/pool/a.deb", &[]).status;
+    assert_eq!(status, 503);
+    let err = daemon.log_dir().join("apt-cacher.err");
+    crate::support::wait_for("apt-cacher.err", || {
+        std::fs::read_to_string(&err).is_ok_and(|t| t.contains("d/pool/a.deb"))
+    });
+    let text = std::fs::read_to_string(&err).unwrap();
+    let line = text.lines().find(|l| l.contains("d/pool/a.deb")).unwrap();
+    // `Sun Nov 22 02:33:56 2026|…`: ctime's fields, then the text.
+    let (time, message) = line.split_once('|').expect(line);
+    let fields: Vec<&str> = time.split_whitespace().collect();
+    assert_eq!(fields.len(), 5, "{line}");
+    assert_eq!(fields[3].matches(':').count(), 2, "{line}");
+    assert!(message.contains("d/pool/a.deb"), "{line}");
+    assert!(
+        !text.contains("listening on"),
+        "only warnings and errors:\n{text}"
+    );
+}
+
+#[test]
+fn under_the_journal_lines_carry_syslog_priorities_and_no_time() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::fs::MetadataExt;
+    let mut fds = [0; 2];
+    // SAFETY: pipe writes two descriptors into the array it is given.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both are new descriptors this test owns.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let write_file = std::fs::File::from(write);
+    let meta = write_file.metadata().unwrap();
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acng.conf"),
+        format!("CacheDir: {}\nLogDir:\n", dir.path().join("cache").display()),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"))
+        .arg("-c")
+        .arg(dir.path())
+        .arg("BindAddress=127.0.0.1:0")
+        .env("JOURNAL_STREAM", &stream)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::from(write_file))
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(std::fs::File::from(read)));
+    let mut seen = Vec::new();
+    while let Some(Ok(line)) = lines.next() {
+        let done = line.starts_with("debcache: listening on");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logged: Vec<&String> = seen.iter().filter(|l| l.starts_with('<')).collect();
+    assert!(!logged.is_empty(), "{seen:?}");
+    for line in logged {
+        assert!(
+            line.starts_with("<6>debcache") || line.starts_with("<4>debcache"),
+            "{line}"
+        );
+        assert!(!line.contains("2026-") && !line.contains("Z "), "no time: {line}");
+    }
+}
