@@ -158,7 +158,9 @@ pub fn resident(file: &File, start: u64, len: u64) -> bool {
 /// table); libc does not name it for all of them yet.
 const SYS_CACHESTAT: libc::c_long = 451;
 static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-/// Cleared at the first `ENOSYS`: this kernel has no `cachestat`.
+/// Cleared at the first `ENOSYS` (this kernel has no `cachestat`) or
+/// `EPERM` (a seccomp filter older than it, as systemd's
+/// `SystemCallFilter=@system-service` of Debian 12).
 static CACHESTAT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// `cachestat(2)`'s count of cached pages in the range, `None` when the
@@ -198,7 +200,10 @@ fn cached_pages(file: &File, start: u64, len: u64) -> Option<u64> {
     if r == 0 {
         return Some(stat.nr_cache);
     }
-    if io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+    if matches!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENOSYS | libc::EPERM)
+    ) {
         CACHESTAT.store(false, Ordering::Relaxed);
     }
     None

@@ -24,6 +24,7 @@ mod quota;
 mod report;
 mod serving;
 mod support;
+mod systemd;
 mod tool;
 mod traversal;
 mod tunnel;
