@@ -125,7 +125,7 @@ pub async fn bind(config: &Listen) -> Result<Listeners, BindError> {
 }
 
 /// Sockets passed by systemd (`LISTEN_FDS`, descriptors from 3 on, for
-/// this process when `LISTEN_PID` says so): they replace the configured
+/// this process when `LISTEN_PID` says so, and only then): they replace the configured
 /// addresses. `LISTEN_FDNAMES` names them in errors. One unix socket at
 /// most: a second is refused rather than closing the first.
 fn systemd_sockets() -> Result<Option<Listeners>, BindError> {
@@ -133,7 +133,11 @@ fn systemd_sockets() -> Result<Option<Listeners>, BindError> {
         Some(n) if n > 0 => n,
         _ => return Ok(None),
     };
-    if std::env::var("LISTEN_PID").is_ok_and(|pid| pid != std::process::id().to_string()) {
+    // sd_listen_fds' rule: the sockets are this process's only when
+    // LISTEN_PID says so. Variables inherited from a socket-activated
+    // parent (or missing their PID) must not make descriptors 3… ours.
+    if std::env::var("LISTEN_PID").ok() != Some(std::process::id().to_string()) {
+        tracing::warn!("LISTEN_FDS={count} is for another process (LISTEN_PID missing or not ours): ignored");
         return Ok(None);
     }
     let mut listeners = Listeners {

@@ -261,10 +261,46 @@ fn sigusr1_reopens_the_transfer_log() {
     );
 }
 
+/// How systemd would start the daemon on `dir`'s configuration with `fds`
+/// as descriptors 3, 4, …: `LISTEN_FDS`, and `LISTEN_PID` the daemon's own
+/// (a shell's `$$`, which `exec` keeps), or `pid`, or none when `pid` is
+/// empty.
+fn socket_activated(dir: &std::path::Path, fds: &[i32], pid: Option<&str>) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let assign = match pid {
+        None => "LISTEN_PID=$$ ".to_string(),
+        Some("") => String::new(),
+        Some(pid) => format!("LISTEN_PID={pid} "),
+    };
+    let mut command = std::process::Command::new("sh");
+    command
+        .arg("-c")
+        .arg(format!("{assign}exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_debcache"))
+        .arg("-c")
+        .arg(dir)
+        .env("LISTEN_FDS", fds.len().to_string())
+        .env("RUST_LOG", "warn")
+        .env_remove("LISTEN_PID");
+    let fds = fds.to_vec();
+    // SAFETY: only dup2 and fcntl, async-signal-safe, run between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            for (n, &from) in fds.iter().enumerate() {
+                let to = 3 + n as i32;
+                if libc::dup2(from, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    command
+}
+
 #[test]
 fn sockets_passed_by_systemd_are_used_instead_of_binding() {
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -276,24 +312,10 @@ fn sockets_passed_by_systemd_are_used_instead_of_binding() {
         ),
     )
     .unwrap();
-    let fd = listener.as_raw_fd();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"));
-    command
-        .arg("-c")
-        .arg(dir.path())
-        .env("LISTEN_FDS", "1")
-        .env("RUST_LOG", "warn")
-        .stderr(std::process::Stdio::piped());
-    // SAFETY: only dup2 and fcntl, async-signal-safe, run between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::dup2(fd, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = command.spawn().unwrap();
+    let mut child = socket_activated(dir.path(), &[listener.as_raw_fd()], None)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut c = Conn::open(addr);
     assert_eq!(c.get("/", &[]).status, 200, "served on the inherited socket");
     let port_1 = std::net::TcpStream::connect("127.0.0.1:1").map_err(|e| e.kind());
@@ -304,6 +326,42 @@ fn sockets_passed_by_systemd_are_used_instead_of_binding() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn sockets_for_another_process_or_without_listen_pid_are_left_alone() {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("acng.conf"),
+        format!("CacheDir: {}\nLogDir:\n", dir.path().join("cache").display()),
+    )
+    .unwrap();
+    for pid in ["1", ""] {
+        let mut child = socket_activated(dir.path(), &[listener.as_raw_fd()], Some(pid))
+            .arg("BindAddress=127.0.0.1:0")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        let mut said = String::new();
+        let bound = loop {
+            let line = lines.next().expect("a line").unwrap();
+            said.push_str(&line);
+            said.push('\n');
+            if let Some(addr) = line.strip_prefix("debcache: listening on ") {
+                break addr.parse::<std::net::SocketAddr>().unwrap();
+            }
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            said.contains("is for another process"),
+            "LISTEN_PID={pid}: {said}"
+        );
+        assert_ne!(bound, listener.local_addr().unwrap(), "its own address, bound");
+    }
 }
 
 #[test]
@@ -402,7 +460,6 @@ fn a_watchdog_meant_for_another_process_is_not_fed() {
 #[test]
 fn two_inherited_unix_sockets_are_refused_not_one_closed() {
     use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let a = std::os::unix::net::UnixListener::bind(dir.path().join("a")).unwrap();
     let b = std::os::unix::net::UnixListener::bind(dir.path().join("b")).unwrap();
@@ -411,25 +468,8 @@ fn two_inherited_unix_sockets_are_refused_not_one_closed() {
         format!("CacheDir: {}\nLogDir:\n", dir.path().join("cache").display()),
     )
     .unwrap();
-    let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_debcache"));
-    command
-        .arg("-c")
-        .arg(dir.path())
-        .env("LISTEN_FDS", "2")
-        .env("LISTEN_FDNAMES", "first:second")
-        .env("RUST_LOG", "warn");
-    // SAFETY: only dup2 and fcntl, async-signal-safe, run between fork and exec.
-    unsafe {
-        command.pre_exec(move || {
-            for (from, to) in [(fa, 3), (fb, 4)] {
-                if libc::dup2(from, to) < 0 || libc::fcntl(to, libc::F_SETFD, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
+    let mut command = socket_activated(dir.path(), &[a.as_raw_fd(), b.as_raw_fd()], None);
+    command.env("LISTEN_FDNAMES", "first:second");
     let out = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(69), "{stderr}");
