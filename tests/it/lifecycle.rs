@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::process::Command;
 use std::time::Duration;
 
 use crate::support::http::Conn;
@@ -556,4 +557,105 @@ fn under_the_journal_lines_carry_syslog_priorities_and_no_time() {
         );
         assert!(!line.contains("2026-") && !line.contains("Z "), "no time: {line}");
     }
+}
+
+#[test]
+fn logrotate_with_the_shipped_file_loses_no_transfer_log_line_under_load() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    for name in ["a", "b"] {
+        put(&cache, &format!("h.example/p/{name}.deb"), b"12345");
+        put(
+            &cache,
+            &format!("h.example/p/{name}.deb.head"),
+            acng_head(5).as_bytes(),
+        );
+    }
+    let pid_file = root.path().join("pid");
+    let mut daemon = Daemon::start_with(Setup {
+        conf: &format!("PidFile: {}\n", pid_file.display()),
+        cache: Some(&cache),
+        ..Setup::default()
+    });
+    let logs = daemon.log_dir();
+    // The shipped file, pointed at this daemon: its log directory and pid
+    // file, without `su` (it needs root and the debcache user).
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/debcache.logrotate"
+    ))
+    .unwrap();
+    let conf = shipped
+        .replace("/var/log/debcache", logs.to_str().unwrap())
+        .replace("/run/debcache/pid", pid_file.to_str().unwrap())
+        .replace("/run/systemd/system", "/nonexistent")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("su "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let conf_path = root.path().join("logrotate.conf");
+    std::fs::write(&conf_path, conf + "\n").unwrap();
+
+    let (stop, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, done, addr) = (Arc::clone(&stop), Arc::clone(&done), daemon.addr);
+            std::thread::spawn(move || {
+                // Two files in turn: one connection's hits of one file in a
+                // row are one line (acng's rule), so each response is one.
+                let mut c = Conn::open(addr);
+                for name in ["a", "b"].iter().cycle() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    assert_eq!(c.get(&format!("/h.example/p/{name}.deb"), &[]).status, 200);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    crate::support::wait_for("some traffic", || done.load(Ordering::Relaxed) > 200);
+    // Flushed once a second: wait for the file to have lines to rotate.
+    crate::support::wait_for("a written log", || {
+        std::fs::metadata(logs.join("apt-cacher.log")).is_ok_and(|m| m.len() > 0)
+    });
+    // In /usr/sbin, which an ordinary user's PATH may lack.
+    let logrotate = ["/usr/sbin/logrotate", "logrotate"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .unwrap_or("logrotate");
+    let out = Command::new(logrotate)
+        .arg("-f")
+        .arg("-s")
+        .arg(root.path().join("state"))
+        .arg(&conf_path)
+        .output()
+        .expect("logrotate (apt-get install logrotate)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    crate::support::wait_for("more traffic after the rotation", || {
+        done.load(Ordering::Relaxed) > 1000
+    });
+    stop.store(true, Ordering::Relaxed);
+    for t in load {
+        t.join().unwrap();
+    }
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.wait(Duration::from_secs(20)).is_some_and(|s| s.success()));
+
+    let lines = |name: &str| {
+        std::fs::read_to_string(logs.join(name))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("|O|"))
+            .count()
+    };
+    let (before, after) = (lines("apt-cacher.log.1"), lines("apt-cacher.log"));
+    assert!(before > 0 && after > 0, "rotated mid-load: {before} then {after}");
+    assert_eq!(
+        before + after,
+        done.load(Ordering::Relaxed),
+        "one line per response, none lost"
+    );
 }
