@@ -12,6 +12,8 @@
 # after it, and 2 KB hits per second (wrk, 16 connections, 5 s from the
 # task's start: with a task shorter than that, the figure covers less of
 # it) against the same without it. The daemon runs on CPU 0, wrk on CPU 1.
+# EXTRA_CONF adds lines to its configuration ('VerifyDownloads: 0\n'
+# leaves out the checksum table, whose memory "before" includes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,8 +75,8 @@ PY
 
 PORT=$(free_port)
 mkdir -p "$WORK/conf" "$WORK/log"
-printf 'CacheDir: %s\nLogDir: %s\nRemap-bench: /bench ; http://127.0.0.1:9/\nExThreshold: 4\n' \
-  "$CACHE" "$WORK/log" > "$WORK/conf/acng.conf"
+printf 'CacheDir: %s\nLogDir: %s\nRemap-bench: /bench ; http://127.0.0.1:9/\nExThreshold: 4\n%b' \
+  "$CACHE" "$WORK/log" "${EXTRA_CONF:-}" > "$WORK/conf/acng.conf"
 RUST_LOG=warn taskset -c "$SERVER_CPU" "$BIN" -c "$WORK/conf" "BindAddress=127.0.0.1:$PORT" 2>"$WORK/stderr" &
 PID=$!
 PIDS+=("$PID")
@@ -82,6 +84,12 @@ wait_port "$PORT" "$PID" "$WORK/stderr" debcache
 HOT=http://127.0.0.1:$PORT/bench/seed/hot.deb
 hits() { taskset -c "$CLIENT_CPU" wrk -t1 -c16 -d"$1"s "$HOT" | awk '/^Requests\/sec:/ {print $2}'; }
 
+# The checksum table of the Packages, read at start (VerifyDownloads).
+for _ in $(seq 120); do
+  sums=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1 == "debcache_index_checksums" {print $2}')
+  [ "${sums:-0}" -gt 0 ] || [ -n "${EXTRA_CONF:-}" ] && break
+  sleep 0.5
+done
 hits 2 >/dev/null  # warm
 alone=$(hits 5)
 rss_before=$(vmhwm "$PID")
@@ -97,6 +105,7 @@ grep -q 'Done:' "$WORK/page" || { echo "the task did not finish:" >&2; sed 's/<[
 tagged=$(wc -l < "$CACHE/_expending_dat")
 
 printf '%s files, %s of them orphans (tagged: %s)\n' "$FILES" "$((FILES - FILES * 9 / 10))" "$tagged"
+printf 'checksum table: %s files\n' "${sums:-0}"
 printf 'expiration: %.2f s; peak RSS %s MB before, %s MB after\n' "$(calc "$t1 - $t0")" "$rss_before" "$rss_after"
 printf '2 KB hits, 16 connections: %s r/s alone, %s r/s during the task (%s)\n' \
   "$alone" "$during" "$(ratio "$during" "$alone")"
