@@ -214,11 +214,12 @@ impl fmt::Debug for Hasher {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const MD5_EMPTY: &str = "d41d8cd98f00b204e9800998ecf8427e";
-    const SHA256_EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    /// The digests of nothing, for tests here and in the index model.
+    pub(crate) const MD5_EMPTY: &str = "d41d8cd98f00b204e9800998ecf8427e";
+    pub(crate) const SHA256_EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
     fn hex_of_the_right_length_parses_in_either_case() {

@@ -66,10 +66,8 @@ impl Sums {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::tests::{MD5_EMPTY, SHA256_EMPTY};
     use crate::digest::Algorithm;
-
-    const MD5_EMPTY: &str = "d41d8cd98f00b204e9800998ecf8427e";
-    const SHA256_EMPTY: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
     fn strongest_digest_wins_whatever_the_order() {

@@ -40,7 +40,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::io::{self, BufReader};
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -515,42 +515,14 @@ impl Run<'_> {
         base: &str,
         mut each: impl FnMut(String, &index::Reference),
     ) -> Result<bool, ()> {
-        let mut error = |text: String| {
+        let read = super::read_index(&ctx.cache, key, key.as_str(), kind, base, |listed, path| {
+            let (Listed::File(r) | Listed::ByHash(r)) = &listed;
+            each(path, r);
+        });
+        read.map_err(|text| {
             outcome.errors += 1;
             out.say(Level::Problem, &text);
-        };
-        let file = match ctx.cache.lookup(key) {
-            Ok(Lookup::Complete(hit)) => hit.file,
-            Ok(_) => return Ok(false),
-            Err(e) => {
-                error(format!("{key}: cannot read it: {e}"));
-                return Err(());
-            }
-        };
-        let text = match index::decompress(key.as_str(), BufReader::new(file)) {
-            Ok(text) => text,
-            Err(e) => {
-                error(format!("{key}: {e}"));
-                return Err(());
-            }
-        };
-        let join = |rel: &str| {
-            if base.is_empty() {
-                rel.to_string()
-            } else {
-                format!("{base}/{rel}")
-            }
-        };
-        let parsed = index::parse(kind, text, |listed| match listed {
-            Listed::File(r) | Listed::ByHash(r) => each(join(&r.path), &r),
-        });
-        match parsed {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                error(format!("{key}: {e}"));
-                Err(())
-            }
-        }
+        })
     }
 
     /// Walk 2: every file referenced, spared, tagged or removed.

@@ -15,10 +15,10 @@
 //!    nothing stays in `_import` and is listed.
 
 use std::collections::HashMap;
-use std::io::{self, BufReader};
+use std::io;
 
 use super::{Level, Report};
-use crate::cache::{Cache, CacheKey, Changed, Files, Found, Lookup};
+use crate::cache::{Cache, CacheKey, Changed, Files, Found};
 use crate::digest::Hasher;
 use crate::index::{self, Algorithm, IndexKind, Listed};
 
@@ -85,45 +85,31 @@ pub fn run(cache: &Cache, out: &mut dyn Report) -> Outcome {
         if out.should_stop() {
             return outcome;
         }
-        let text = match cache.lookup(key) {
-            Ok(Lookup::Complete(hit)) => index::decompress(key.as_str(), BufReader::new(hit.file)),
-            Ok(_) => continue,
-            Err(e) => {
-                out.say(Level::Warning, &format!("{key}: cannot read it: {e}"));
-                continue;
-            }
-        };
-        let parsed = text.and_then(|text| {
-            index::parse(*kind, text, |listed| {
-                let Listed::File(r) = listed else { return };
-                let Some(candidates) = by_size.get(&r.size) else {
-                    return;
-                };
-                for &i in candidates {
-                    if targets[i].is_some() {
-                        continue;
-                    }
-                    let algorithm = r.digest.algorithm();
-                    let digest = digests[i].entry(algorithm).or_insert_with(|| {
-                        files[i]
-                            .open()
-                            .and_then(|f| Hasher::of(algorithm, f))
-                            .ok()
-                            .flatten()
-                    });
-                    if *digest == Some(r.digest) {
-                        targets[i] = Some(if base.is_empty() {
-                            r.path.clone()
-                        } else {
-                            format!("{base}/{}", r.path)
-                        });
-                        break;
-                    }
+        let parsed = super::read_index(cache, key, key.as_str(), *kind, base, |listed, path| {
+            let Listed::File(r) = listed else { return };
+            let Some(candidates) = by_size.get(&r.size) else {
+                return;
+            };
+            for &i in candidates {
+                if targets[i].is_some() {
+                    continue;
                 }
-            })
+                let algorithm = r.digest.algorithm();
+                let digest = digests[i].entry(algorithm).or_insert_with(|| {
+                    files[i]
+                        .open()
+                        .and_then(|f| Hasher::of(algorithm, f))
+                        .ok()
+                        .flatten()
+                });
+                if *digest == Some(r.digest) {
+                    targets[i] = Some(path);
+                    break;
+                }
+            }
         });
-        if let Err(e) = parsed {
-            out.say(Level::Warning, &format!("{key}: {e}"));
+        if let Err(text) = parsed {
+            out.say(Level::Warning, &text);
         }
     }
     for (file, target) in files.iter().zip(&targets) {

@@ -12,8 +12,9 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::cache::{Cache, CacheKey, Job, Revalidate};
+use crate::cache::{Cache, CacheKey, Job, Lookup, Revalidate};
 use crate::config::Config;
+use crate::index::{self, IndexKind, Listed};
 use crate::remap::RemapTable;
 use crate::request::FileKind;
 use crate::stats::Stats;
@@ -87,4 +88,34 @@ impl Context {
             origin: None,
         })
     }
+}
+
+/// Reads the cached index `key`, whose name `name` says its compression,
+/// as `kind`, handing each thing it lists to `each` with that thing's path
+/// below the cache (its path joined to `base`). `Ok(false)`: the index is
+/// not complete in the cache. The error is the line to say.
+pub fn read_index(
+    cache: &Cache,
+    key: &CacheKey,
+    name: &str,
+    kind: IndexKind,
+    base: &str,
+    mut each: impl FnMut(Listed, String),
+) -> Result<bool, String> {
+    let file = match cache.lookup(key) {
+        Ok(Lookup::Complete(hit)) => hit.file,
+        Ok(_) => return Ok(false),
+        Err(e) => return Err(format!("{key}: cannot read it: {e}")),
+    };
+    let text = index::decompress(name, std::io::BufReader::new(file)).map_err(|e| format!("{key}: {e}"))?;
+    index::parse(kind, text, |listed| {
+        let (Listed::File(r) | Listed::ByHash(r)) = &listed;
+        let path = match base {
+            "" => r.path.clone(),
+            _ => format!("{base}/{}", r.path),
+        };
+        each(listed, path);
+    })
+    .map_err(|e| format!("{key}: {e}"))?;
+    Ok(true)
 }

@@ -121,15 +121,6 @@ pub fn run(ctx: &Context, options: Options, out: &mut dyn Report) -> Outcome {
         let Some(c) = index::classify(key.as_str()) else {
             continue;
         };
-        let text = match ctx.cache.lookup(key) {
-            Ok(Lookup::Complete(hit)) => index::decompress(key.as_str(), BufReader::new(hit.file)),
-            Ok(_) => continue,
-            Err(e) => {
-                outcome.errors += 1;
-                out.say(Level::Error, &format!("{key}: cannot read it: {e}"));
-                continue;
-            }
-        };
         // Where the index came from gives the package files' URLs when no
         // remap says (a host directory's port is not in the cache path).
         let source = ctx
@@ -142,27 +133,19 @@ pub fn run(ctx: &Context, options: Options, out: &mut dyn Report) -> Outcome {
                 let suffix = key.as_str().strip_prefix(c.base)?;
                 url.strip_suffix(suffix).map(str::to_string)
             });
-        let base = c.base.to_string();
-        let parsed = text.and_then(|text| {
-            index::parse(c.kind, text, |listed| {
-                let Listed::File(r) = listed else { return };
-                let path = if base.is_empty() {
-                    r.path.clone()
-                } else {
-                    format!("{base}/{}", r.path)
-                };
-                if options.as_needed && !in_use.contains(&package_of(&path)) {
-                    return;
-                }
-                let original = source
-                    .as_ref()
-                    .and_then(|s| HttpUrl::parse(&format!("{s}/{}", r.path)).ok());
-                wanted.insert(path, (r.size, original));
-            })
+        let parsed = super::read_index(&ctx.cache, key, key.as_str(), c.kind, c.base, |listed, path| {
+            let Listed::File(r) = listed else { return };
+            if options.as_needed && !in_use.contains(&package_of(&path)) {
+                return;
+            }
+            let original = source
+                .as_ref()
+                .and_then(|s| HttpUrl::parse(&format!("{s}/{}", r.path)).ok());
+            wanted.insert(path, (r.size, original));
         });
-        if let Err(e) = parsed {
+        if let Err(text) = parsed {
             outcome.errors += 1;
-            out.say(Level::Error, &format!("{key}: {e}"));
+            out.say(Level::Error, &text);
         }
     }
     let mut missing = Vec::new();

@@ -12,7 +12,6 @@
 //! thread at the lowest priority: clients never wait for it.
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::BufReader;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -197,22 +196,33 @@ fn suite(cache: &Cache, dir: &str) -> Result<Vec<(String, Expected)>, String> {
     let mut indexes: Vec<(String, Vec<String>)> = Vec::new();
     let mut entries = Vec::new();
     let mut last_is_index = false;
-    parse(cache, &release, IndexKind::Release, dir, |path, r, by_hash| {
-        if !by_hash {
-            last_is_index = matches!(
-                index::classify(&path).map(|c| c.kind),
-                Some(IndexKind::Packages | IndexKind::Sources)
-            );
-            if last_is_index {
-                indexes.push((path, Vec::new()));
+    super::read_index(
+        cache,
+        &release,
+        release.as_str(),
+        IndexKind::Release,
+        dir,
+        |listed, path| {
+            let (by_hash, r) = match &listed {
+                Listed::File(r) => (false, r),
+                Listed::ByHash(r) => (true, r),
+            };
+            if !by_hash {
+                last_is_index = matches!(
+                    index::classify(&path).map(|c| c.kind),
+                    Some(IndexKind::Packages | IndexKind::Sources)
+                );
+                if last_is_index {
+                    indexes.push((path, Vec::new()));
+                }
+                return;
             }
-            return;
-        }
-        if let (true, Some((_, objects))) = (last_is_index, indexes.last_mut()) {
-            objects.push(path.clone());
-        }
-        entries.push((path, expected(r)));
-    })?;
+            if let (true, Some((_, objects))) = (last_is_index, indexes.last_mut()) {
+                objects.push(path.clone());
+            }
+            entries.push((path, expected(r)));
+        },
+    )?;
     // One compression of each index: the first one cached.
     let mut read: HashSet<String> = HashSet::new();
     for (path, objects) in &indexes {
@@ -261,47 +271,10 @@ fn index_entries(
         return Ok(false);
     };
     let base = classified.base.to_string();
-    parse_named(cache, key, name, classified.kind, &base, |path, r, _| {
+    super::read_index(cache, key, name, classified.kind, &base, |listed, path| {
+        let (Listed::File(r) | Listed::ByHash(r)) = &listed;
         entries.push((path, expected(r)));
     })
-}
-
-fn parse(
-    cache: &Cache,
-    key: &CacheKey,
-    kind: IndexKind,
-    base: &str,
-    each: impl FnMut(String, &index::Reference, bool),
-) -> Result<bool, String> {
-    parse_named(cache, key, key.as_str(), kind, base, each)
-}
-
-/// Parses the cached file `key` as the index `name`, handing each file it
-/// names (a cache path) to `each`, with whether it is a by-hash object.
-fn parse_named(
-    cache: &Cache,
-    key: &CacheKey,
-    name: &str,
-    kind: IndexKind,
-    base: &str,
-    mut each: impl FnMut(String, &index::Reference, bool),
-) -> Result<bool, String> {
-    let file = match cache.lookup(key) {
-        Ok(Lookup::Complete(hit)) => hit.file,
-        Ok(_) => return Ok(false),
-        Err(e) => return Err(format!("{key}: {e}")),
-    };
-    let text = index::decompress(name, BufReader::new(file)).map_err(|e| format!("{key}: {e}"))?;
-    let join = |rel: &str| match base {
-        "" => rel.to_string(),
-        _ => format!("{base}/{rel}"),
-    };
-    index::parse(kind, text, |listed| match listed {
-        Listed::File(r) => each(join(&r.path), &r, false),
-        Listed::ByHash(r) => each(join(&r.path), &r, true),
-    })
-    .map_err(|e| format!("{key}: {e}"))?;
-    Ok(true)
 }
 
 fn expected(r: &index::Reference) -> Expected {
