@@ -47,54 +47,41 @@ impl Unit {
 
 /// Keeps `cache`'s checksum table current, for as long as the daemon runs.
 pub async fn keep(cache: Arc<Cache>) {
-    let mut pending: BTreeSet<Unit> = BTreeSet::new();
-    let first = Arc::clone(&cache);
-    match crate::tasks::low_priority("debcache-sums", move || every_unit(&first)) {
-        Ok(rx) => pending.extend(rx.await.unwrap_or_default()),
-        Err(e) => tracing::warn!("cannot start reading the indexes' checksums: {e}"),
-    }
+    // At start, every suite.
+    let mut changes = Changes::All;
     loop {
-        if !pending.is_empty() {
-            let units = std::mem::take(&mut pending);
-            let c = Arc::clone(&cache);
-            match crate::tasks::low_priority("debcache-sums", move || {
-                for unit in &units {
-                    load(&c, unit);
-                }
-            }) {
-                Ok(rx) => {
-                    let _ = rx.await;
-                }
-                Err(e) => tracing::warn!("cannot read the indexes' checksums: {e}"),
+        let c = Arc::clone(&cache);
+        let read = crate::tasks::low_priority("debcache-sums", move || {
+            let units: BTreeSet<Unit> = match changes {
+                Changes::All => every_unit(&c).into_iter().collect(),
+                Changes::Indexes(keys) => keys.iter().filter_map(|k| unit_of(&c, k)).collect(),
+            };
+            for unit in &units {
+                load(&c, unit);
             }
+        });
+        match read {
+            Ok(done) => {
+                let _ = done.await;
+            }
+            Err(e) => tracing::warn!("cannot read the indexes' checksums: {e}"),
         }
-        let changes = cache.expectations().changes().await;
-        tokio::time::sleep(SETTLE).await;
-        let mut all = changes == Changes::All;
-        let mut keys = match changes {
-            Changes::Indexes(keys) => keys,
-            Changes::All => Vec::new(),
-        };
-        // What else came during the pause.
-        if let Ok(more) = tokio::time::timeout(Duration::ZERO, cache.expectations().changes()).await {
-            match more {
-                Changes::Indexes(more) => keys.extend(more),
-                Changes::All => all = true,
-            }
+        changes = settled_changes(&cache).await;
+    }
+}
+
+/// The indexes committed next, with those that follow within [`SETTLE`].
+async fn settled_changes(cache: &Cache) -> Changes {
+    let first = cache.expectations().changes().await;
+    tokio::time::sleep(SETTLE).await;
+    let more = tokio::time::timeout(Duration::ZERO, cache.expectations().changes()).await;
+    match (first, more) {
+        (Changes::Indexes(mut keys), Ok(Changes::Indexes(more))) => {
+            keys.extend(more);
+            Changes::Indexes(keys)
         }
-        if all {
-            let c = Arc::clone(&cache);
-            if let Ok(rx) = crate::tasks::low_priority("debcache-sums", move || every_unit(&c)) {
-                pending.extend(rx.await.unwrap_or_default());
-            }
-        } else {
-            let c = Arc::clone(&cache);
-            if let Ok(rx) = crate::tasks::low_priority("debcache-sums", move || {
-                keys.iter().filter_map(|k| unit_of(&c, k)).collect::<Vec<_>>()
-            }) {
-                pending.extend(rx.await.unwrap_or_default());
-            }
-        }
+        (Changes::Indexes(keys), Err(_)) => Changes::Indexes(keys),
+        _ => Changes::All,
     }
 }
 
