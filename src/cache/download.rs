@@ -489,6 +489,7 @@ impl Task<'_> {
             .and_then(|v| v.to_str().ok()?.parse().ok());
         if let (Some(expected), Some(total)) = (self.expected(), total) {
             if expected.size != total {
+                // The log names this URL, and the next backend starts whole.
                 self.source = Some(url);
                 return Ok(Accepted::Mismatch(Mismatch::Size {
                     got: total,
