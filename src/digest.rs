@@ -111,6 +111,54 @@ impl Digest {
             Digest::Sha512(b) => b,
         }
     }
+
+    /// Its algorithm and first [`FINGERPRINT_LEN`] bytes.
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut bytes = [0; FINGERPRINT_LEN];
+        let own = self.as_bytes();
+        let n = own.len().min(FINGERPRINT_LEN);
+        bytes[..n].copy_from_slice(&own[..n]);
+        Fingerprint {
+            algorithm: self.algorithm(),
+            bytes,
+        }
+    }
+}
+
+/// Bytes of a digest a [`Fingerprint`] keeps: MD5's whole length.
+pub const FINGERPRINT_LEN: usize = 16;
+
+/// The first 128 bits of a digest, with its algorithm: what the checksum
+/// table keeps of each file, a quarter of a SHA-512's room. Other bytes
+/// with the same first 128 bits of a SHA-256 are as far out of reach as
+/// with all 256: a second preimage costs 2^128 tries either way.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    algorithm: Algorithm,
+    bytes: [u8; FINGERPRINT_LEN],
+}
+
+impl Fingerprint {
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+}
+
+/// Lower-case hex, then `…` where the digest goes on.
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
+        if self.algorithm.digest_len() > FINGERPRINT_LEN {
+            f.write_str("…")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({self})", self.algorithm)
+    }
 }
 
 fn decode<const N: usize>(hex: &str) -> Result<[u8; N], HexError> {
@@ -273,5 +321,29 @@ pub(crate) mod tests {
             "fed in pieces or at once, the same digest"
         );
         assert!(Hasher::new(Algorithm::Sha1).is_none());
+    }
+
+    #[test]
+    fn a_fingerprint_is_the_digests_first_128_bits() {
+        let sha = Digest::parse(Algorithm::Sha256, SHA256_EMPTY).unwrap();
+        let print = sha.fingerprint();
+        assert_eq!(print.algorithm(), Algorithm::Sha256);
+        assert_eq!(print.to_string(), format!("{}…", &SHA256_EMPTY[..32]));
+        let md5 = Digest::parse(Algorithm::Md5, MD5_EMPTY).unwrap();
+        assert_eq!(md5.fingerprint().to_string(), MD5_EMPTY, "all of it");
+        let mut other = *sha.as_bytes().first_chunk::<32>().unwrap();
+        other[31] ^= 1;
+        assert_eq!(
+            Digest::Sha256(other).fingerprint(),
+            print,
+            "past 128 bits: the same"
+        );
+        other[0] ^= 1;
+        assert_ne!(Digest::Sha256(other).fingerprint(), print);
+        assert_ne!(
+            Digest::Md5(*sha.as_bytes().first_chunk::<16>().unwrap()).fingerprint(),
+            print,
+            "the algorithm is part of it"
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use tokio::sync::Notify;
 
 use super::key::CacheKey;
-use crate::digest::Digest;
+use crate::digest::Fingerprint;
 
 /// Committed indexes remembered between two looks of maintenance; past
 /// this many, it is told to read every suite again.
@@ -25,7 +25,7 @@ const CHANGED_MAX: usize = 4096;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expected {
     pub size: u64,
-    pub digest: Digest,
+    pub sum: Fingerprint,
 }
 
 /// Indexes committed since maintenance last looked.
@@ -45,18 +45,69 @@ pub struct Expectations {
 
 #[derive(Debug, Default)]
 struct Table {
-    /// Keyed by a hash of the cache path, seeded per process: a hostile
-    /// index cannot aim collisions at another path.
-    entries: HashMap<u64, Entry>,
-    suites: HashMap<String, u32>,
+    /// Each suite's files, sorted by path hash. A lookup asks every suite
+    /// (a few dozen binary searches), so replacing a suite is a swap.
+    suites: HashMap<String, Box<[Slot]>>,
+    /// Seeds the path hashes, per process: a hostile index cannot aim
+    /// collisions at another path.
     seed: RandomState,
 }
 
+/// One file of a suite, in 40 bytes: a cache of a million files keeps its
+/// table in 40 MB.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    path: u64,
+    size: u64,
+    /// `None`: listed twice with different contents.
+    sum: Option<Fingerprint>,
+}
+
+impl Slot {
+    fn expected(&self) -> Option<Expected> {
+        self.sum.map(|sum| Expected { size: self.size, sum })
+    }
+}
+
+/// A suite's files, gathered before they replace what it listed; made by
+/// [`Expectations::listing`], whose path hashes it uses.
 #[derive(Debug)]
-struct Entry {
-    suite: u32,
-    /// `None`: listed by two suites with different contents.
-    expected: Option<Expected>,
+pub struct Listing {
+    seed: RandomState,
+    slots: Vec<Slot>,
+}
+
+impl Listing {
+    pub fn add(&mut self, path: &str, expected: Expected) {
+        self.slots.push(Slot {
+            path: self.seed.hash_one(path),
+            size: expected.size,
+            sum: Some(expected.sum),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Sorted, each path once: disputed where its entries differ.
+    fn into_slots(mut self) -> Box<[Slot]> {
+        self.slots.sort_unstable_by_key(|s| s.path);
+        self.slots.dedup_by(|later, kept| {
+            if later.path != kept.path {
+                return false;
+            }
+            if later.expected() != kept.expected() {
+                kept.sum = None;
+            }
+            true
+        });
+        self.slots.into_boxed_slice()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -70,39 +121,42 @@ impl Expectations {
     pub fn get(&self, key: &CacheKey) -> Option<Expected> {
         let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
         let h = table.seed.hash_one(key.as_str());
-        table.entries.get(&h)?.expected
+        let mut listed = table.suites.values().filter_map(|slots| {
+            let at = slots.binary_search_by_key(&h, |s| s.path).ok()?;
+            Some(slots[at].expected())
+        });
+        let first = listed.next()?;
+        // Two suites that disagree: not verified.
+        listed.all(|other| other == first).then_some(first).flatten()
     }
 
-    /// Makes `entries` (cache paths) the whole list of `suite`, replacing
-    /// what it listed before.
-    pub fn replace(&self, suite: &str, entries: Vec<(String, Expected)>) {
-        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
-        let next = u32::try_from(table.suites.len()).unwrap_or(u32::MAX);
-        let id = *table.suites.entry(suite.to_string()).or_insert(next);
-        table.entries.retain(|_, e| e.suite != id);
-        let hashed: Vec<(u64, Expected)> = entries
-            .into_iter()
-            .map(|(path, expected)| (table.seed.hash_one(path.as_str()), expected))
-            .collect();
-        for (h, expected) in hashed {
-            table
-                .entries
-                .entry(h)
-                .and_modify(|e| {
-                    if e.expected != Some(expected) {
-                        e.expected = None;
-                    }
-                })
-                .or_insert(Entry {
-                    suite: id,
-                    expected: Some(expected),
-                });
+    /// An empty list of a suite's files, to fill and hand to
+    /// [`Expectations::replace`].
+    pub fn listing(&self) -> Listing {
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        Listing {
+            seed: table.seed.clone(),
+            slots: Vec::new(),
         }
     }
 
-    /// Paths with an entry (verified or disputed).
+    /// Makes `listing` the whole list of `suite`, replacing what it listed
+    /// before.
+    pub fn replace(&self, suite: &str, listing: Listing) {
+        let slots = listing.into_slots();
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if slots.is_empty() {
+            table.suites.remove(suite);
+        } else {
+            table.suites.insert(suite.to_string(), slots);
+        }
+    }
+
+    /// Entries of every suite (verified or disputed; a path two suites
+    /// list counts twice).
     pub fn count(&self) -> usize {
-        self.table.lock().unwrap_or_else(|p| p.into_inner()).entries.len()
+        let table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        table.suites.values().map(|slots| slots.len()).sum()
     }
 
     /// An index file was committed.
@@ -140,6 +194,7 @@ impl Expectations {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
 
     fn key(path: &str) -> CacheKey {
         CacheKey::parse(path).unwrap()
@@ -148,8 +203,16 @@ mod tests {
     fn sum(size: u64, byte: u8) -> Expected {
         Expected {
             size,
-            digest: Digest::Sha256([byte; 32]),
+            sum: Digest::Sha256([byte; 32]).fingerprint(),
         }
+    }
+
+    fn listing(x: &Expectations, files: &[(&str, Expected)]) -> Listing {
+        let mut listing = x.listing();
+        for (path, expected) in files {
+            listing.add(path, *expected);
+        }
+        listing
     }
 
     #[test]
@@ -157,14 +220,11 @@ mod tests {
         let x = Expectations::default();
         x.replace(
             "r/dists/a",
-            vec![
-                ("r/pool/1.deb".into(), sum(1, 1)),
-                ("r/pool/2.deb".into(), sum(2, 2)),
-            ],
+            listing(&x, &[("r/pool/1.deb", sum(1, 1)), ("r/pool/2.deb", sum(2, 2))]),
         );
-        x.replace("r/dists/b", vec![("r/pool/3.deb".into(), sum(3, 3))]);
+        x.replace("r/dists/b", listing(&x, &[("r/pool/3.deb", sum(3, 3))]));
         assert_eq!(x.get(&key("r/pool/1.deb")), Some(sum(1, 1)));
-        x.replace("r/dists/a", vec![("r/pool/2.deb".into(), sum(2, 2))]);
+        x.replace("r/dists/a", listing(&x, &[("r/pool/2.deb", sum(2, 2))]));
         assert_eq!(x.get(&key("r/pool/1.deb")), None, "no longer listed");
         assert_eq!(x.get(&key("r/pool/2.deb")), Some(sum(2, 2)));
         assert_eq!(x.get(&key("r/pool/3.deb")), Some(sum(3, 3)), "another suite's");
@@ -174,11 +234,37 @@ mod tests {
     #[test]
     fn two_suites_that_disagree_leave_the_path_unverified() {
         let x = Expectations::default();
-        x.replace("r/dists/a", vec![("r/pool/1.deb".into(), sum(1, 1))]);
-        x.replace("r/dists/b", vec![("r/pool/1.deb".into(), sum(1, 1))]);
+        x.replace("r/dists/a", listing(&x, &[("r/pool/1.deb", sum(1, 1))]));
+        x.replace("r/dists/b", listing(&x, &[("r/pool/1.deb", sum(1, 1))]));
         assert_eq!(x.get(&key("r/pool/1.deb")), Some(sum(1, 1)), "agreement is fine");
-        x.replace("r/dists/b", vec![("r/pool/1.deb".into(), sum(1, 9))]);
+        x.replace("r/dists/b", listing(&x, &[("r/pool/1.deb", sum(1, 9))]));
         assert_eq!(x.get(&key("r/pool/1.deb")), None);
+        x.replace("r/dists/b", x.listing());
+        assert_eq!(
+            x.get(&key("r/pool/1.deb")),
+            Some(sum(1, 1)),
+            "b lists nothing now"
+        );
+    }
+
+    #[test]
+    fn a_suite_listing_a_path_twice_differently_leaves_it_unverified() {
+        let x = Expectations::default();
+        let files = [
+            ("r/pool/1.deb", sum(1, 1)),
+            ("r/pool/2.deb", sum(2, 2)),
+            ("r/pool/1.deb", sum(1, 1)),
+            ("r/pool/2.deb", sum(3, 2)),
+        ];
+        x.replace("r/dists/a", listing(&x, &files));
+        assert_eq!(x.get(&key("r/pool/1.deb")), Some(sum(1, 1)), "twice the same");
+        assert_eq!(x.get(&key("r/pool/2.deb")), None);
+        assert_eq!(x.count(), 2);
+    }
+
+    #[test]
+    fn an_entry_takes_40_bytes() {
+        assert!(std::mem::size_of::<Slot>() <= 40);
     }
 
     #[tokio::test]

@@ -36,7 +36,7 @@ use crate::stats::Stats;
 use crate::tasks::Tasks;
 use crate::upstream::Upstream;
 pub use download::{longest_wait, needs_tls, Job, Origin, Revalidate};
-pub use expect::{Changes, Expectations, Expected};
+pub use expect::{Changes, Expectations, Expected, Listing};
 use flight::Flights;
 pub use flight::{Body, Failure, Progress, State, Unusable};
 pub use follow::Follow;

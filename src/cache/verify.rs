@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::task::JoinHandle;
 
 use super::expect::Expected;
-use crate::digest::{Digest, Hasher};
+use crate::digest::{Digest, Fingerprint, Hasher};
 
 /// The hasher and the bytes it has seen.
 type Hashed = io::Result<(Hasher, u64)>;
@@ -34,7 +34,7 @@ pub struct Verifier {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mismatch {
     Size { got: u64, expected: u64 },
-    Digest { got: Digest, expected: Digest },
+    Digest { got: Digest, expected: Fingerprint },
 }
 
 impl fmt::Display for Mismatch {
@@ -57,7 +57,7 @@ impl Verifier {
     /// from disk, then what [`Verifier::feed`] gives. `None` when the
     /// digest is one this build cannot compute.
     pub fn start(expected: Expected, file: Arc<File>, prefix: u64) -> Option<Verifier> {
-        let mut hasher = Hasher::new(expected.digest.algorithm())?;
+        let mut hasher = Hasher::new(expected.sum.algorithm())?;
         let hashing = tokio::task::spawn_blocking(move || {
             let mut buf = vec![0; 256 * 1024];
             let mut at = 0;
@@ -120,10 +120,10 @@ impl Verifier {
                 got: size,
                 expected: expected.size,
             })
-        } else if digest != expected.digest {
+        } else if digest.fingerprint() != expected.sum {
             Err(Mismatch::Digest {
                 got: digest,
-                expected: expected.digest,
+                expected: expected.sum,
             })
         } else {
             Ok(())
@@ -140,7 +140,10 @@ mod tests {
     fn expected(content: &[u8]) -> Expected {
         Expected {
             size: content.len() as u64,
-            digest: Hasher::of(Algorithm::Sha256, content).unwrap().unwrap(),
+            sum: Hasher::of(Algorithm::Sha256, content)
+                .unwrap()
+                .unwrap()
+                .fingerprint(),
         }
     }
 
@@ -181,7 +184,7 @@ mod tests {
     fn sha1_is_not_verified() {
         let sha1 = Expected {
             size: 1,
-            digest: Digest::Sha1([0; 20]),
+            sum: Digest::Sha1([0; 20]).fingerprint(),
         };
         assert!(Verifier::start(sha1, file_with(b""), 0).is_none());
     }

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{Cache, CacheKey, Changes, Expected, Found, Lookup};
+use crate::cache::{Cache, CacheKey, Changes, Expected, Found, Listing, Lookup};
 use crate::index::{self, IndexKind, Listed};
 
 /// How long after an index's commit its suite is read: the rest of an
@@ -24,7 +24,7 @@ const SETTLE: Duration = Duration::from_secs(1);
 
 /// The most files one suite may list: Debian's largest suite with every
 /// architecture lists under a million. Past it the suite is not verified
-/// (about 100 bytes each in memory).
+/// (40 bytes each in memory, twice that while its list grows).
 const SUITE_MAX: usize = 2_000_000;
 
 /// What to read again.
@@ -157,13 +157,13 @@ fn load(cache: &Cache, unit: &Unit) {
     let entries = match unit {
         Unit::Suite(dir) => suite(cache, dir),
         Unit::Alone(key) => {
-            let mut entries = Vec::new();
+            let mut entries = cache.expectations().listing();
             index_entries(cache, key, key.as_str(), &mut entries).map(|_| entries)
         }
     };
     let entries = entries.unwrap_or_else(|why| {
         tracing::warn!("{}: downloads are not verified: {why}", unit.name());
-        Vec::new()
+        cache.expectations().listing()
     });
     tracing::debug!(
         "{}: {} files to verify downloads against",
@@ -174,14 +174,14 @@ fn load(cache: &Cache, unit: &Unit) {
 }
 
 /// A suite's entries, from its newest Release.
-fn suite(cache: &Cache, dir: &str) -> Result<Vec<(String, Expected)>, String> {
+fn suite(cache: &Cache, dir: &str) -> Result<Listing, String> {
     let Some(release) = newest_release(cache, dir) else {
         // Gone (expired): nothing of it is listed any more.
-        return Ok(Vec::new());
+        return Ok(cache.expectations().listing());
     };
     // Each Packages or Sources listed, with its by-hash objects.
     let mut indexes: Vec<(String, Vec<String>)> = Vec::new();
-    let mut entries = Vec::new();
+    let mut entries = cache.expectations().listing();
     let mut last_is_index = false;
     super::read_index(
         cache,
@@ -207,7 +207,7 @@ fn suite(cache: &Cache, dir: &str) -> Result<Vec<(String, Expected)>, String> {
             if let (true, Some((_, objects))) = (last_is_index, indexes.last_mut()) {
                 objects.push(path.clone());
             }
-            entries.push((path, expected(r)));
+            entries.add(&path, expected(r));
         },
     )?;
     // One compression of each index: the first one cached.
@@ -248,26 +248,21 @@ fn newest_release(cache: &Cache, dir: &str) -> Option<CacheKey> {
 
 /// Adds what the Packages or Sources index at `key` lists (named `name`,
 /// which says its compression and base); `Ok(false)` when it is not cached.
-fn index_entries(
-    cache: &Cache,
-    key: &CacheKey,
-    name: &str,
-    entries: &mut Vec<(String, Expected)>,
-) -> Result<bool, String> {
+fn index_entries(cache: &Cache, key: &CacheKey, name: &str, entries: &mut Listing) -> Result<bool, String> {
     let Some(classified) = index::classify(name) else {
         return Ok(false);
     };
     let base = classified.base.to_string();
     super::read_index(cache, key, name, classified.kind, &base, |listed, path| {
         let (Listed::File(r) | Listed::ByHash(r)) = &listed;
-        entries.push((path, expected(r)));
+        entries.add(&path, expected(r));
     })
 }
 
 fn expected(r: &index::Reference) -> Expected {
     Expected {
         size: r.size,
-        digest: r.digest,
+        sum: r.digest.fingerprint(),
     }
 }
 
@@ -352,8 +347,10 @@ mod tests {
         assert_eq!(deb.size, fs::metadata(dir.path().join(DEB)).unwrap().len());
         let file = fs::File::open(dir.path().join(DEB)).unwrap();
         assert_eq!(
-            Some(deb.digest),
-            Hasher::of(deb.digest.algorithm(), file).unwrap()
+            Some(deb.sum),
+            Hasher::of(deb.sum.algorithm(), file)
+                .unwrap()
+                .map(|d| d.fingerprint())
         );
         assert!(got(DSC).is_some(), "the .dsc from Sources");
         let packages = "r/dists/test/main/binary-amd64/Packages.xz";
