@@ -50,8 +50,11 @@ pub mod exit {
 pub struct Cli {
     /// Configuration directory: every *.conf in it is read (default:
     /// /etc/debcache when it exists, else the built-in configuration).
+    /// Given again, the *.conf files of each further directory are read
+    /// after the first's: debcache's own settings beside apt-cacher-ng's
+    /// directory, which refuses keys it does not know.
     #[arg(short = 'c', long = "config", value_name = "DIR", global = true)]
-    pub config_dir: Option<PathBuf>,
+    pub config_dirs: Vec<PathBuf>,
 
     /// Load and validate the configuration; print what was read, each
     /// problem as `file:line: message` and the verdict; exit 1 on errors.
@@ -157,7 +160,7 @@ pub enum Invocation {
     Daemon(Cli),
     /// `debcache [-c DIR] COMMAND ...`.
     Command {
-        config_dir: Option<PathBuf>,
+        config_dirs: Vec<PathBuf>,
         command: Command,
     },
     /// Under one of acngtool's names, with every argument as given.
@@ -200,7 +203,7 @@ pub fn invocation(args: Vec<OsString>) -> Invocation {
     match cli.command.take() {
         None => Invocation::Daemon(cli),
         Some(command) => Invocation::Command {
-            config_dir: cli.config_dir,
+            config_dirs: cli.config_dirs,
             command,
         },
     }
@@ -348,8 +351,7 @@ pub fn run(cli: Cli) -> Next {
         stderr_line(format_args!("debcache: {msg}"));
         return Next::Exit(exit::USAGE);
     }
-    let dir = config::choose_dir(cli.config_dir.clone());
-    let loaded = config::load(dir, &cli.overrides);
+    let loaded = config::load_dirs(&cli.config_dirs, &cli.overrides);
     if cli.check {
         let verdict = if loaded.has_errors() {
             exit::CHECK_FAILED
@@ -424,7 +426,7 @@ mod tests {
     #[test]
     fn overrides_follow_the_options() {
         let cli = parse(&["-c", "/etc/apt-cacher-ng", "--check", "Port=1", "CacheDir:/x"]).unwrap();
-        assert_eq!(cli.config_dir, Some(PathBuf::from("/etc/apt-cacher-ng")));
+        assert_eq!(cli.config_dirs, [PathBuf::from("/etc/apt-cacher-ng")]);
         assert!(cli.check);
         assert_eq!(cli.overrides, ["Port=1", "CacheDir:/x"]);
         assert!(cli.validate_overrides().is_ok());
@@ -455,7 +457,7 @@ mod tests {
     #[test]
     fn commands_take_their_settings_after_them_and_the_directory_anywhere() {
         let cli = parse(&["printvar", "ReportPage", "-c", "/etc/apt-cacher-ng", "Port=1"]).unwrap();
-        assert_eq!(cli.config_dir, Some(PathBuf::from("/etc/apt-cacher-ng")));
+        assert_eq!(cli.config_dirs, [PathBuf::from("/etc/apt-cacher-ng")]);
         assert_eq!(
             cli.command,
             Some(Command::Printvar {
@@ -466,9 +468,9 @@ mod tests {
         assert!(cli.overrides.is_empty() && cli.command_conflict().is_none());
         let cli = parse(&["-c", "d", "maint", "--verbose", "SocketPath=/s"]).unwrap();
         assert_eq!(
-            (cli.config_dir, cli.command),
+            (cli.config_dirs, cli.command),
             (
-                Some(PathBuf::from("d")),
+                vec![PathBuf::from("d")],
                 Some(Command::Maint {
                     verbose: true,
                     overrides: vec!["SocketPath=/s".into()]

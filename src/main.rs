@@ -29,7 +29,7 @@ fn main() -> ExitCode {
                 Next::Serve(config) => debcache::daemon::run(*config, errors),
             }
         }
-        Invocation::Command { config_dir, command } => tool::run(config_dir, command),
+        Invocation::Command { config_dirs, command } => tool::run(config_dirs, command),
         Invocation::Alias(alias, args) => tool::run_as(alias, args),
     };
     ExitCode::from(code)

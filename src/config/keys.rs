@@ -77,6 +77,8 @@ pub struct Directive {
     pub status: Status,
     /// Never printed (`AdminAuth`).
     pub secret: bool,
+    /// debcache's own: apt-cacher-ng refuses to start on it.
+    pub own: bool,
 }
 
 const fn d(name: &'static str, kind: Kind, default: &'static str, status: Status) -> Directive {
@@ -86,6 +88,15 @@ const fn d(name: &'static str, kind: Kind, default: &'static str, status: Status
         default,
         status,
         secret: false,
+        own: false,
+    }
+}
+
+/// One of debcache's own directives.
+const fn own(name: &'static str, kind: Kind, default: &'static str) -> Directive {
+    Directive {
+        own: true,
+        ..d(name, kind, default, Status::InEffect)
     }
 }
 
@@ -271,14 +282,14 @@ directives! {
         secret: true,
         ..d("AdminAuth", Credentials, "", InEffect)
     },
-    DrainTimeout => d("DrainTimeout", int(0, 30), "15", InEffect),
-    CacheSizeLimit => d("CacheSizeLimit", Size, "0", InEffect),
-    ExpireSchedule => d("ExpireSchedule", Daily, "03:40", InEffect),
-    PrecacheDownloads => d("PrecacheDownloads", int(1, 64), "4", InEffect),
-    VerifyDownloads => d("VerifyDownloads", Bool, "1", InEffect),
-    AllowedClients => d("AllowedClients", Networks, DEFAULT_CLIENTS, InEffect),
-    TlsInterceptDomains => d("TlsInterceptDomains", Text, "", InEffect),
-    TlsInterceptCaDir => d("TlsInterceptCaDir", Path, "", InEffect),
+    DrainTimeout => own("DrainTimeout", int(0, 30), "15"),
+    CacheSizeLimit => own("CacheSizeLimit", Size, "0"),
+    ExpireSchedule => own("ExpireSchedule", Daily, "03:40"),
+    PrecacheDownloads => own("PrecacheDownloads", int(1, 64), "4"),
+    VerifyDownloads => own("VerifyDownloads", Bool, "1"),
+    AllowedClients => own("AllowedClients", Networks, DEFAULT_CLIENTS),
+    TlsInterceptDomains => own("TlsInterceptDomains", Text, ""),
+    TlsInterceptCaDir => own("TlsInterceptCaDir", Path, ""),
 }
 
 /// Loopback and the private ranges (RFC 1918, RFC 4193): a cache exposed

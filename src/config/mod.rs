@@ -257,17 +257,44 @@ pub fn choose_dir(explicit: Option<PathBuf>) -> ConfigDir {
 
 /// Reads, checks and builds the configuration.
 pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
+    load_with(config_dir, &[], overrides)
+}
+
+/// `-c` as given, once or more: the first directory is the configuration
+/// (its `file:` lists, its hooks), the `*.conf` files of each one after it
+/// are read after its own. That is where debcache's own settings go beside
+/// apt-cacher-ng's directory, which refuses keys it does not know.
+pub fn load_dirs(explicit: &[PathBuf], overrides: &[String]) -> Loaded {
+    let (first, after) = match explicit.split_first() {
+        Some((first, after)) => (Some(first.clone()), after),
+        None => (None, &[][..]),
+    };
+    load_with(choose_dir(first), after, overrides)
+}
+
+fn load_with(config_dir: ConfigDir, after: &[PathBuf], overrides: &[String]) -> Loaded {
     let mut diags = Diagnostics::default();
+    let real = |p: &Path, diags: &mut Diagnostics| match std::fs::canonicalize(p) {
+        Ok(real) => Some(real),
+        Err(source) => {
+            diags.push(config_dir_problem(p, source));
+            None
+        }
+    };
     let config_dir = match config_dir {
-        ConfigDir::Path(p) => match std::fs::canonicalize(&p) {
-            Ok(real) => ConfigDir::Path(real),
-            Err(source) => {
-                diags.push(config_dir_problem(&p, source));
-                return finish(None, diags);
-            }
+        ConfigDir::Path(p) => match real(&p, &mut diags) {
+            Some(real) => ConfigDir::Path(real),
+            None => return finish(None, diags),
         },
         embedded => embedded,
     };
+    let mut after_dirs = Vec::new();
+    for dir in after {
+        match real(dir, &mut diags) {
+            Some(real) => after_dirs.push(ConfigDir::Path(real)),
+            None => return finish(None, diags),
+        }
+    }
     let mut store = match config_dir {
         ConfigDir::Embedded => Store::new([
             ("CacheDir", default_cache_dir().display().to_string()),
@@ -276,7 +303,10 @@ pub fn load(config_dir: ConfigDir, overrides: &[String]) -> Loaded {
         ]),
         ConfigDir::Path(_) => Store::new([]),
     };
-    let conf_files = read_conf_files(&config_dir, &mut store, &mut diags);
+    let mut conf_files = read_conf_files(&config_dir, &mut store, &mut diags);
+    for dir in &after_dirs {
+        conf_files.extend(read_conf_files(dir, &mut store, &mut diags));
+    }
     for (i, word) in overrides.iter().enumerate() {
         if let Some(a) = raw::parse_word(word, i + 1, &mut diags) {
             store.apply(a, Origin::CommandLine, &mut diags);
@@ -373,6 +403,24 @@ fn read_conf_files(dir: &ConfigDir, store: &mut Store, diags: &mut Diagnostics) 
         }
     }
     read
+}
+
+/// Where the `*.conf` files of `dir` set one of debcache's own keys, which
+/// apt-cacher-ng refuses to start on.
+pub fn own_keys_in(dir: &Path) -> std::io::Result<Vec<(Location, &'static str)>> {
+    let mut diags = Diagnostics::default();
+    let mut found = Vec::new();
+    for file in ConfigDir::Path(dir.to_path_buf()).conf_files()? {
+        let Ok(text) = &file.content else { continue };
+        for a in raw::parse_file(text, &file.path, &mut diags) {
+            if let Lookup::Directive(d) = keys::lookup(&a.key) {
+                if d.own {
+                    found.push((a.location, d.name));
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The Decisions table's three kinds of directive, for the ones set: notes,

@@ -591,3 +591,43 @@ fn instances_can_share_one_interception_ca() {
         .iter()
         .all(|n| !n.contains("TlsInterceptCaDir is parsed but not in effect")));
 }
+
+#[test]
+fn a_second_directory_is_read_after_the_first() {
+    let acng = dir_with(&[("acng.conf", "CacheDir: /srv/c\nPort: 3150\n")]);
+    let own = dir_with(&[("debcache.conf", "VerifyDownloads: 0\nPort: 3151\n")]);
+    let dirs = [acng.path().to_path_buf(), own.path().to_path_buf()];
+    let loaded = load_dirs(&dirs, &[]);
+    assert!(!loaded.has_errors(), "{:?}", messages(&loaded, Severity::Error));
+    let config = loaded.config.unwrap();
+    assert_eq!(config.listen.port, 3151, "the later file wins");
+    assert_eq!(config.storage.cache_dir, Path::new("/srv/c"));
+    assert!(!config.maintenance.verify_downloads);
+    assert_eq!(config.source.conf_files.len(), 2);
+    assert_eq!(
+        config.source.config_dir,
+        ConfigDir::Path(fs::canonicalize(acng.path()).unwrap()),
+        "lists and hooks come from the first"
+    );
+    let missing = [acng.path().to_path_buf(), acng.path().join("none")];
+    let loaded = load_dirs(&missing, &[]);
+    assert!(messages(&loaded, Severity::Error)[0].contains("none"));
+}
+
+#[test]
+fn debcache_keys_are_found_where_apt_cacher_ng_would_refuse_them() {
+    let dir = dir_with(&[
+        ("acng.conf", "Port: 3142\n# VerifyDownloads: 1\n"),
+        ("zz.conf", "CacheDir: /c\nverifydownloads: 0\nExpireSchedule: 0\n"),
+    ]);
+    let found = own_keys_in(dir.path()).unwrap();
+    let names: Vec<(String, &str)> = found.iter().map(|(at, k)| (at.to_string(), *k)).collect();
+    let file = dir.path().join("zz.conf");
+    assert_eq!(
+        names,
+        [
+            (format!("{}:2", file.display()), "VerifyDownloads"),
+            (format!("{}:3", file.display()), "ExpireSchedule")
+        ]
+    );
+}

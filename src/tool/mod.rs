@@ -31,18 +31,18 @@ use crate::cli::{self, exit, stderr_line, Alias, Command};
 use crate::config::{self, Config, Severity};
 
 /// Runs `debcache COMMAND`; the exit code.
-pub fn run(config_dir: Option<PathBuf>, command: Command) -> u8 {
+pub fn run(config_dirs: Vec<PathBuf>, command: Command) -> u8 {
     match command {
         Command::Encb64 { credentials } => encb64::run(&credentials),
         Command::Printvar { name, overrides } => {
-            with_config(config_dir, &overrides, |config| vars::printvar(config, &name))
+            with_config(&config_dirs, &overrides, |config| vars::printvar(config, &name))
         }
-        Command::Cfgdump { overrides } => with_config(config_dir, &overrides, vars::cfgdump),
+        Command::Cfgdump { overrides } => with_config(&config_dirs, &overrides, vars::cfgdump),
         Command::Retest { path, overrides } => {
-            with_config(config_dir, &overrides, |config| retest::run(config, &path))
+            with_config(&config_dirs, &overrides, |config| retest::run(config, &path))
         }
         Command::Maint { verbose, overrides } => {
-            with_config(config_dir, &overrides, |config| maint::run(config, verbose))
+            with_config(&config_dirs, &overrides, |config| maint::run(config, verbose))
         }
         Command::Shrink {
             size,
@@ -51,7 +51,7 @@ pub fn run(config_dir: Option<PathBuf>, command: Command) -> u8 {
             volatile,
             verbose,
             overrides,
-        } => with_config(config_dir, &overrides, |config| {
+        } => with_config(&config_dirs, &overrides, |config| {
             shrink::run(
                 config,
                 &size,
@@ -69,7 +69,7 @@ pub fn run(config_dir: Option<PathBuf>, command: Command) -> u8 {
 /// line; `args` include the program name.
 pub fn run_as(alias: Alias, args: Vec<OsString>) -> u8 {
     match acngtool::parse(alias, args) {
-        acngtool::Parsed::Run { config_dir, command } => run(config_dir, command),
+        acngtool::Parsed::Run { config_dir, command } => run(config_dir.into_iter().collect(), command),
         acngtool::Parsed::Exit(usage) => usage.report(),
     }
 }
@@ -77,12 +77,12 @@ pub fn run_as(alias: Alias, args: Vec<OsString>) -> u8 {
 /// Loads the configuration and hands it to `command`. Warnings and errors
 /// go to stderr as `--print-config` shows them (notes, the daemon's
 /// start-up report, do not); with errors the command does not run.
-fn with_config(config_dir: Option<PathBuf>, overrides: &[String], command: impl FnOnce(&Config) -> u8) -> u8 {
+fn with_config(config_dirs: &[PathBuf], overrides: &[String], command: impl FnOnce(&Config) -> u8) -> u8 {
     if let Err(msg) = cli::validate_overrides(overrides) {
         stderr_line(format_args!("debcache: {msg}"));
         return exit::USAGE;
     }
-    let loaded = config::load(config::choose_dir(config_dir), overrides);
+    let loaded = config::load_dirs(config_dirs, overrides);
     for d in loaded
         .diagnostics
         .iter()
