@@ -150,6 +150,24 @@ pub enum Command {
         #[arg(value_name = "KEY=VALUE")]
         overrides: Vec<String>,
     },
+    /// Check an apt-cacher-ng installation and print the steps that run
+    /// debcache on its configuration and cache in place: a systemd drop-in
+    /// (the cache's owner as the user, acng's directories writable), a
+    /// directory for debcache's own settings, stopping apt-cacher-ng and
+    /// its cron job, and the way back. Exit 78 when a check fails.
+    Migrate {
+        /// apt-cacher-ng's configuration directory.
+        #[arg(long, value_name = "DIR", default_value = "/etc/apt-cacher-ng")]
+        from: PathBuf,
+        /// Write the files and run the steps (as root) instead of printing
+        /// them only.
+        #[arg(long)]
+        apply: bool,
+        /// With --apply: write the files under DIR instead of /, and run
+        /// no command (an image being built).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
 }
 
 /// How the binary was started.
@@ -246,6 +264,10 @@ acngtool's commands, on the same configuration:
   debcache maint -c /etc/apt-cacher-ng      run the expiration in the running daemon
                                             (ACNGREQ=?doCount=Count+Objects another
                                             action), its errors on stderr, as cron does
+  debcache migrate --from /etc/apt-cacher-ng
+                                            check an apt-cacher-ng installation and print
+                                            the steps that serve it with debcache
+                                            (--apply takes them)
   Linked as `acngtool` (or `expire-caller.pl`), the binary takes acngtool's
   own command line: acngtool printvar ReportPage -c /etc/apt-cacher-ng
 

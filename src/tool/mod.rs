@@ -13,6 +13,7 @@
 //! | `encb64 USER:PASSWORD` | the base64 of the bytes given | 0 |
 //! | `maint` | the task's errors (acng's control lines) on stderr (`maint`) | 0 answered 200 to the end; 1 otherwise; 255 `ReportPage` empty |
 //! | `shrink SIZE -n\|-f [-x] [-v]` | `Delete: PATH` per file removed (`-n`: that would be) | 0; 2 a bad size; 69 a daemon holds the cache |
+//! | `migrate [--from DIR] [--apply] [--root DIR]` | the checks of an apt-cacher-ng installation, the files and steps that put debcache in its place, the way back | 0; 78 a check failed (nothing changed); 1 a step failed |
 //!
 //! And for all: 78 configuration errors, 74 stdout could not be written,
 //! 2 usage (under acngtool's name its own usage codes, `acngtool`).
@@ -20,6 +21,7 @@
 mod acngtool;
 mod encb64;
 mod maint;
+mod migrate;
 mod retest;
 mod shrink;
 mod vars;
@@ -43,6 +45,15 @@ pub fn run(config_dirs: Vec<PathBuf>, command: Command) -> u8 {
         }
         Command::Maint { verbose, overrides } => {
             with_config(&config_dirs, &overrides, |config| maint::run(config, verbose))
+        }
+        Command::Migrate { from, apply, root } => {
+            if !config_dirs.is_empty() {
+                stderr_line(format_args!(
+                    "debcache migrate: -c has no meaning here; --from names apt-cacher-ng's directory"
+                ));
+                return exit::USAGE;
+            }
+            migrate::run(&migrate::Options { from, apply, root })
         }
         Command::Shrink {
             size,

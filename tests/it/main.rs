@@ -18,6 +18,7 @@ mod layout;
 mod lifecycle;
 mod local_dirs;
 mod maintenance;
+mod migrate;
 mod observability;
 mod origin_selftest;
 mod quota;
