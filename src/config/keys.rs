@@ -154,7 +154,7 @@ directives! {
     SupportDir => d("SupportDir", Path, "/usr/lib/apt-cacher-ng", InEffect),
     SocketPath => d("SocketPath", Path, "", InEffect),
     PidFile => d("PidFile", AbsolutePath, "", InEffect),
-    ReportPage => d("ReportPage", Text, "acng-report.html", NotYetInEffect),
+    ReportPage => d("ReportPage", Text, "acng-report.html", InEffect),
     Port => d("Port", int(0, 65535), "3142", InEffect),
     BindAddress => d("BindAddress", BindAddresses, "", InEffect),
     AllowUserPorts => d("AllowUserPorts", Ports, "", InEffect),
