@@ -24,8 +24,8 @@ pub mod exit {
     /// EX_IOERR: `--check` or `--print-config` could not write its output
     /// (a full disk; a reader that went away is not an error).
     pub const OUTPUT: u8 = 74;
-    /// EX_CONFIG: the daemon refuses to start on bad configuration (and
-    /// a command refuses to run).
+    /// EX_CONFIG: the daemon refuses to start on bad configuration, or on
+    /// a CacheDir or LogDir it cannot write (and a command refuses to run).
     pub const CONFIG: u8 = 78;
     /// `printvar`: no such setting (acngtool's code).
     pub const NO_SUCH_SETTING: u8 = 23;
@@ -310,8 +310,8 @@ Exit codes:
   {usage:<4}command-line usage error
   {unavailable:<4}cannot bind the listening sockets or lock the cache directory
   {output:<4}--check, --print-config or a command could not write its output
-  {config:<4}the configuration has errors: the daemon did not start, the command
-      did not run
+  {config:<4}the configuration has errors, or names a directory the daemon
+      cannot write: the daemon did not start, the command did not run
   {no_such:<4}printvar: no such setting
   {maint:<4}maint: the daemon was not reached, or did not answer 200 to the end
   {no_page:<4}maint: ReportPage is empty

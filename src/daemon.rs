@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::admin::maintenance::Maintenance;
-use crate::cache::{Cache, Storage};
+use crate::cache::{Cache, LockError, Storage};
 use crate::cli::{exit, stderr_line};
 use crate::config::Config;
 use crate::error::Chain;
@@ -36,6 +36,30 @@ fn fatal(code: u8, message: impl Display) -> Fatal {
         code,
         message: message.to_string(),
     }
+}
+
+/// A directory the configuration names that the daemon cannot create or
+/// write, as one line naming the directory, its key and the cause. Denied
+/// access, a read-only file system or a file in the way is the
+/// configuration's fault for the user the daemon runs as: EX_CONFIG, so that
+/// systemd does not restart it to fail the same way (the unit's
+/// `RestartPreventExitStatus`). Other errors (a full disk, EIO) may pass.
+/// `at` is the file below it that failed, when that is not the directory.
+fn unwritable(what: &str, key: &str, dir: &Path, at: Option<&Path>, cause: &std::io::Error) -> Fatal {
+    use std::io::ErrorKind::{NotADirectory, PermissionDenied, ReadOnlyFilesystem};
+    let code = match cause.kind() {
+        PermissionDenied | ReadOnlyFilesystem | NotADirectory => exit::CONFIG,
+        _ => exit::UNAVAILABLE,
+    };
+    let who = rustix::process::geteuid().as_raw();
+    let at = at.map(|p| format!("{}: ", p.display())).unwrap_or_default();
+    fatal(
+        code,
+        format!(
+            "cannot write {what} {} ({key}, as uid {who}): {at}{cause}",
+            dir.display()
+        ),
+    )
 }
 
 /// Runs the daemon; `errors` is the log's handle for `apt-cacher.err`.
@@ -92,13 +116,25 @@ async fn serve(config: Config, errors: crate::logging::ErrorLog) -> Result<Arc<T
     let cache_dir = config.storage.cache_dir.display().to_string();
     let storage = Storage::open(&config.storage.cache_dir)
         .map_err(|e| {
-            fatal(
-                exit::UNAVAILABLE,
-                format!("cannot use the cache directory {cache_dir}: {e}"),
+            unwritable(
+                "the cache directory",
+                "CacheDir",
+                &config.storage.cache_dir,
+                None,
+                &e,
             )
         })?
         .with_modes(config.storage.dir_perms, config.storage.file_perms);
-    let _lock = storage.lock().map_err(|e| fatal(exit::UNAVAILABLE, e))?;
+    let _lock = storage.lock().map_err(|e| match &e {
+        LockError::Io { path, source } => unwritable(
+            "the cache directory",
+            "CacheDir",
+            &config.storage.cache_dir,
+            Some(path),
+            source,
+        ),
+        LockError::Held { .. } => fatal(exit::UNAVAILABLE, e),
+    })?;
     let upstream = Upstream::new(&config.upstream, &config.remaps).map_err(|e| fatal(exit::CONFIG, e))?;
     let intercept = Interceptor::open(&config.intercept_ca_dir(), &config.requests.intercept_domains)
         .map_err(|e| fatal(exit::UNAVAILABLE, format!("cannot use the interception CA: {e}")))?
@@ -117,13 +153,8 @@ async fn serve(config: Config, errors: crate::logging::ErrorLog) -> Result<Arc<T
     let log = TransferLog::open(log_dir, config.log.verbose_log, config.log.unbuffered_log)
         .map(Arc::new)
         .map_err(|e| {
-            fatal(
-                exit::CONFIG,
-                format!(
-                    "cannot open the transfer log in {}: {e} (set LogDir to a directory debcache can write)",
-                    log_dir.unwrap_or(std::path::Path::new("")).display()
-                ),
-            )
+            let dir = log_dir.unwrap_or(Path::new(""));
+            unwritable("the log directory", "LogDir", dir, None, &e)
         })?;
     errors.attach(&log);
     let listeners = server::bind(&config.listen)

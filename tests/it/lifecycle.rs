@@ -113,6 +113,34 @@ fn the_lock_refuses_a_second_daemon_on_the_same_cache() {
     );
 }
 
+/// The packaged service names its directories in its conffile; one it
+/// cannot write stops it with EX_CONFIG (which the unit does not restart)
+/// and a line naming the key, the directory and the user.
+#[test]
+fn a_directory_the_daemon_cannot_write_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_the_way = dir.path().join("file");
+    std::fs::write(&in_the_way, "").unwrap();
+    for (key, what) in [
+        ("CacheDir", "the cache directory"),
+        ("LogDir", "the log directory"),
+    ] {
+        let arg = format!("{key}={}", in_the_way.join("below").display());
+        let (status, stderr) = Daemon::try_start(Setup {
+            args: &[&arg],
+            ..Setup::default()
+        })
+        .err()
+        .expect("must not start");
+        assert_eq!(status.and_then(|s| s.code()), Some(78), "{stderr}");
+        let line = format!(
+            "cannot write {what} {}/below ({key}, as uid ",
+            in_the_way.display()
+        );
+        assert!(stderr.contains(&line), "{stderr}");
+    }
+}
+
 #[test]
 fn a_port_in_use_is_reported_with_exit_69() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
