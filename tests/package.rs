@@ -307,7 +307,30 @@ fn installed_it_runs_as_its_user_serves_and_purges_without_a_trace() {
         !Path::new("/var/lib/dpkg/info/debcache.list").exists(),
         "debcache is installed on this machine already; the test would purge it"
     );
-    let installed = Installed::new(&built.deb);
+    // Beside apt-cacher-ng, or anything on port 3142, the units stay
+    // disabled and the postinst says what to do; else both are enabled.
+    let collides =
+        Path::new("/usr/sbin/apt-cacher-ng").exists() || TcpStream::connect(("127.0.0.1", 3142)).is_ok();
+    let (installed, said) = Installed::new(&built.deb);
+    let wants = [
+        "/etc/systemd/system/multi-user.target.wants/debcache.service",
+        "/etc/systemd/system/sockets.target.wants/debcache.socket",
+    ];
+    for link in wants {
+        assert_eq!(
+            Path::new(link).exists(),
+            !collides,
+            "{link} (collides: {collides}): {said}"
+        );
+    }
+    assert_eq!(
+        said.contains("debcache: not enabled nor started"),
+        collides,
+        "{said}"
+    );
+    if collides {
+        assert!(said.contains("debcache migrate"), "{said}");
+    }
 
     let user = text(&run(Command::new("getent").args(["passwd", "debcache"])));
     let fields: Vec<&str> = user.trim().split(':').collect();
@@ -382,12 +405,14 @@ struct Installed {
 }
 
 impl Installed {
-    fn new(deb: &Path) -> Installed {
-        run(Command::new("dpkg")
+    /// Installs; what dpkg and the maintainer scripts printed.
+    fn new(deb: &Path) -> (Installed, String) {
+        let out = run(Command::new("dpkg")
             .arg("-i")
             .arg(deb)
             .env("DEBIAN_FRONTEND", "noninteractive"));
-        Installed { purged: false }
+        let said = text(&out) + &String::from_utf8_lossy(&out.stderr);
+        (Installed { purged: false }, said)
     }
 
     fn purge(mut self) {
