@@ -38,27 +38,36 @@ fn fatal(code: u8, message: impl Display) -> Fatal {
     }
 }
 
-/// A directory the configuration names that the daemon cannot create or
-/// write, as one line naming the directory, its key and the cause. Denied
-/// access, a read-only file system or a file in the way is the
-/// configuration's fault for the user the daemon runs as: EX_CONFIG, so that
-/// systemd does not restart it to fail the same way (the unit's
-/// `RestartPreventExitStatus`). Other errors (a full disk, EIO) may pass.
-/// `at` is the file below it that failed, when that is not the directory.
-fn unwritable(what: &str, key: &str, dir: &Path, at: Option<&Path>, cause: &std::io::Error) -> Fatal {
+/// The directories the configuration names that the daemon must write.
+#[derive(Clone, Copy)]
+enum Writable {
+    Cache,
+    Log,
+}
+
+/// A directory the daemon cannot create or write, as one line naming the
+/// directory, its key, the user and the cause. Denied access, a read-only
+/// file system or a file in the way is the configuration's fault for the
+/// user the daemon runs as: EX_CONFIG, so that systemd does not restart it
+/// to fail the same way (the unit's `RestartPreventExitStatus`). Other
+/// errors (a full disk, EIO) may pass. `at` is the file below it that
+/// failed, when that is not the directory.
+fn unwritable(which: Writable, dir: &Path, at: Option<&Path>, cause: &std::io::Error) -> Fatal {
     use std::io::ErrorKind::{NotADirectory, PermissionDenied, ReadOnlyFilesystem};
     let code = match cause.kind() {
         PermissionDenied | ReadOnlyFilesystem | NotADirectory => exit::CONFIG,
         _ => exit::UNAVAILABLE,
     };
+    let (what, key) = match which {
+        Writable::Cache => ("the cache directory", "CacheDir"),
+        Writable::Log => ("the log directory", "LogDir"),
+    };
     let who = rustix::process::geteuid().as_raw();
     let at = at.map(|p| format!("{}: ", p.display())).unwrap_or_default();
+    let dir = dir.display();
     fatal(
         code,
-        format!(
-            "cannot write {what} {} ({key}, as uid {who}): {at}{cause}",
-            dir.display()
-        ),
+        format!("cannot write {what} {dir} ({key}, as uid {who}): {at}{cause}"),
     )
 }
 
@@ -115,24 +124,12 @@ async fn serve(config: Config, errors: crate::logging::ErrorLog) -> Result<Arc<T
     raise_fd_limit();
     let cache_dir = config.storage.cache_dir.display().to_string();
     let storage = Storage::open(&config.storage.cache_dir)
-        .map_err(|e| {
-            unwritable(
-                "the cache directory",
-                "CacheDir",
-                &config.storage.cache_dir,
-                None,
-                &e,
-            )
-        })?
+        .map_err(|e| unwritable(Writable::Cache, &config.storage.cache_dir, None, &e))?
         .with_modes(config.storage.dir_perms, config.storage.file_perms);
     let _lock = storage.lock().map_err(|e| match &e {
-        LockError::Io { path, source } => unwritable(
-            "the cache directory",
-            "CacheDir",
-            &config.storage.cache_dir,
-            Some(path),
-            source,
-        ),
+        LockError::Io { path, source } => {
+            unwritable(Writable::Cache, &config.storage.cache_dir, Some(path), source)
+        }
         LockError::Held { .. } => fatal(exit::UNAVAILABLE, e),
     })?;
     let upstream = Upstream::new(&config.upstream, &config.remaps).map_err(|e| fatal(exit::CONFIG, e))?;
@@ -152,10 +149,7 @@ async fn serve(config: Config, errors: crate::logging::ErrorLog) -> Result<Arc<T
     let log_dir = config.log.log_dir.as_deref();
     let log = TransferLog::open(log_dir, config.log.verbose_log, config.log.unbuffered_log)
         .map(Arc::new)
-        .map_err(|e| {
-            let dir = log_dir.unwrap_or(Path::new(""));
-            unwritable("the log directory", "LogDir", dir, None, &e)
-        })?;
+        .map_err(|e| unwritable(Writable::Log, log_dir.unwrap_or(Path::new("")), None, &e))?;
     errors.attach(&log);
     let listeners = server::bind(&config.listen)
         .await
