@@ -43,7 +43,7 @@ pub use follow::Follow;
 use fresh::Freshness;
 pub use key::{check_relative, CacheKey, KeyError};
 pub use meta::{Head, HeadError, MAX_HEAD_SIZE};
-pub use read::{read_range, resident, ChunkReader, CHUNK};
+pub use read::{prefetch, read_range, resident, ChunkReader, CHUNK};
 pub use scan::{Census, Damage, Files, Found, Problem, Tally, Walk};
 use storage::Disk;
 pub use storage::{CacheLock, Incoming, LockError, Storage};

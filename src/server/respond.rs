@@ -28,12 +28,17 @@ use tokio::io::AsyncWriteExt;
 use super::head::has_token;
 use super::wire::{self, Socket, Wire};
 use crate::body::{Piece, ResponseBody};
-use crate::cache::resident;
+use crate::cache::{prefetch, resident};
 
 /// Largest `sendfile` asked for at once: the range whose residency is
 /// checked before it (a larger one would send more than the socket takes
 /// anyway).
 const SENDFILE_STEP: usize = 1024 * 1024;
+
+/// How far past a step that needs the disk its pages are asked for at
+/// once, so that the steps after it find them in memory and are sent from
+/// the worker: one trip to the blocking pool per window, not per step.
+const PREFETCH_WINDOW: u64 = 8 * SENDFILE_STEP as u64;
 
 /// What the connection knows of the request being answered.
 #[derive(Clone, Copy, Debug)]
@@ -327,7 +332,8 @@ async fn send_more(socket: Socket<'_>, mut bytes: &[u8], timeout: Duration) -> i
 }
 
 /// `[start, end)` of `file` by `sendfile`: on the worker while the pages
-/// are in memory, on the blocking pool when the disk must be read.
+/// are in memory, on the blocking pool when the disk must be read, which
+/// then asks for the next `PREFETCH_WINDOW` bytes too.
 async fn send_span(
     socket: Socket<'_>,
     file: &Arc<File>,
@@ -342,7 +348,11 @@ async fn send_span(
         } else {
             timed(timeout, socket.writable()).await?;
             let (fd, file) = (socket.dup()?, Arc::clone(file));
-            let job = tokio::task::spawn_blocking(move || wire::send_blocking(&fd, &file, pos, len));
+            let ahead = (end - pos).min(PREFETCH_WINDOW);
+            let job = tokio::task::spawn_blocking(move || {
+                prefetch(&file, pos, ahead);
+                wire::send_blocking(&fd, &file, pos, len)
+            });
             match job.await.map_err(io::Error::other)? {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 other => other?,
