@@ -96,11 +96,8 @@ struct Route {
 }
 
 impl Route {
-    /// Whether a request for `url` goes to the parent cache as an
-    /// `HTTPS///` URL. Not with credentials: they would cross to the parent
-    /// in the clear, and the parent would serve what they open to anyone.
     fn asks_parent(&self, url: &HttpUrl) -> bool {
-        self.parent && url.scheme == Scheme::Https && url.credentials.is_none()
+        self.parent && asks_parent(url)
     }
 
     fn is_down(&self) -> bool {
@@ -486,6 +483,13 @@ impl Upstream {
     }
 }
 
+/// Whether a parent cache is asked for `url` as an `HTTPS///` URL: an
+/// https one without credentials (they would cross to the parent in the
+/// clear, and the parent would serve what they open to anyone).
+fn asks_parent(url: &HttpUrl) -> bool {
+    url.scheme == Scheme::Https && url.credentials.is_none()
+}
+
 /// What a parent cache is asked for an https file: `http://HTTPS///` and
 /// the host, port (when not 443) and path, the proxy-style form apt sends
 /// for an `HTTPS///` line. The parent fetches it over TLS and caches it
@@ -537,6 +541,20 @@ mod tests {
         let uri: http::Uri = parent_uri(&url).parse().unwrap();
         assert_eq!(uri.host(), Some("HTTPS"));
         assert_eq!(uri.path(), "///mirror.example:8443/d/x");
+    }
+
+    #[test]
+    fn only_https_files_without_credentials_are_asked_of_a_parent() {
+        let asks = |u: &str| asks_parent(&HttpUrl::parse(u).unwrap());
+        assert!(asks("https://mirror.example/debian/"));
+        assert!(
+            !asks("http://mirror.example/debian/"),
+            "plain http is proxy style anyway"
+        );
+        assert!(
+            !asks("https://user:secret@mirror.example/debian/"),
+            "keeps its tunnel"
+        );
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 
 use crate::support::balancer::{Balancer, Kind};
 use crate::support::http::Conn;
-use crate::support::origin::Origin;
+use crate::support::origin::{etag_of, Fault, Origin};
 use crate::support::tls::{Leaf, TestCa};
-use crate::support::{data, Daemon};
+use crate::support::{data, wait_for, Daemon};
 
 /// The configurations the document shows, as files the tests run.
 const HAPROXY_CFG: &str = include_str!("../../docs/scale-out/haproxy.cfg");
@@ -290,4 +290,53 @@ fn without_proxy_is_cache_an_https_file_goes_through_a_connect_tunnel() {
     let r = Conn::open(edge.addr).get(&format!("/HTTPS///127.0.0.1:{port}{path}"), &[]);
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(origin.requests(path), 0);
+}
+
+#[test]
+fn a_parent_cache_gets_https_files_in_plain_http_with_ranges_validators_and_credentials() {
+    // A mock in the parent's place, to see each request as it arrives.
+    let parent = Origin::start();
+    let deb = "/debian/pool/main/h/hello/hello_2.10_amd64.deb";
+    let release = "/debian/dists/stable/InRelease";
+    let file = data(4 << 20);
+    parent.put(&format!("///mirror.invalid{deb}"), file.clone());
+    parent.put(&format!("///mirror.invalid{release}"), b"release v1".to_vec());
+    parent.fault(&format!("///mirror.invalid{deb}"), Fault::CutAt(1 << 20), 1);
+    let proxy = parent.url("").replacen("http://", "http://apt:s%40cret@", 1);
+    let edge = Daemon::start(&format!(
+        "Proxy: {proxy}\nProxyIsCache: 1\nFreshIndexMaxAge: 0\n\
+         Remap-s: /s ; https://mirror.invalid/debian/\n"
+    ));
+    let r = Conn::open(edge.addr).get("/s/pool/main/h/hello/hello_2.10_amd64.deb", &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body == file, "resumed after the cut");
+    let mut c = Conn::open(edge.addr);
+    assert_eq!(c.get("/s/dists/stable/InRelease", &[]).body, b"release v1");
+    let head = edge.cache().join("s/dists/stable/InRelease.head");
+    wait_for("InRelease to be committed", || {
+        std::fs::read_to_string(&head).is_ok_and(|h| h.contains("Content-Length: 10\r\n"))
+    });
+    assert_eq!(c.get("/s/dists/stable/InRelease", &[]).body, b"release v1");
+
+    let seen = parent.seen();
+    let targets: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    let absolute = |path: &str| format!("http://HTTPS///mirror.invalid{path}");
+    assert_eq!(
+        targets,
+        [absolute(deb), absolute(deb), absolute(release), absolute(release)],
+        "no CONNECT: plain requests in the proxy-style HTTPS/// form"
+    );
+    assert_eq!(
+        seen[1].header("range"),
+        Some(format!("bytes={}-", 1 << 20).as_str())
+    );
+    assert_eq!(seen[1].header("if-range"), Some(etag_of(&file).as_str()));
+    assert_eq!(
+        seen[3].header("if-none-match"),
+        Some(etag_of(b"release v1").as_str())
+    );
+    for s in &seen {
+        assert_eq!(s.header("host"), Some("HTTPS"), "the target's own authority");
+        assert_eq!(s.header("proxy-authorization"), Some("Basic YXB0OnNAY3JldA=="));
+    }
 }
