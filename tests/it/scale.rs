@@ -1,4 +1,4 @@
-//! Scale-out (docs/scale-out.md): instances behind HAProxy with the
+//! Scale-out (docs/scale-out.md): instances behind HAProxy or nginx with the
 //! documented configuration, one file on one instance whatever style its
 //! URL has, a stopped instance costing its own share and no request; and
 //! the two-level hierarchy, edges asking a parent cache for https files
