@@ -290,6 +290,7 @@ directives! {
     AllowedClients => own("AllowedClients", Networks, DEFAULT_CLIENTS),
     TlsInterceptDomains => own("TlsInterceptDomains", Text, ""),
     TlsInterceptCaDir => own("TlsInterceptCaDir", Path, ""),
+    ProxyIsCache => own("ProxyIsCache", Bool, "0"),
 }
 
 /// Loopback and the private ranges (RFC 1918, RFC 4193): a cache exposed

@@ -166,6 +166,10 @@ pub struct UpstreamConfig {
     pub proxy_retry_after: Duration,
     /// `OptProxyCheckCommand`: exit status 0 means "use the `Proxy`".
     pub proxy_check: Option<String>,
+    /// `ProxyIsCache`: the `Proxy` is a debcache (or apt-cacher-ng) that
+    /// fetches https mirrors itself, so https downloads go to it as plain
+    /// `http://HTTPS///host/path` requests, not through a `CONNECT` tunnel.
+    pub proxy_is_cache: bool,
     pub network_timeout: Duration,
     pub fast_timeout: Duration,
     pub redir_max: u32,
@@ -541,6 +545,7 @@ fn upstream(v: &Values) -> UpstreamConfig {
             .map(Duration::from_secs),
         proxy_retry_after: v.seconds(Key::OptProxyCheckInterval),
         proxy_check: Some(v.text(Key::OptProxyCheckCommand).to_string()).filter(|c| !c.trim().is_empty()),
+        proxy_is_cache: v.bool(Key::ProxyIsCache),
         network_timeout: v.seconds(Key::NetworkTimeout),
         fast_timeout: v.seconds(Key::FastTimeout),
         redir_max: v.count(Key::RedirMax),

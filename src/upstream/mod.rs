@@ -2,7 +2,9 @@
 //! global `Proxy`, each remap's `proxy=`), the request apt-cacher-ng would
 //! send (spec §4.2, with the `Host` port and relative redirects fixed),
 //! redirects up to `RedirMax`, and failover among a repository's backends
-//! before any byte of a response has been used.
+//! before any byte of a response has been used. With `ProxyIsCache` the
+//! `Proxy` is a parent cache, asked for https files as `HTTPS///` URLs in
+//! plain http instead of through a tunnel.
 
 mod connect;
 mod error;
@@ -86,11 +88,18 @@ struct Route {
     /// For CONNECT tunnels, which bypass the HTTP client.
     connector: Connector,
     proxy_auth: Option<HeaderValue>,
+    /// `ProxyIsCache`: the proxy is a parent cache, asked for https files
+    /// in plain http (see [`parent_uri`]).
+    parent: bool,
     /// With `OptProxyTimeout`: until when this proxy is gone around.
     down_until: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Route {
+    fn asks_parent(&self, url: &HttpUrl) -> bool {
+        self.parent && asks_parent(url)
+    }
+
     fn is_down(&self) -> bool {
         let until = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
         until.is_some_and(|t| tokio::time::Instant::now() < t)
@@ -135,6 +144,8 @@ impl Upstream {
     pub fn new(config: &UpstreamConfig, remaps: &[Remap]) -> Result<Upstream, SetupError> {
         let (tls, trust) = tls::client_config(&config.tls)?;
         let route = |proxy: Option<&HttpUrl>| {
+            // A `proxy=` naming the same URL shares the `Proxy`'s route.
+            let parent = config.proxy_is_cache && proxy.is_some() && proxy == config.proxy.as_ref();
             let proxy_auth = proxy
                 .and_then(|p| p.credentials.as_ref())
                 .map(|c| basic(&c.user, &c.password));
@@ -154,6 +165,7 @@ impl Upstream {
                     .build(connector.clone()),
                 connector,
                 proxy_auth,
+                parent,
                 down_until: Default::default(),
             }
         };
@@ -377,9 +389,23 @@ impl Upstream {
         url: &HttpUrl,
         ask: &Ask<'_>,
     ) -> Result<Response<Incoming>, UpstreamError> {
+        let parent = route.asks_parent(url);
         // Inside a tunnel the mirror would see the proxy's credentials.
-        let proxy_auth = route.proxy_auth.as_ref().filter(|_| url.scheme == Scheme::Http);
-        let request = self.request(url, ask, proxy_auth)?;
+        let proxy_auth = route
+            .proxy_auth
+            .as_ref()
+            .filter(|_| url.scheme == Scheme::Http || parent);
+        let uri = if parent {
+            parent_uri(url)
+        } else {
+            format!(
+                "{}://{}{}",
+                url.scheme.as_str(),
+                url.authority(),
+                url.encoded_path()
+            )
+        };
+        let request = self.request(url, uri, ask, proxy_auth)?;
         route
             .client
             .request(request)
@@ -418,15 +444,10 @@ impl Upstream {
     fn request(
         &self,
         url: &HttpUrl,
+        uri: String,
         ask: &Ask<'_>,
         proxy_auth: Option<&HeaderValue>,
     ) -> Result<Request<Empty<Bytes>>, UpstreamError> {
-        let uri = format!(
-            "{}://{}{}",
-            url.scheme.as_str(),
-            url.authority(),
-            url.encoded_path()
-        );
         let mut builder = Request::builder().method(ask.method.clone()).uri(uri);
         let headers = builder
             .headers_mut()
@@ -462,6 +483,21 @@ impl Upstream {
     }
 }
 
+/// Whether a parent cache is asked for `url` as an `HTTPS///` URL: an
+/// https one without credentials (they would cross to the parent in the
+/// clear, and the parent would serve what they open to anyone).
+fn asks_parent(url: &HttpUrl) -> bool {
+    url.scheme == Scheme::Https && url.credentials.is_none()
+}
+
+/// What a parent cache is asked for an https file: `http://HTTPS///` and
+/// the host, port (when not 443) and path, the proxy-style form apt sends
+/// for an `HTTPS///` line. The parent fetches it over TLS and caches it
+/// under the host and path, as it would for its own clients.
+fn parent_uri(url: &HttpUrl) -> String {
+    format!("http://HTTPS///{}{}", url.authority(), url.encoded_path())
+}
+
 fn is_redirect(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
@@ -489,6 +525,35 @@ mod tests {
         assert_eq!(
             basic("Aladdin", "open sesame"),
             "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn a_parent_cache_is_asked_for_https_files_in_https_slash_form() {
+        let url = HttpUrl::parse("https://mirror.example/debian/pool/a+b.deb").unwrap();
+        assert_eq!(
+            parent_uri(&url),
+            "http://HTTPS///mirror.example/debian/pool/a%2Bb.deb"
+        );
+        let url = HttpUrl::parse("https://mirror.example:8443/d/x").unwrap();
+        assert_eq!(parent_uri(&url), "http://HTTPS///mirror.example:8443/d/x");
+        // hyper takes it: the authority is `HTTPS`, the rest its path.
+        let uri: http::Uri = parent_uri(&url).parse().unwrap();
+        assert_eq!(uri.host(), Some("HTTPS"));
+        assert_eq!(uri.path(), "///mirror.example:8443/d/x");
+    }
+
+    #[test]
+    fn only_https_files_without_credentials_are_asked_of_a_parent() {
+        let asks = |u: &str| asks_parent(&HttpUrl::parse(u).unwrap());
+        assert!(asks("https://mirror.example/debian/"));
+        assert!(
+            !asks("http://mirror.example/debian/"),
+            "plain http is proxy style anyway"
+        );
+        assert!(
+            !asks("https://user:secret@mirror.example/debian/"),
+            "keeps its tunnel"
         );
     }
 

@@ -23,6 +23,7 @@ mod observability;
 mod origin_selftest;
 mod quota;
 mod report;
+mod scale;
 mod serving;
 mod support;
 mod systemd;

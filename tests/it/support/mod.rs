@@ -2,6 +2,7 @@
 //! daemon, a raw HTTP client.
 
 pub mod apt;
+pub mod balancer;
 pub mod daemon;
 pub mod http;
 pub mod origin;
