@@ -124,6 +124,59 @@ fn a_hanging_pre_up_is_killed_with_its_group_and_the_download_goes_on() {
     });
 }
 
+#[test]
+fn hooks_inherit_neither_systemds_sockets_nor_its_variables() {
+    use std::os::fd::AsRawFd;
+    let origin = Origin::start();
+    origin.put(A, b"a".to_vec());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (fds, env, done) = (
+        dir.path().join("fds"),
+        dir.path().join("env"),
+        dir.path().join("done"),
+    );
+    std::fs::write(
+        dir.path().join("acng.conf"),
+        format!(
+            "CacheDir: {}\nLogDir:\nPort: 1\nRemap-m: /m ; {}\n",
+            dir.path().join("cache").display(),
+            origin.url("/debian")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("m.hooks"),
+        format!(
+            "PreUp: ls -l /proc/$$/fd > {}; env > {}; touch {}\n",
+            fds.display(),
+            env.display(),
+            done.display()
+        ),
+    )
+    .unwrap();
+    let mut child = crate::lifecycle::socket_activated(dir.path(), &[listener.as_raw_fd()], None)
+        .env("NOTIFY_SOCKET", dir.path().join("no-notify"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let r = Conn::open(addr).get(&url(A), &[]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"a"[..]));
+    assert!(done.exists(), "PreUp ran");
+    let fds = read(&fds);
+    assert!(!fds.contains("socket:"), "a socket was inherited: {fds}");
+    let env = read(&env);
+    for name in ["LISTEN_FDS=", "LISTEN_PID=", "NOTIFY_SOCKET="] {
+        assert!(
+            !env.lines().any(|l| l.starts_with(name)),
+            "{name} passed on: {env}"
+        );
+    }
+}
+
 /// No such process, or a zombie waiting for whoever reaps orphans.
 fn gone(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
