@@ -81,6 +81,28 @@ fn down_runs_once_down_timeout_after_the_last_transfer_and_pre_up_again_after_it
 }
 
 #[test]
+fn a_relayed_request_runs_the_hooks_too_and_a_hit_runs_none() {
+    let origin = Origin::start();
+    origin.put(A, b"a".to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let daemon = daemon(&origin, &logging_hooks(&log, 1), &[]);
+    let mut c = Conn::open(daemon.addr);
+    c.send("HEAD", &url(A), &[]);
+    assert_eq!(c.read(true).unwrap().status, 200);
+    assert_eq!(origin.seen()[0].method, "HEAD");
+    wait_for("PreUp and Down around the HEAD", || read(&log) == "up\ndown\n");
+    assert_eq!(get(&daemon, A), b"a");
+    wait_for("PreUp and Down around the download", || {
+        read(&log) == "up\ndown\nup\ndown\n"
+    });
+    assert_eq!(get(&daemon, A), b"a", "a hit");
+    assert_eq!(origin.requests(A), 2);
+    // A hit that took the link would have waited for PreUp to answer.
+    assert_eq!(read(&log), "up\ndown\nup\ndown\n", "the hit ran a hook");
+}
+
+#[test]
 fn a_request_within_down_timeout_cancels_down_and_runs_no_pre_up() {
     let origin = Origin::start();
     origin.put(A, b"a".to_vec());
