@@ -76,7 +76,14 @@ impl Links {
                     Phase::Down => {
                         let (tx, rx) = watch::channel(false);
                         state.phase = Phase::GoingUp(rx.clone());
-                        tokio::spawn(go_up(Arc::clone(repo), tx));
+                        // Made before the task, so that a task dropped
+                        // unpolled (at shutdown) still ends the phase.
+                        let up = Transition {
+                            repo: Arc::clone(repo),
+                            to: Some(Phase::Up),
+                            done: tx,
+                        };
+                        tokio::spawn(go_up(up));
                         rx
                     }
                 }
@@ -197,12 +204,8 @@ impl Repo {
 }
 
 /// Runs PreUp; then the link is up.
-async fn go_up(repo: Arc<Repo>, done: watch::Sender<bool>) {
-    let _up = Transition {
-        repo: &repo,
-        to: Some(Phase::Up),
-        done,
-    };
+async fn go_up(up: Transition) {
+    let repo = &up.repo;
     repo.run("PreUp", repo.hooks.pre_up.as_deref()).await;
 }
 
@@ -219,23 +222,23 @@ async fn down_after(repo: Arc<Repo>, epoch: u64) {
         state.phase = Phase::GoingDown(rx);
         state.pending = None;
     }
-    let _down = Transition {
-        repo: &repo,
+    let down = Transition {
+        repo,
         to: Some(Phase::Down),
         done: tx,
     };
-    repo.run("Down", repo.hooks.down.as_deref()).await;
+    down.repo.run("Down", down.repo.hooks.down.as_deref()).await;
 }
 
 /// The end of a hook's run, however it ends (its task cancelled included):
 /// the phase it leads to, and the waiters woken.
-struct Transition<'a> {
-    repo: &'a Arc<Repo>,
+struct Transition {
+    repo: Arc<Repo>,
     to: Option<Phase>,
     done: watch::Sender<bool>,
 }
 
-impl Drop for Transition<'_> {
+impl Drop for Transition {
     fn drop(&mut self) {
         let mut state = self.repo.lock();
         if let Some(to) = self.to.take() {
@@ -243,7 +246,7 @@ impl Drop for Transition<'_> {
         }
         // PreUp ended with nobody left to use the link.
         if state.users == 0 && matches!(state.phase, Phase::Up) {
-            state.schedule_down(self.repo);
+            state.schedule_down(&self.repo);
         }
         drop(state);
         self.done.send_replace(true);
