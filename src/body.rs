@@ -24,6 +24,7 @@ use hyper::body::Incoming;
 use crate::cache::Follow;
 use crate::cache::{ChunkReader, CHUNK};
 use crate::log::Transfer;
+use crate::upstream::Link;
 
 pub struct ResponseBody {
     source: Source,
@@ -47,6 +48,8 @@ struct Relay {
     body: Incoming,
     idle: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    /// The repository's link to its mirrors, held while the body flows.
+    _link: Link,
 }
 
 impl Relay {
@@ -119,13 +122,14 @@ impl ResponseBody {
     }
 
     /// An upstream body, relayed as it comes; `idle` without a byte ends
-    /// it with an error.
-    pub fn upstream(body: Incoming, idle: Duration) -> ResponseBody {
+    /// it with an error. `link` is held until the body is dropped.
+    pub fn upstream(body: Incoming, idle: Duration, link: Link) -> ResponseBody {
         ResponseBody {
             source: Source::Upstream(Relay {
                 body,
                 idle,
                 deadline: Box::pin(tokio::time::sleep(idle)),
+                _link: link,
             }),
             transfer: None,
         }

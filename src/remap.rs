@@ -33,6 +33,9 @@ pub struct Resolved {
     pub flags: Arc<RemapFlags>,
     /// A remap with backends matched: ForceManaged lets it download.
     pub managed: bool,
+    /// `repo` is a `Remap-` repository (its hooks run around downloads),
+    /// not a host's own directory.
+    pub remapped: bool,
 }
 
 #[derive(Debug)]
@@ -120,6 +123,7 @@ impl RemapTable {
                 backends: vec![url.clone()],
                 flags: Arc::clone(&self.unmatched_flags),
                 managed: false,
+                remapped: false,
             },
         }
     }
@@ -140,6 +144,7 @@ impl RemapTable {
                 backends: vec![url()?],
                 flags: Arc::clone(&self.unmatched_flags),
                 managed: false,
+                remapped: false,
             });
         };
         let r = &self.repos[index];
@@ -154,6 +159,7 @@ impl RemapTable {
             backends,
             flags: Arc::clone(&r.flags),
             managed: !r.backends.is_empty(),
+            remapped: true,
         })
     }
 
@@ -170,6 +176,7 @@ impl RemapTable {
             backends,
             flags: Arc::clone(&repo.flags),
             managed: !repo.backends.is_empty(),
+            remapped: true,
         }
     }
 }

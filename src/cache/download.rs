@@ -58,6 +58,9 @@ pub struct Job {
     pub kind: FileKind,
     pub backends: Vec<HttpUrl>,
     pub flags: Arc<crate::config::RemapFlags>,
+    /// The `Remap-` repository of the file (`None`: a host's own
+    /// directory): its hooks run around the download.
+    pub remap: Option<String>,
     /// What to do with a complete copy found on disk.
     pub revalidate: Revalidate,
     /// `X-Forwarded-For` for `ExposeOrigin`.
@@ -251,6 +254,8 @@ impl Task<'_> {
             return Ok(Done::Unchanged);
         };
         self.revalidating = matches!(first, Plan::Conditional { .. });
+        // Before the first request upstream, held to the download's end.
+        let _link = self.cache.upstream.link(self.job.remap.as_deref()).await;
         let order = self.cache.upstream.order(&self.job.backends);
         let keyfile = is_keyfile(&self.job.key, &self.job.flags);
         let mut last = Failure::Upstream(Arc::new(UpstreamError::AllBackendsFailed));

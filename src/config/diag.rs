@@ -212,6 +212,9 @@ pub enum Problem {
         token: String,
         searched: String,
     },
+    UnknownHookKey {
+        key: String,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -314,6 +317,10 @@ impl fmt::Display for Problem {
                 "`{token}` matched nothing in {searched}; using the list compiled into debcache"
             ),
             ListMatchedNothing { token, searched } => write!(f, "`{token}` matched nothing in {searched}"),
+            UnknownHookKey { key } => write!(
+                f,
+                "unknown hooks key `{key}` (known: PreUp, Down, DownTimeout), ignored"
+            ),
         }
     }
 }

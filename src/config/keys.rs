@@ -283,6 +283,7 @@ directives! {
         ..d("AdminAuth", Credentials, "", InEffect)
     },
     DrainTimeout => own("DrainTimeout", int(0, 30), "15"),
+    HookTimeout => own("HookTimeout", int(1, 3600), "30"),
     CacheSizeLimit => own("CacheSizeLimit", Size, "0"),
     ExpireSchedule => own("ExpireSchedule", Daily, "03:40"),
     PrecacheDownloads => own("PrecacheDownloads", int(1, 64), "4"),
@@ -365,7 +366,7 @@ fn near_miss(key: &str) -> Option<&'static str> {
 }
 
 /// Levenshtein distance over bytes; keys are ASCII.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     let mut cur = vec![0; b.len() + 1];

@@ -10,6 +10,7 @@
 
 mod diag;
 mod files;
+mod hooks;
 mod keys;
 mod lists;
 mod patterns;
@@ -28,6 +29,7 @@ use regex::Regex;
 
 pub use diag::{Diagnostic, Location, Problem, Severity};
 pub use files::ConfigDir;
+pub use hooks::Hooks;
 pub use keys::{lookup, Lookup, Status};
 pub use patterns::{Class, FilePatterns};
 pub use print::{check_report, render};
@@ -182,6 +184,9 @@ pub struct UpstreamConfig {
     pub expose_origin: bool,
     /// KiB/s; `None` is unlimited.
     pub max_download_speed: Option<u32>,
+    /// `HookTimeout`: the longest a repository's `PreUp` or `Down` hook may
+    /// run before its process group is killed.
+    pub hook_timeout: Duration,
     pub tls: TlsConfig,
 }
 
@@ -555,6 +560,7 @@ fn upstream(v: &Values) -> UpstreamConfig {
         request_appendix: request_appendix(v.text(Key::RequestAppendix)),
         expose_origin: v.bool(Key::ExposeOrigin),
         max_download_speed: u32::try_from(v.int(Key::MaxDlSpeed)).ok().filter(|&s| s > 0),
+        hook_timeout: v.seconds(Key::HookTimeout),
         tls: TlsConfig {
             ca_path: v.path(Key::CApath),
             ca_file: v.path(Key::CAfile),

@@ -117,6 +117,9 @@ fn summary(out: &mut String, config: &Config) {
                 lists.push(file);
             }
         }
+        if let Some(h) = &r.hooks {
+            hooks_line(out, h);
+        }
         merges += r.merges.len();
         backends += r.backends.len();
     }
@@ -137,6 +140,21 @@ fn summary(out: &mut String, config: &Config) {
             limit as f64 / (1u64 << 30) as f64
         );
     }
+}
+
+/// `  hooks /etc/debcache/debrep.hooks: PreUp, Down 30 s after the last
+/// connection`.
+fn hooks_line(out: &mut String, h: &super::Hooks) {
+    let what = match (&h.pre_up, &h.down) {
+        (None, None) => "no command".to_string(),
+        (Some(_), None) => "PreUp".to_string(),
+        (pre_up, Some(_)) => format!(
+            "{}Down {} s after the last connection",
+            if pre_up.is_some() { "PreUp, " } else { "" },
+            h.down_timeout.as_secs()
+        ),
+    };
+    let _ = writeln!(out, "  hooks {}: {what}", h.file.display());
 }
 
 /// `1 URL`, `505 URLs`.

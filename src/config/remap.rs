@@ -30,6 +30,8 @@ pub struct Remap {
     pub backend_sources: Vec<Source>,
     /// The first line that mentions this repository.
     pub location: Location,
+    /// `<name>.hooks` in the first configuration directory, when there is one.
+    pub hooks: Option<super::Hooks>,
 }
 
 /// One token of a `Remap-` line and what it gave: a URL, or a `file:` list
@@ -151,6 +153,7 @@ pub fn build(lines: &[RemapLine], resolver: &Resolver<'_>, diags: &mut Diagnosti
                     merge_sources: Vec::new(),
                     backend_sources: Vec::new(),
                     location: line.location.clone(),
+                    hooks: None,
                 });
                 remaps.len() - 1
             }
@@ -158,6 +161,7 @@ pub fn build(lines: &[RemapLine], resolver: &Resolver<'_>, diags: &mut Diagnosti
         add_line(&mut remaps[index], line, resolver, diags);
     }
     for remap in &mut remaps {
+        remap.hooks = super::hooks::read(resolver.config_dir, &remap.name, diags);
         dedup(&mut remap.merges);
         dedup(&mut remap.backends);
         if remap.merges.is_empty() {

@@ -438,7 +438,7 @@ fn parse_plain(key: &'static str, kind: Kind, text: &str) -> Result<Value, Probl
 
 /// acng's `strtol` rules: optional sign, base-10 digits, nothing else; empty
 /// is an error, and -4223 is acng's "unset" marker, refused.
-fn parse_int(key: &'static str, text: &str) -> Result<i64, Problem> {
+pub(super) fn parse_int(key: &'static str, text: &str) -> Result<i64, Problem> {
     if text.is_empty() {
         return Err(Problem::MissingValue { key });
     }

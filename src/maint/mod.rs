@@ -82,6 +82,7 @@ impl Context {
             key: key.clone(),
             kind,
             backends: resolved.backends,
+            remap: resolved.remapped.then(|| repo.to_string()),
             flags: resolved.flags,
             revalidate,
             forwarded_for: None,

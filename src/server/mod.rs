@@ -170,6 +170,9 @@ fn systemd_sockets() -> Result<Option<Listeners>, BindError> {
         // SAFETY: a socket systemd handed to this process, which owns it
         // from here on; nothing else in it uses it.
         let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // systemd passes them without FD_CLOEXEC: a hook or a check command
+        // must not inherit the daemon's listening sockets.
+        rustix::io::fcntl_setfd(&owned, rustix::io::FdFlags::CLOEXEC).map_err(|e| failed(e.into()))?;
         if family == rustix::net::AddressFamily::UNIX {
             if listeners.unix.is_some() {
                 return Err(failed(io::Error::new(

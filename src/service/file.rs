@@ -141,6 +141,7 @@ fn job(client: &Client, file: &FileRequest, resolved: &Resolved, key: &CacheKey)
         kind: file.kind,
         backends: resolved.backends.clone(),
         flags: Arc::clone(&resolved.flags),
+        remap: resolved.remapped.then(|| resolved.repo.clone()),
         revalidate: Revalidate::Never,
         forwarded_for: None,
         origin: Some(Origin {
@@ -323,9 +324,11 @@ async fn relay<B>(
         proxy: &resolved.flags.proxy,
         forwarded_for: forwarded_for(state, client, req),
     };
-    let fetched = state
-        .cache
-        .upstream()
+    let upstream = state.cache.upstream();
+    let link = upstream
+        .link(resolved.remapped.then_some(resolved.repo.as_str()))
+        .await;
+    let fetched = upstream
         .fetch(&resolved.backends, &ask, false)
         .await
         .map_err(|e| ServeError::Upstream(e).at(&name))?;
@@ -346,6 +349,7 @@ async fn relay<B>(
         ResponseBody::upstream(
             upstream_response.into_body(),
             state.config.upstream.network_timeout,
+            link,
         )
     };
     let mut response = builder

@@ -4,12 +4,16 @@
 //! redirects up to `RedirMax`, and failover among a repository's backends
 //! before any byte of a response has been used. With `ProxyIsCache` the
 //! `Proxy` is a parent cache, asked for https files as `HTTPS///` URLs in
-//! plain http instead of through a tunnel.
+//! plain http instead of through a tunnel. A `Remap-` repository's hooks
+//! run around its transfers: whoever goes upstream for a repository holds
+//! its [`Link`] (from [`Upstream::link`]) until the transfer ends.
 
 mod connect;
 mod error;
 mod failover;
+mod hooks;
 mod proxy_check;
+mod shell;
 mod tls;
 
 use std::collections::HashMap;
@@ -31,6 +35,7 @@ use crate::url::{HttpUrl, Scheme};
 use connect::Connector;
 pub use error::UpstreamError;
 use failover::Avoid;
+pub use hooks::Link;
 pub use tls::{SetupError, TlsFailure, Trust};
 
 /// How long an idle upstream connection is kept for reuse (as acng).
@@ -127,6 +132,8 @@ pub struct Upstream {
     proxy_retry_after: Option<Duration>,
     /// `OptProxyCheckCommand`, for the global `Proxy`.
     proxy_check: Option<proxy_check::ProxyCheck>,
+    /// The repositories with hooks.
+    links: hooks::Links,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -204,6 +211,7 @@ impl Upstream {
                 .clone()
                 .filter(|_| config.proxy.is_some())
                 .map(|c| proxy_check::ProxyCheck::new(c, config.proxy_retry_after, config.network_timeout)),
+            links: hooks::Links::new(remaps, config.hook_timeout),
         })
     }
 
@@ -225,6 +233,14 @@ impl Upstream {
             }
             (opened, _) => opened,
         }
+    }
+
+    /// The link of the `Remap-` repository `repo` (`None`: a host's own
+    /// directory, which has no hooks), brought up first by its PreUp hook
+    /// when it is down. Held until the transfer ends; dropping the last
+    /// one makes the repository's Down hook due.
+    pub async fn link(&self, repo: Option<&str>) -> Link {
+        self.links.up(repo).await
     }
 
     /// What TLS connections trust.

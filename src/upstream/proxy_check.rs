@@ -2,7 +2,6 @@
 //! the `Proxy` is to be used (exit status 0) or not (any other outcome),
 //! run at most once per `OptProxyCheckInterval`, its answer kept meanwhile.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -49,25 +48,11 @@ impl ProxyCheck {
     }
 
     async fn run(&self) -> bool {
-        let child = tokio::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(&self.command)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .status();
-        match tokio::time::timeout(self.limit, child).await {
-            Ok(Ok(status)) => status.success(),
-            Ok(Err(e)) => {
-                tracing::warn!("OptProxyCheckCommand cannot run: {e}; going direct");
-                false
-            }
-            Err(_) => {
-                tracing::warn!(
-                    "OptProxyCheckCommand took over {}s; going direct",
-                    self.limit.as_secs()
-                );
+        match super::shell::run(&self.command, self.limit).await {
+            Ok(()) => true,
+            Err(super::shell::RunError::Failed(_)) => false,
+            Err(e) => {
+                tracing::warn!("OptProxyCheckCommand: {}; going direct", crate::error::Chain(&e));
                 false
             }
         }

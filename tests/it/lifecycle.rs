@@ -294,7 +294,11 @@ fn sigusr1_reopens_the_transfer_log() {
 /// as descriptors 3, 4, …: `LISTEN_FDS`, and `LISTEN_PID` the daemon's own
 /// (a shell's `$$`, which `exec` keeps), or `pid`, or none when `pid` is
 /// empty.
-fn socket_activated(dir: &std::path::Path, fds: &[i32], pid: Option<&str>) -> std::process::Command {
+pub(crate) fn socket_activated(
+    dir: &std::path::Path,
+    fds: &[i32],
+    pid: Option<&str>,
+) -> std::process::Command {
     use std::os::unix::process::CommandExt;
     let assign = match pid {
         None => "LISTEN_PID=$$ ".to_string(),

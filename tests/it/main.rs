@@ -12,6 +12,7 @@ mod expire;
 mod framing;
 mod freshness;
 mod fuzz;
+mod hooks;
 mod https;
 mod index;
 mod layout;

@@ -28,6 +28,9 @@ pub struct Setup<'a> {
     pub cache: Option<&'a Path>,
     /// A hard limit on open descriptors.
     pub fd_limit: Option<u64>,
+    /// Files beside acng.conf in the configuration directory (name, text):
+    /// hooks files, lists.
+    pub conf_files: &'a [(&'a str, &'a str)],
 }
 
 impl Daemon {
@@ -61,6 +64,9 @@ impl Daemon {
             setup.conf
         );
         std::fs::write(conf_dir.join("acng.conf"), conf).unwrap();
+        for (name, text) in setup.conf_files {
+            std::fs::write(conf_dir.join(name), text).unwrap();
+        }
         let mut command = Command::new(env!("CARGO_BIN_EXE_debcache"));
         if let Some(limit) = setup.fd_limit {
             use std::os::unix::process::CommandExt;
