@@ -22,6 +22,10 @@ use std::process::Command;
 use crate::cli::{exit, stderr_line, to_stdout};
 use crate::config::{self, Config, ConfigDir, Severity};
 
+/// The overflow user, `nobody` on Debian, which systemd warns of as a
+/// service's `User=`.
+const NOBODY: u32 = 65534;
+
 /// The drop-in, relative to the root.
 const DROP_IN: &str = "etc/systemd/system/debcache.service.d/apt-cacher-ng.conf";
 /// debcache's own settings when it runs on acng's directory.
@@ -200,6 +204,14 @@ fn check_cache(dir: &Path, findings: &mut Findings) -> Option<Account> {
             Verdict::Warning,
             "the cache is owned by root: debcache would run as root (with no capabilities); \
              apt-cacher-ng's package runs as apt-cacher-ng (chown -R it first)",
+        );
+    }
+    if account.uid == NOBODY || account.user == "nobody" {
+        findings.add(
+            Verdict::Warning,
+            "the cache is owned by nobody: systemd warns that a service running as nobody is \
+             not safe (every process of that user could reach its files); give the cache a \
+             user of its own (chown -R it first)",
         );
     }
     let foreign: Vec<String> = fs::read_dir(dir)
