@@ -82,11 +82,16 @@ fn package() -> Option<&'static Built> {
 }
 
 fn build() -> Option<Built> {
-    let missing: Vec<&str> = TOOLS
+    let mut missing: Vec<&str> = TOOLS
         .iter()
         .filter(|(tool, _)| !on_path(tool))
         .map(|(_, package)| *package)
         .collect();
+    // build-deb lists the crates the binary is built from with `cargo
+    // tree`: cargo test names itself in CARGO.
+    if std::env::var_os("CARGO").is_none() && !on_path("cargo") {
+        missing.push("cargo (run it through cargo test)");
+    }
     let binary = Path::new(env!("CARGO_BIN_EXE_debcache"));
     let generator = binary.parent().unwrap().join("examples/man");
     if !missing.is_empty() || !generator.exists() {
