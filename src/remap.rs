@@ -38,6 +38,14 @@ pub struct Resolved {
     pub remapped: bool,
 }
 
+impl Resolved {
+    /// The `Remap-` repository whose hooks run around a download of the
+    /// file; `None` for a host's own directory.
+    pub fn hooked_repo(&self) -> Option<&str> {
+        self.remapped.then_some(self.repo.as_str())
+    }
+}
+
 #[derive(Debug)]
 struct Prefix {
     port: u16,

@@ -81,8 +81,8 @@ impl Context {
         Some(Job {
             key: key.clone(),
             kind,
+            remap: resolved.hooked_repo().map(str::to_string),
             backends: resolved.backends,
-            remap: resolved.remapped.then(|| repo.to_string()),
             flags: resolved.flags,
             revalidate,
             forwarded_for: None,

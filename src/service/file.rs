@@ -141,7 +141,7 @@ fn job(client: &Client, file: &FileRequest, resolved: &Resolved, key: &CacheKey)
         kind: file.kind,
         backends: resolved.backends.clone(),
         flags: Arc::clone(&resolved.flags),
-        remap: resolved.remapped.then(|| resolved.repo.clone()),
+        remap: resolved.hooked_repo().map(str::to_string),
         revalidate: Revalidate::Never,
         forwarded_for: None,
         origin: Some(Origin {
@@ -325,9 +325,7 @@ async fn relay<B>(
         forwarded_for: forwarded_for(state, client, req),
     };
     let upstream = state.cache.upstream();
-    let link = upstream
-        .link(resolved.remapped.then_some(resolved.repo.as_str()))
-        .await;
+    let link = upstream.link(resolved.hooked_repo()).await;
     let fetched = upstream
         .fetch(&resolved.backends, &ask, false)
         .await
