@@ -243,12 +243,16 @@ impl Socket<'_> {
         }
     }
 
-    /// Sends bytes of `buf` as soon as the socket takes some, telling TCP
-    /// that more follows at once (`MSG_MORE`: a head and the file after it
-    /// leave in full segments, not a small one first).
-    pub async fn send_more(&self, buf: &[u8]) -> io::Result<usize> {
-        let send =
-            || rustix::net::send(self.fd(), buf, rustix::net::SendFlags::MORE).map_err(io::Error::from);
+    /// Sends bytes of `buf` as soon as the socket takes some; with `more`,
+    /// telling TCP that more follows at once (`MSG_MORE`: a head and a
+    /// short file after it leave in one segment, not a small one first).
+    pub async fn send(&self, buf: &[u8], more: bool) -> io::Result<usize> {
+        let flags = if more {
+            rustix::net::SendFlags::MORE
+        } else {
+            rustix::net::SendFlags::empty()
+        };
+        let send = || rustix::net::send(self.fd(), buf, flags).map_err(io::Error::from);
         loop {
             let sent = match self {
                 Socket::Tcp(s) => s.async_io(Interest::WRITABLE, send).await,
