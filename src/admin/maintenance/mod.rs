@@ -310,8 +310,10 @@ impl Maintenance {
                 slot.running = None;
             }
         }
-        ctx.finish();
+        // Logged before the end is told: a stopping daemon waits for the
+        // page's connection, not for this thread.
         tracing::info!("maintenance task {}: {ended}", task.name);
+        ctx.finish();
     }
 
     fn lock(&self) -> MutexGuard<'_, Slot> {
