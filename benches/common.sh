@@ -100,11 +100,12 @@ stop() {
 }
 # tree PID: PID and its children (an nginx master and its worker).
 tree() { echo "$1"; ps -o pid= --ppid "$1" 2>/dev/null || true; }
-# core_ticks: everything CPU $SERVER_CPU did (user, system, irq, softirq,
-# steal), in clock ticks. On loopback the receiving side's TCP work runs on
+# core_ticks: everything CPU $SERVER_CPU did (user, nice, system, irq,
+# softirq), in clock ticks. On loopback the receiving side's TCP work runs on
 # whichever core sent the packet, so a process's own time alone depends on
-# timing; the core's busy time counts all of it.
-core_ticks() { awk -v c="cpu$SERVER_CPU" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# timing; the core's busy time counts all of it. Not steal: that is the
+# host running other guests (up to a tenth of the core here at times).
+core_ticks() { awk -v c="cpu$SERVER_CPU" '$1 == c {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 
 # cpu_ticks PID: user + system CPU time of PID and its children, in clock
 # ticks (getconf CLK_TCK a second), threads included.
