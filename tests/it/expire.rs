@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::support::apt::{self, Access, Apt, Repo};
 use crate::support::http::{dechunk, get, Conn};
 use crate::support::origin::Origin;
-use crate::support::{copy_tree, fixture, put, Daemon};
+use crate::support::{copy_tree, fixture, put, wait_for, Daemon};
 
 const SUITE: &str = "synth";
 const EXPIRE: &str = "/acng-report.html?doExpire=Start+Expiration&abortOnErrors=aOe&ignoreTradeOff=iTO";
@@ -24,6 +24,19 @@ fn task(daemon: &Daemon, target: &str) -> String {
     assert_eq!(head.status, 200, "{target}");
     let raw = conn.read_raw_to_end().expect("the page");
     String::from_utf8(dechunk(&raw).expect("a chunked page")).unwrap()
+}
+
+/// Waits until no download runs. apt has the whole file once every byte
+/// is written, and the download commits (syncs, writes the `.head`) after
+/// that: until it has, expiration leaves the file alone, and a `.head` the
+/// test changes may be written over.
+fn downloads_done(daemon: &Daemon) {
+    wait_for("the downloads to commit", || {
+        get(daemon.addr, "/metrics")
+            .text()
+            .lines()
+            .any(|l| l == "debcache_downloads_in_progress 0")
+    });
 }
 
 /// The orphan list's paths.
@@ -109,6 +122,7 @@ fn the_dropped_packages_become_orphans_and_go_after_the_threshold() {
     apt.update().assert_success();
     let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
     apt.download(&names).assert_success();
+    downloads_done(&daemon);
 
     // v2 drops the last two packages.
     let v2 = Repo::build(&dir.path().join("v2"), SUITE, &packages[..4]);
@@ -469,6 +483,7 @@ fn by_checksum_lists_a_damaged_file_and_truncating_it_brings_a_good_copy() {
     apt.update().assert_success();
     let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
     apt.download(&names).assert_success();
+    downloads_done(&daemon);
     // One .deb rots on disk: same size, one byte changed.
     let rotten = format!("synth{}", repo.deb_path(names[0]));
     let mut bytes = std::fs::read(cache.join(&rotten)).unwrap();
@@ -624,6 +639,7 @@ fn referenced_files_are_judged_by_their_head_and_force_redownload_fetches_indexe
         .apt
         .download(&["synth-pkg01", "synth-pkg02"])
         .assert_success();
+    downloads_done(&world.daemon);
     let deb = |n: &str| format!("synth{}", world.repo.deb_path(n));
     let (headless, partial) = (deb("synth-pkg01"), deb("synth-pkg02"));
     std::fs::remove_file(cache.join(format!("{headless}.head"))).unwrap();
@@ -692,6 +708,7 @@ fn a_stopped_downloads_reservation_is_given_back() {
     let cache = world.daemon.cache();
     world.apt.update().assert_success();
     world.apt.download(&["synth-pkg01"]).assert_success();
+    downloads_done(&world.daemon);
     let deb = cache.join(format!("synth{}", world.repo.deb_path("synth-pkg01")));
     let file = std::fs::OpenOptions::new().write(true).open(&deb).unwrap();
     let reserved = unsafe {
