@@ -11,7 +11,7 @@ prev=
 for arg in "$@"; do
   if [ "$prev" = --crate-name ]; then
     case "$arg" in
-      debcache | http | httpdate | classify | url | head | range | config) instrument=true ;;
+      debcache | http | httpdate | classify | url | head | range | config | index | version) instrument=true ;;
     esac
   fi
   prev=$arg

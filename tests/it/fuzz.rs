@@ -17,10 +17,14 @@ mod classify;
 mod config;
 #[path = "../../fuzz/targets/head.rs"]
 mod head;
+#[path = "../../fuzz/targets/index.rs"]
+mod index;
 #[path = "../../fuzz/targets/range.rs"]
 mod range;
 #[path = "../../fuzz/targets/url.rs"]
 mod url;
+#[path = "../../fuzz/targets/version.rs"]
+mod version;
 
 /// The seed corpus of `target`, sorted by name so failures reproduce.
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -174,4 +178,14 @@ fn fuzz_target_range_holds_on_corpus_and_mutations() {
 fn fuzz_target_config_holds_on_corpus_and_mutations() {
     let dir = tempfile::tempdir().unwrap();
     check("config", 400, |data| config::run_in(dir.path(), data));
+}
+
+#[test]
+fn fuzz_target_index_holds_on_corpus_and_mutations() {
+    check("index", 1000, index::run);
+}
+
+#[test]
+fn fuzz_target_version_holds_on_corpus_and_mutations() {
+    check("version", 3000, version::run);
 }
