@@ -574,7 +574,11 @@ fn stopped_is_logged_when_nothing_is_left_running_and_the_exit_follows() {
     let head = daemon.cache().join("r/pool/big.deb.head");
     let committed = loop {
         if daemon.stderr().contains("debcache::daemon: stopped") {
-            break head.exists();
+            // The sidecar is there from the download's start; complete only
+            // once committed.
+            break std::fs::read(&head).is_ok_and(|bytes| {
+                debcache::cache::Head::parse(&bytes).is_ok_and(|h| h.is_complete(LEN as u64))
+            });
         }
         assert!(
             std::time::Instant::now() < guard,

@@ -13,8 +13,9 @@ fn parked(daemon: &Daemon) -> usize {
     daemon.stderr().matches("connection parked").count()
 }
 
+/// The help page, on a connection of its own, which parks once too.
 fn served_page(daemon: &Daemon) -> String {
-    // The help page: served from memory, no cache or mirror involved.
+    // Served from memory, no cache or mirror involved.
     crate::support::http::get(daemon.addr, "/").text()
 }
 
@@ -22,19 +23,20 @@ fn served_page(daemon: &Daemon) -> String {
 fn a_parked_connection_is_served_again_in_every_way_a_request_can_arrive() {
     let daemon = Daemon::start("");
     let page = served_page(&daemon);
+    wait_for("the page's connection to park", || parked(&daemon) >= 1);
     let mut c = Conn::open(daemon.addr);
     assert_eq!(c.get("/", &[]).text(), page);
-    wait_for("the connection to park", || parked(&daemon) >= 1);
+    wait_for("the connection to park", || parked(&daemon) >= 2);
     // A plain request.
     assert_eq!(c.get("/", &[]).text(), page);
-    wait_for("the connection to park again", || parked(&daemon) >= 2);
+    wait_for("the connection to park again", || parked(&daemon) >= 3);
     // Two pipelined requests in one write.
     let two = crate::support::http::request("GET", "/", &[]).repeat(2);
     c.send_raw(two.as_bytes());
     for _ in 0..2 {
         assert_eq!(c.read(false).unwrap().text(), page, "in order, both");
     }
-    wait_for("the connection to park a third time", || parked(&daemon) >= 3);
+    wait_for("the connection to park a third time", || parked(&daemon) >= 4);
     // A request head split across writes, the first part shorter than what
     // a parked connection reads before hyper takes over.
     let req = crate::support::http::request("GET", "/", &[("X-Padding", &"p".repeat(3000))]);
@@ -87,7 +89,8 @@ fn idle_connections_hold_a_few_kilobytes_each_and_give_them_back() {
             got += s.read(&mut buf).unwrap();
         }
     }
-    wait_for("every connection to park", || parked(&daemon) >= wanted);
+    // And the two page requests' connections.
+    wait_for("every connection to park", || parked(&daemon) >= wanted + 2);
     wait_for("the freed buffers to go back", || {
         (crate::support::proc_kib(daemon.pid(), "VmRSS") - before) / wanted as u64 <= 8
     });

@@ -220,6 +220,7 @@ fn cron_hears_of_failed_runs_past_ex_suppress_admin_notification() {
     let world = world(apt::packages(1, 2_000, 2_000), "ExSuppressAdminNotification: 1\n");
     let cache = world.daemon.cache();
     world.apt.update().assert_success();
+    downloads_done(&world.daemon);
     break_index(&cache);
     let first = task(&world.daemon, BROKEN_RUN);
     assert!(
@@ -251,6 +252,7 @@ fn a_malformed_index_stops_every_deletion() {
     } = world(apt::packages(2, 2_000, 4_000), "ExSuppressAdminNotification: 0\n");
     let cache = daemon.cache();
     apt.update().assert_success();
+    downloads_done(&daemon);
     // An orphan due for removal, and the Packages file broken in the cache
     // (skipIxUp: it is read as it is).
     put(&cache, "synth/pool/main/o/old/old_1_all.deb", b"old");
@@ -361,6 +363,7 @@ fn import_puts_matching_files_in_place_and_leaves_the_rest() {
         Access::Direct,
     );
     apt.update().assert_success();
+    downloads_done(&daemon);
     let files: std::collections::BTreeMap<String, Vec<u8>> = repo.files().into_iter().collect();
     // Two of the packages as a client's archive holds them, one damaged
     // copy, and a stranger.

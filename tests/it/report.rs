@@ -93,11 +93,9 @@ fn the_week_survives_a_restart_and_is_rebuilt_from_the_log_without_its_file() {
         (Some(1), Some(1)),
         "{day}"
     );
-    assert!(
-        third.stderr().contains("statistics rebuilt from"),
-        "{}",
-        third.stderr()
-    );
+    wait_for("the rebuild logged", || {
+        third.stderr().contains("statistics rebuilt from")
+    });
 }
 
 #[test]

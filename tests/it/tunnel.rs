@@ -143,7 +143,9 @@ fn clients_outside_allowed_clients_get_403_for_everything() {
     let (_, head) = connect(&daemon, &origin.addr().to_string());
     assert!(head.starts_with(&format!("HTTP/1.1 403 {reason}\r\n")), "{head}");
     assert!(origin.seen().is_empty());
-    assert!(daemon.stderr().contains("refused: not in AllowedClients"));
+    wait_for("the refusal logged", || {
+        daemon.stderr().contains("refused: not in AllowedClients")
+    });
 }
 
 #[test]

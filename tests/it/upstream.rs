@@ -3,7 +3,7 @@
 
 use crate::support::http::{self, Conn};
 use crate::support::origin::{Fault, Meta, Origin};
-use crate::support::Daemon;
+use crate::support::{wait_for, Daemon};
 
 const PATH: &str = "/debian/pool/main/a/a/a_1.0_all.deb";
 const URL: &str = "/m/pool/main/a/a/a_1.0_all.deb";
@@ -394,6 +394,9 @@ fn with_opt_proxy_timeout_a_dead_proxy_is_gone_around() {
         let url = format!("/m/pool/main/{file}_1.0_all.deb");
         assert_eq!(http::get(daemon.addr, &url).body, b"direct");
     }
+    wait_for("the go-around logged", || {
+        daemon.stderr().contains("going direct for 99s")
+    });
     let log = daemon.stderr();
     assert_eq!(
         log.matches("going direct for 99s").count(),

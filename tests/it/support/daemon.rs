@@ -13,6 +13,8 @@ pub struct Daemon {
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
     stderr: Arc<Mutex<String>>,
+    /// The thread copying stderr into `stderr`: done at the pipe's end.
+    reader: std::thread::JoinHandle<()>,
 }
 
 /// How to start one.
@@ -100,7 +102,7 @@ impl Daemon {
         let (tx, rx) = std::sync::mpsc::channel();
         let pipe = child.stderr.take().unwrap();
         let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("debcache: listening on ") {
                     let _ = tx.send(addr.to_string());
@@ -119,11 +121,12 @@ impl Daemon {
                         addr,
                         dir,
                         stderr,
+                        reader,
                     });
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
-                std::thread::sleep(Duration::from_millis(100));
+                read_to_end(&reader);
                 return Err((Some(status), stderr.lock().unwrap().clone()));
             }
             if Instant::now() > deadline {
@@ -163,6 +166,7 @@ impl Daemon {
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 self.child = None;
+                read_to_end(&self.reader);
                 return Some(status);
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -183,6 +187,16 @@ impl Daemon {
             .lines()
             .map(|l| l.split_once('|').map_or(l, |(_, rest)| rest).to_string())
             .collect()
+    }
+}
+
+/// Waits, a few seconds at most, for `reader` to have copied the last lines
+/// of an ended process: an orphan it left (a hook's child) may hold the
+/// pipe open longer.
+fn read_to_end(reader: &std::thread::JoinHandle<()>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
