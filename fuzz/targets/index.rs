@@ -21,13 +21,6 @@ use std::io::Write;
 use debcache::cache::check_relative;
 use debcache::index::{self, IndexKind, Listed};
 
-const KINDS: [IndexKind; 5] = [
-    IndexKind::Release,
-    IndexKind::Packages,
-    IndexKind::Sources,
-    IndexKind::Translations,
-    IndexKind::Diffs,
-];
 const SUFFIXES: [&str; 5] = [".gz", ".bz2", ".xz", ".lzma", ".zst"];
 
 /// What reading `bytes` as the file `name` of `kind` gave: the things
@@ -46,7 +39,7 @@ pub fn run(data: &[u8]) {
     let [kind, encoding, rest @ ..] = data else {
         return;
     };
-    let kind = KINDS[usize::from(*kind) % KINDS.len()];
+    let kind = IndexKind::ALL[usize::from(*kind) % IndexKind::ALL.len()];
     let (name, bytes) = match encoding % 7 {
         0 | 1 => ("Index".to_string(), rest.to_vec()),
         n => (format!("Index{}", SUFFIXES[usize::from(n) - 2]), rest.to_vec()),

@@ -29,6 +29,16 @@ pub enum IndexKind {
     Diffs,
 }
 
+impl IndexKind {
+    pub const ALL: [IndexKind; 5] = [
+        IndexKind::Release,
+        IndexKind::Packages,
+        IndexKind::Sources,
+        IndexKind::Translations,
+        IndexKind::Diffs,
+    ];
+}
+
 /// An index file's kind and the directory its paths are relative to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Classified<'a> {

@@ -4,14 +4,6 @@ use proptest::prelude::*;
 
 use super::{decompress, parse, IndexKind};
 
-const KINDS: [IndexKind; 5] = [
-    IndexKind::Release,
-    IndexKind::Packages,
-    IndexKind::Sources,
-    IndexKind::Translations,
-    IndexKind::Diffs,
-];
-
 /// Pieces of real index lines, so that generated input reaches past the
 /// first line more often than random bytes do.
 fn piece() -> impl Strategy<Value = Vec<u8>> {
@@ -44,7 +36,7 @@ fn index_like() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn parse_all(bytes: &[u8]) {
-    for kind in KINDS {
+    for kind in IndexKind::ALL {
         let _ = parse(kind, bytes, |_| {});
     }
 }
