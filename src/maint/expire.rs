@@ -348,7 +348,9 @@ impl Run<'_> {
             .flatten()
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|t| t.trim().parse::<u64>().ok())
-            .map_or(UNIX_EPOCH, |secs| UNIX_EPOCH + Duration::from_secs(secs));
+            // A damaged file's time past the clock's range: as if none.
+            .and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs)))
+            .unwrap_or(UNIX_EPOCH);
         let fetched = self.ctx.stats.fetched_since(last);
         if fetched >= threshold {
             return false;

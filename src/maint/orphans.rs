@@ -85,7 +85,8 @@ fn parse_line(line: &[u8]) -> Option<(String, SystemTime)> {
     } else {
         format!("{dir}/{name}")
     };
-    Some((path, UNIX_EPOCH + Duration::from_secs(secs)))
+    // A time past what the clock holds would overflow: a damaged line.
+    Some((path, UNIX_EPOCH.checked_add(Duration::from_secs(secs))?))
 }
 
 #[cfg(test)]
@@ -122,5 +123,12 @@ mod tests {
         assert_eq!(bad, 5);
         assert_eq!(orphans.paths(), ["d/f"]);
         assert_eq!(orphans.since("d/f"), Some(at(10)));
+    }
+
+    #[test]
+    fn a_time_no_clock_can_hold_is_a_damaged_line() {
+        let text = format!("{}\td/\tf\n{}\td/\tg\n", u64::MAX, i64::MAX as u64 + 1);
+        let (orphans, bad) = Orphans::parse(text.as_bytes());
+        assert_eq!((bad, orphans.is_empty()), (2, true));
     }
 }

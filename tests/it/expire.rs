@@ -299,9 +299,10 @@ fn show_lists_the_orphans_and_remove_removes_them() {
         "h/pool/a.deb.head",
         crate::support::acng_head(5).as_bytes(),
     );
+    // The last line is damaged: a time no clock can hold.
     std::fs::write(
         cache.join("_expending_dat"),
-        "1795318600\th/pool/\ta.deb\n1795318600\th/pool/\tgone.deb\n",
+        "1795318600\th/pool/\ta.deb\n1795318600\th/pool/\tgone.deb\n18446744073709551615\th/pool/\ta.deb\n",
     )
     .unwrap();
     let page = task(&daemon, "/acng-report.html?justShow=Show+unreferenced");
@@ -317,6 +318,12 @@ fn show_lists_the_orphans_and_remove_removes_them() {
 #[test]
 fn too_little_downloaded_suppresses_the_run() {
     let daemon = Daemon::start("");
+    // A damaged time of the last run counts as no last run.
+    std::fs::write(
+        daemon.cache().join("_debcache/last-expiration"),
+        "18446744073709551615\n",
+    )
+    .unwrap();
     let page = task(&daemon, "/acng-report.html?doExpire=Start+Expiration");
     assert!(
         page.contains("Expiration suppressed due to costs-vs.-benefit considerations"),
