@@ -131,4 +131,37 @@ mod tests {
         let (orphans, bad) = Orphans::parse(text.as_bytes());
         assert_eq!((bad, orphans.is_empty()), (2, true));
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever the file holds (times up to u64's and past it), what
+        /// was read writes back as a list that reads again whole and the
+        /// same.
+        #[test]
+        fn any_list_reads_and_what_was_read_writes_back(
+            lines in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        any::<u64>().prop_map(|n| n.to_string()),
+                        "[0-9]{1,21}|x",
+                    ],
+                    "[a-z/.]{0,12}",
+                    "[a-z./]{0,6}",
+                ),
+                0..8,
+            ),
+            noise in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut text: Vec<u8> = lines
+                .iter()
+                .flat_map(|(secs, dir, name)| format!("{secs}\t{dir}\t{name}\n").into_bytes())
+                .collect();
+            text.extend(noise);
+            let (orphans, _) = Orphans::parse(&text);
+            let (again, bad) = Orphans::parse(orphans.render().as_bytes());
+            prop_assert_eq!(bad, 0);
+            prop_assert_eq!(again, orphans);
+        }
+    }
 }
