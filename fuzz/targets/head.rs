@@ -30,6 +30,7 @@ pub fn run(data: &[u8]) {
     let reread =
         Head::parse(written.as_bytes()).unwrap_or_else(|e| panic!("{} do not read back: {e}", shown()));
     assert!(reread == head, "{} read back as another head", shown());
+    assert_eq!(reread.came_over_tls(), head.came_over_tls());
     assert!(
         reread.render() == written,
         "{} are written differently again",

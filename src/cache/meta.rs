@@ -138,16 +138,17 @@ impl Head {
         out
     }
 
-    /// acng's completeness rule: the data is whole when its size equals the
-    /// stored `Content-Length`.
     /// The bytes came over TLS: the source recorded is an https URL (acng
-    /// records it the same way).
+    /// records it the same way). Compared as bytes: the sidecar's text may
+    /// have a character across the eighth byte.
     pub fn came_over_tls(&self) -> bool {
         self.original_source
             .as_deref()
-            .is_some_and(|s| s.len() > 8 && s[..8].eq_ignore_ascii_case("https://"))
+            .is_some_and(|s| s.len() > 8 && s.as_bytes()[..8].eq_ignore_ascii_case(b"https://"))
     }
 
+    /// acng's completeness rule: the data is whole when its size equals the
+    /// stored `Content-Length`.
     pub fn is_complete(&self, data_len: u64) -> bool {
         self.content_length == Some(data_len)
     }
@@ -172,6 +173,20 @@ mod tests {
             .unwrap()
             .ends_with("synth-lib01_1.01-1_all.deb"));
         assert!(head.other.is_empty());
+    }
+
+    #[test]
+    fn the_source_says_whether_the_bytes_came_over_tls() {
+        let source = |url: &str| {
+            Head::parse(format!("HTTP/1.1 200 OK\r\nX-Original-Source: {url}\r\n\r\n").as_bytes())
+                .unwrap()
+                .came_over_tls()
+        };
+        assert!(source("HTTPS://deb.example/d/InRelease"));
+        assert!(!source("http://deb.example/d/InRelease"));
+        // A character across the eighth byte (`é` is bytes 7 and 8).
+        assert!(!source("http://éxample.org/dists/x/InRelease"));
+        assert!(!source("https://"));
     }
 
     #[test]
