@@ -92,6 +92,7 @@ fn parse_line(line: &[u8]) -> Option<(String, SystemTime)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
@@ -131,8 +132,6 @@ mod tests {
         let (orphans, bad) = Orphans::parse(text.as_bytes());
         assert_eq!((bad, orphans.is_empty()), (2, true));
     }
-
-    use proptest::prelude::*;
 
     proptest! {
         /// Whatever the file holds (times up to u64's and past it), what
