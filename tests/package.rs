@@ -71,7 +71,6 @@ struct Built {
     deb: PathBuf,
     /// The tree the package was made from.
     root: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 /// The package, built once for every test of this binary; `None` (after a
@@ -110,7 +109,11 @@ fn build() -> Option<Built> {
         eprintln!("skipped: {why}");
         return None;
     }
-    let dir = tempfile::tempdir().unwrap();
+    // Under target/, in one place made afresh by each run: a static is never
+    // dropped, so a temporary directory here would outlive every run.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("package");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
     let out = run(
         Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/packaging/build-deb"))
             .arg("--binary")
@@ -118,11 +121,11 @@ fn build() -> Option<Built> {
             .arg("--man-generator")
             .arg(&generator)
             .arg("--out")
-            .arg(dir.path()),
+            .arg(&dir),
     );
     let deb = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
-    let root = dir.path().join("root");
-    Some(Built { deb, root, _dir: dir })
+    let root = dir.join("root");
+    Some(Built { deb, root })
 }
 
 fn on_path(tool: &str) -> bool {
