@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::support::apt::{self, Access, Apt, Repo};
 use crate::support::http::{dechunk, get, Conn};
 use crate::support::origin::Origin;
-use crate::support::{copy_tree, fixture, put, wait_for, Daemon};
+use crate::support::{copy_tree, fixture, put, Daemon};
 
 const SUITE: &str = "synth";
 const EXPIRE: &str = "/acng-report.html?doExpire=Start+Expiration&abortOnErrors=aOe&ignoreTradeOff=iTO";
@@ -24,19 +24,6 @@ fn task(daemon: &Daemon, target: &str) -> String {
     assert_eq!(head.status, 200, "{target}");
     let raw = conn.read_raw_to_end().expect("the page");
     String::from_utf8(dechunk(&raw).expect("a chunked page")).unwrap()
-}
-
-/// Waits until no download runs. apt has the whole file once every byte
-/// is written, and the download commits (syncs, writes the `.head`) after
-/// that: until it has, expiration leaves the file alone, and a `.head` the
-/// test changes may be written over.
-fn downloads_done(daemon: &Daemon) {
-    wait_for("the downloads to commit", || {
-        get(daemon.addr, "/metrics")
-            .text()
-            .lines()
-            .any(|l| l == "debcache_downloads_in_progress 0")
-    });
 }
 
 /// The orphan list's paths.
@@ -122,7 +109,7 @@ fn the_dropped_packages_become_orphans_and_go_after_the_threshold() {
     apt.update().assert_success();
     let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
     apt.download(&names).assert_success();
-    downloads_done(&daemon);
+    daemon.downloads_done();
 
     // v2 drops the last two packages.
     let v2 = Repo::build(&dir.path().join("v2"), SUITE, &packages[..4]);
@@ -220,7 +207,7 @@ fn cron_hears_of_failed_runs_past_ex_suppress_admin_notification() {
     let world = world(apt::packages(1, 2_000, 2_000), "ExSuppressAdminNotification: 1\n");
     let cache = world.daemon.cache();
     world.apt.update().assert_success();
-    downloads_done(&world.daemon);
+    world.daemon.downloads_done();
     break_index(&cache);
     let first = task(&world.daemon, BROKEN_RUN);
     assert!(
@@ -252,7 +239,7 @@ fn a_malformed_index_stops_every_deletion() {
     } = world(apt::packages(2, 2_000, 4_000), "ExSuppressAdminNotification: 0\n");
     let cache = daemon.cache();
     apt.update().assert_success();
-    downloads_done(&daemon);
+    daemon.downloads_done();
     // An orphan due for removal, and the Packages file broken in the cache
     // (skipIxUp: it is read as it is).
     put(&cache, "synth/pool/main/o/old/old_1_all.deb", b"old");
@@ -370,7 +357,7 @@ fn import_puts_matching_files_in_place_and_leaves_the_rest() {
         Access::Direct,
     );
     apt.update().assert_success();
-    downloads_done(&daemon);
+    daemon.downloads_done();
     let files: std::collections::BTreeMap<String, Vec<u8>> = repo.files().into_iter().collect();
     // Two of the packages as a client's archive holds them, one damaged
     // copy, and a stranger.
@@ -493,7 +480,7 @@ fn by_checksum_lists_a_damaged_file_and_truncating_it_brings_a_good_copy() {
     apt.update().assert_success();
     let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
     apt.download(&names).assert_success();
-    downloads_done(&daemon);
+    daemon.downloads_done();
     // One .deb rots on disk: same size, one byte changed.
     let rotten = format!("synth{}", repo.deb_path(names[0]));
     let mut bytes = std::fs::read(cache.join(&rotten)).unwrap();
@@ -649,7 +636,7 @@ fn referenced_files_are_judged_by_their_head_and_force_redownload_fetches_indexe
         .apt
         .download(&["synth-pkg01", "synth-pkg02"])
         .assert_success();
-    downloads_done(&world.daemon);
+    world.daemon.downloads_done();
     let deb = |n: &str| format!("synth{}", world.repo.deb_path(n));
     let (headless, partial) = (deb("synth-pkg01"), deb("synth-pkg02"));
     std::fs::remove_file(cache.join(format!("{headless}.head"))).unwrap();
@@ -718,7 +705,7 @@ fn a_stopped_downloads_reservation_is_given_back() {
     let cache = world.daemon.cache();
     world.apt.update().assert_success();
     world.apt.download(&["synth-pkg01"]).assert_success();
-    downloads_done(&world.daemon);
+    world.daemon.downloads_done();
     let deb = cache.join(format!("synth{}", world.repo.deb_path("synth-pkg01")));
     let file = std::fs::OpenOptions::new().write(true).open(&deb).unwrap();
     let reserved = unsafe {

@@ -254,10 +254,7 @@ fn big_file_cached() -> (Origin, Daemon, Vec<u8>) {
     let daemon = Daemon::start(&format!("Remap-m: /m ; {}\n{TIMEOUT}", origin.url("/debian")));
     let r = http::get(daemon.addr, BIG_URL);
     assert_eq!((r.status, r.body.len()), (200, file.len()));
-    wait_for("the download to end", || {
-        let report = http::get(daemon.addr, "/acng-report.html?format=json");
-        serde_json::from_slice::<serde_json::Value>(&report.body).unwrap()["downloads_in_progress"] == 0
-    });
+    daemon.downloads_done();
     (origin, daemon, file)
 }
 

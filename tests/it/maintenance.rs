@@ -100,9 +100,7 @@ fn a_count_shows_each_repositorys_complete_and_partial_files_and_the_log_analysi
     for url in ["/deb/pool/a.deb", "/deb/pool/b.deb", "/ubu/pool/c.deb"] {
         assert_eq!(get(daemon.addr, url).status, 200, "{url}");
     }
-    wait_for("the downloads' ends", || {
-        json(&daemon)["downloads_in_progress"] == 0
-    });
+    daemon.downloads_done();
     // Three misses: an I and an O line each, flushed within a second.
     wait_for("the transfer log", || daemon.transfer_log().len() >= 6);
     let cache = daemon.cache();

@@ -19,9 +19,7 @@ fn json(daemon: &Daemon) -> serde_json::Value {
 fn traffic(daemon: &Daemon) {
     for _ in 0..2 {
         assert_eq!(Conn::open(daemon.addr).get(URL, &[]).status, 200);
-        wait_for("the download's end", || {
-            json(daemon)["downloads_in_progress"] == 0
-        });
+        daemon.downloads_done();
     }
     wait_for("the records", || json(daemon)["since_start"]["requests"] == 2);
 }

@@ -180,6 +180,19 @@ impl Daemon {
         self.wait(Duration::from_secs(40))
     }
 
+    /// Waits until no download runs. A download commits (syncs, writes the
+    /// `.head`, leaves its flight) after its clients have every byte; until
+    /// then expiration leaves the file alone, and a `.head` a test changes
+    /// may be written over.
+    pub fn downloads_done(&self) {
+        crate::support::wait_for("the downloads to commit", || {
+            crate::support::http::get(self.addr, "/metrics")
+                .text()
+                .lines()
+                .any(|l| l == "debcache_downloads_in_progress 0")
+        });
+    }
+
     /// The transfer log's lines without their time stamps.
     pub fn transfer_log(&self) -> Vec<String> {
         std::fs::read_to_string(self.log_dir().join("apt-cacher.log"))
